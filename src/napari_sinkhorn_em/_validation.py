@@ -1,0 +1,98 @@
+"""Checks shared by every public entry point; each error names the problem and the fix."""
+
+import numbers
+
+import numpy as np
+
+WEIGHT_SUM_TOL = 1e-6
+
+
+def check_points(X, *, name="X", min_rows=1):
+    """Return ``X`` as a C-contiguous (n, d) float32/float64 array with finite values."""
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_points, n_features); got {array.ndim} "
+            f"dimension(s) with shape {array.shape}. Reshape it, e.g. X.reshape(-1, 1) for one feature."
+        )
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold numbers; got dtype {array.dtype}.")
+    if array.dtype != np.float32:
+        array = array.astype(np.float64)
+    array = np.ascontiguousarray(array)
+    if array.shape[1] < 1:
+        raise ValueError(f"{name} has no features (shape {array.shape}); give at least one column.")
+    if array.shape[0] < min_rows:
+        raise ValueError(
+            f"{name} has {array.shape[0]} point(s) but at least {min_rows} are needed "
+            f"(one per component); use fewer components or more data."
+        )
+    if not np.isfinite(array).all():
+        n_bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(
+            f"{name} contains {n_bad} NaN or infinite value(s); replace or mask them "
+            f"(for example with numpy.nan_to_num) before fitting."
+        )
+    return array
+
+
+def check_positive_int(value, name, *, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def check_positive_float(value, name, *, allow_zero=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number; got {value!r}.")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}.")
+    return value
+
+
+def check_epsilon(epsilon):
+    """ε must be finite and positive: it is the temperature of the entropic transport."""
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not (
+        np.isfinite(epsilon) and epsilon > 0
+    ):
+        raise ValueError(
+            f"epsilon must be a finite number > 0 (1.0 is a good start; smaller gives "
+            f"harder, size-constrained assignments); got {epsilon!r}."
+        )
+    return float(epsilon)
+
+
+def check_weights(weights, n_components, *, name="weights"):
+    """Return fixed mixing weights as a float64 array of length ``n_components``."""
+    array = np.asarray(weights, dtype=np.float64)
+    if array.ndim != 1 or array.shape[0] != n_components:
+        raise ValueError(
+            f"{name} must be a list of {n_components} fractions (one per component); "
+            f"got shape {array.shape}."
+        )
+    if not np.isfinite(array).all() or (array <= 0).any():
+        raise ValueError(f"{name} must all be finite and > 0; got {array.tolist()}.")
+    if abs(array.sum() - 1.0) > WEIGHT_SUM_TOL:
+        raise ValueError(
+            f"{name} must sum to 1 (they are fractions of the points); they sum to "
+            f"{array.sum():.6g}. Divide them by their sum."
+        )
+    return array / array.sum()
+
+
+def check_choice(value, name, choices):
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {options}; got {value!r}.")
+    return value
+
+
+def check_random_state(random_state):
+    """Turn None, an int or a Generator into a ``numpy.random.Generator``."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        return np.random.default_rng(random_state)
+    raise ValueError(f"random_state must be None, an integer or a numpy Generator; got {random_state!r}.")

@@ -1,0 +1,256 @@
+"""E-steps on an (n, K) array of log-densities: EM's posterior and Sinkhorn-EM's transport plan.
+
+Sinkhorn-EM's E-step solves an entropic optimal-transport problem between the
+points (mass 1/n each) and the components (mass ``weights[k]`` each). Its
+solution is ``r_ik = softmax_k((log_prob_ik + g_k) / epsilon)`` with one dual
+potential ``g_k`` per component, so only K numbers are unknown. They maximise
+the smooth concave dual
+
+    F(g) = sum_k weights_k g_k - epsilon / n * sum_i logsumexp_k((log_prob_ik + g_k) / epsilon),
+
+whose gradient is ``weights - m(g)`` (m: the column means of r) and whose
+Hessian is ``-(diag(m) - r^T r / n) / epsilon``. Two solvers are offered:
+plain Sinkhorn sweeps (``g += epsilon * log(weights / m)``) and damped Newton
+steps on F, which converge in far fewer passes over the data.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from . import _kernels
+from ._validation import check_choice, check_epsilon, check_positive_int, check_weights
+
+SOLVERS = ("newton", "sweeps")
+# Largest Newton step, in units of epsilon: a column's mass changes by at most e**10 per step.
+TRUST_RADIUS = 10.0
+ARMIJO = 1e-4
+# Newton's Hessian has the constant vector in its kernel; the ridge only guards round-off.
+HESSIAN_RIDGE = 1e-12
+# A mass below this is treated as this when taking logs, so a vanished column still gets a finite push.
+TINY_MASS = 1e-300
+
+
+class SinkhornConvergenceWarning(UserWarning):
+    """The Sinkhorn E-step stopped before its column masses reached the tolerance."""
+
+
+@dataclass
+class DualState:
+    """The transport plan at one set of potentials, as seen by one pass over the data."""
+
+    potentials: np.ndarray
+    column_means: np.ndarray
+    mass_error: float
+    dual_value: float
+    ot_objective: float
+    outer: np.ndarray
+    first_moment: np.ndarray
+    second_moment: np.ndarray
+
+
+@dataclass
+class SinkhornResult:
+    state: DualState
+    n_passes: int
+    converged: bool
+
+
+def _log_prob_array(log_prob):
+    array = np.ascontiguousarray(log_prob, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] < 1:
+        raise ValueError(
+            f"log_prob must be a 2-D array of shape (n_points, n_components); got shape {array.shape}."
+        )
+    if array.shape[0] < 1:
+        raise ValueError("log_prob has no rows; give at least one point.")
+    if np.isnan(array).any() or np.isposinf(array).any():
+        raise ValueError("log_prob contains NaN or +inf; log-densities must be finite or -inf.")
+    return array
+
+
+def em_responsibilities(log_prob, weights):
+    """EM's E-step: the posterior probability of each component for each point.
+
+    Parameters
+    ----------
+    log_prob : array-like of shape (n_points, n_components)
+        Log-density of each point under each component.
+    weights : array-like of shape (n_components,)
+        Mixing weights: positive, summing to 1.
+
+    Returns
+    -------
+    resp : ndarray of shape (n_points, n_components)
+        ``softmax_k(log_prob[i, k] + log(weights[k]))``; each row sums to 1.
+    """
+    log_prob = _log_prob_array(log_prob)
+    weights = check_weights(weights, log_prob.shape[1])
+    resp = np.empty_like(log_prob)
+    _softmax(log_prob, np.log(weights), 1.0, resp_out=resp)
+    return resp
+
+
+def sinkhorn_responsibilities(
+    log_prob, weights, epsilon=1.0, tol=1e-6, max_iter=1000, potentials=None, solver="newton"
+):
+    """Sinkhorn-EM's E-step: the entropic transport plan with fixed column masses.
+
+    Solves ``min_P sum_ik P_ik C_ik + epsilon sum_ik P_ik log P_ik`` with cost
+    ``C = -log_prob``, rows of P summing to ``1 / n`` and columns to ``weights``,
+    and returns ``n * P``.
+
+    Parameters
+    ----------
+    log_prob : array-like of shape (n_points, n_components)
+        Log-density of each point under each component.
+    weights : array-like of shape (n_components,)
+        Column masses: the fraction of points each component must hold (positive, sum 1).
+    epsilon : float, default=1.0
+        Entropic regularisation (> 0). ``epsilon=1`` with potentials ``log(weights)``
+        is EM's E-step; smaller values give harder, size-constrained assignments.
+    tol : float, default=1e-6
+        Stop when ``max_k |m_k / weights_k - 1| <= tol`` (m: column means of the plan).
+    max_iter : int, default=1000
+        Largest number of passes over ``log_prob``.
+    potentials : array-like of shape (n_components,), optional
+        Dual potentials to start from (a previous call's output: a warm start).
+        Default ``epsilon * log(weights)``.
+    solver : {"newton", "sweeps"}, default="newton"
+        Damped Newton steps on the dual, or plain Sinkhorn sweeps.
+
+    Returns
+    -------
+    resp : ndarray of shape (n_points, n_components)
+        The plan times n: rows sum to 1, column means equal ``weights`` within ``tol``.
+    potentials : ndarray of shape (n_components,)
+        The dual potentials g (``resp = softmax((log_prob + g) / epsilon)``), mean zero.
+    n_passes : int
+        Passes over ``log_prob`` that were needed.
+
+    Warns
+    -----
+    SinkhornConvergenceWarning
+        When ``max_iter`` passes did not reach ``tol``; the plan returned is still
+        valid (rows sum to 1), its columns are off by the error reported.
+    """
+    log_prob = _log_prob_array(log_prob)
+    weights = check_weights(weights, log_prob.shape[1])
+    result = solve_sinkhorn(
+        log_prob, weights, check_epsilon(epsilon), potentials=potentials, tol=tol,
+        max_passes=max_iter, solver=solver,
+    )
+    if not result.converged:
+        warn_unconverged(result)
+    resp = np.empty_like(log_prob)
+    _softmax(log_prob, result.state.potentials, 1.0 / epsilon, resp_out=resp)
+    return resp, result.state.potentials, result.n_passes
+
+
+def warn_unconverged(result):
+    warnings.warn(
+        f"The Sinkhorn E-step stopped after {result.n_passes} passes with a column-mass "
+        f"error of {result.state.mass_error:.2g}; the assignment is valid but the class sizes "
+        f"are only approximately enforced. Increase sinkhorn_max_iter or epsilon.",
+        SinkhornConvergenceWarning,
+        stacklevel=3,
+    )
+
+
+_EMPTY_ROWS = np.empty((0, 1))
+
+
+def _softmax(log_prob, shift, inv_eps, *, want_outer=False, X=None, centre=None, resp_out=None):
+    n_components = log_prob.shape[1]
+    X = _EMPTY_ROWS if X is None else X
+    centre = np.zeros(X.shape[1]) if centre is None else centre
+    resp_out = np.empty((0, n_components)) if resp_out is None else resp_out
+    return _kernels.softmax_pass(
+        log_prob, np.asarray(shift, dtype=np.float64), float(inv_eps), want_outer, X, centre,
+        resp_out, _kernels.n_blocks_for(log_prob.shape[0]),
+    )
+
+
+def solve_sinkhorn(
+    log_prob, weights, epsilon, *, potentials=None, tol=1e-6, max_passes=1000, solver="newton",
+    X=None, centre=None,
+):
+    """Solve the Sinkhorn E-step; return the final :class:`DualState` and pass count.
+
+    With ``X`` (and ``centre``) each pass also accumulates the M-step moments of the
+    plan, so the state returned carries the moments of the final plan at no extra pass.
+    Inputs are assumed validated (``weights`` positive, summing to 1).
+    """
+    check_choice(solver, "sinkhorn_solver", SOLVERS)
+    max_passes = check_positive_int(max_passes, "sinkhorn_max_iter")
+    n_points = log_prob.shape[0]
+    log_weights = np.log(weights)
+    inv_eps = 1.0 / epsilon
+
+    def evaluate(g, want_outer):
+        column_sums, sum_lse, outer, first, second = _softmax(
+            log_prob, g, inv_eps, want_outer=want_outer, X=X, centre=centre
+        )
+        m = column_sums / n_points
+        lse_term = epsilon * sum_lse / n_points
+        return DualState(
+            potentials=g,
+            column_means=m,
+            mass_error=float(np.max(np.abs(m / weights - 1.0))),
+            dual_value=float(weights @ g - lse_term),
+            ot_objective=float(m @ g - lse_term - epsilon * np.log(n_points)),
+            outer=outer / n_points if want_outer else None,
+            first_moment=first,
+            second_moment=second,
+        )
+
+    if potentials is None:
+        g = epsilon * log_weights
+    else:
+        g = np.array(potentials, dtype=np.float64)
+        if g.shape != weights.shape or not np.isfinite(g).all():
+            raise ValueError(
+                f"potentials must be {weights.shape[0]} finite numbers (from a previous fit); got {g!r}."
+            )
+    state = evaluate(g - g.mean(), want_outer=False)
+    n_passes = 1
+    while state.mass_error > tol and n_passes < max_passes:
+        if solver == "sweeps" or state.outer is None:
+            # A plain Sinkhorn sweep: rescale every column to its target mass.
+            step = epsilon * (log_weights - np.log(np.maximum(state.column_means, TINY_MASS)))
+            g = state.potentials + step
+            state = evaluate(g - g.mean(), want_outer=solver == "newton")
+            n_passes += 1
+            continue
+        state, used = _newton_step(state, weights, epsilon, evaluate, max_passes - n_passes)
+        n_passes += used
+    return SinkhornResult(state=state, n_passes=n_passes, converged=state.mass_error <= tol)
+
+
+def _newton_step(state, weights, epsilon, evaluate, passes_left):
+    """One damped Newton step on the dual with backtracking; return the new state and passes used."""
+    m = state.column_means
+    gradient = weights - m
+    hessian = np.diag(m) - state.outer
+    hessian[np.diag_indices_from(hessian)] += HESSIAN_RIDGE
+    try:
+        direction = epsilon * scipy.linalg.solve(hessian, gradient, assume_a="pos")
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+        direction = epsilon * np.linalg.lstsq(hessian, gradient, rcond=None)[0]
+    direction -= direction.mean()
+    longest = np.max(np.abs(direction)) / epsilon
+    step_size = min(1.0, TRUST_RADIUS / longest) if longest > 0 else 1.0
+    slope = float(gradient @ direction)
+    used = 0
+    while used < passes_left:
+        trial = evaluate(state.potentials + step_size * direction, want_outer=True)
+        used += 1
+        # Accept on sufficient increase of the dual; near the optimum the dual's change drowns
+        # in round-off, so a smaller mass error is also accepted.
+        if (trial.dual_value >= state.dual_value + ARMIJO * step_size * slope
+                or trial.mass_error < state.mass_error):
+            return trial, used
+        step_size *= 0.5
+    return state, used

@@ -1,0 +1,598 @@
+"""Gaussian mixture fitted by EM or by Sinkhorn-EM, with a scikit-learn-shaped API."""
+
+import warnings
+
+import numpy as np
+import scipy.linalg
+import scipy.special
+
+from . import _kernels
+from ._validation import (
+    check_choice,
+    check_epsilon,
+    check_points,
+    check_positive_float,
+    check_positive_int,
+    check_random_state,
+    check_weights,
+)
+from .estep import SOLVERS, solve_sinkhorn, warn_unconverged
+
+METHODS = ("sinkhorn", "em")
+COVARIANCE_TYPES = ("full", "diag", "spherical")
+INITS = ("kmeans++", "random")
+# A component whose share of the points falls below this is re-seeded.
+EMPTY_COMPONENT_FRACTION = 1e-8
+# Rows per block when labelling many points, so memory stays O(block * K).
+PREDICT_BLOCK_ROWS = 1 << 18
+# Points used to choose k-means++ seeds: plenty to spread K seeds, cheap for any N.
+KMEANSPP_MAX_POINTS = 100_000
+
+
+class ConvergenceWarning(UserWarning):
+    """The fit stopped at ``max_iter`` before the objective changed by less than ``tol``."""
+
+
+class GaussianMixture:
+    """Gaussian mixture fitted by EM or by Sinkhorn-EM.
+
+    Both methods share the M-step (weighted means and covariances). EM's E-step
+    is the posterior ``softmax_k(log N(x_i; mu_k, Sigma_k) + log w_k)``; Sinkhorn-EM's
+    E-step is the entropic optimal-transport plan that gives component k exactly
+    the fraction ``w_k`` of the points (see :func:`sinkhorn_responsibilities`).
+
+    Parameters
+    ----------
+    n_components : int
+        Number of Gaussian components K.
+    method : {"sinkhorn", "em"}, default="sinkhorn"
+        The E-step: Sinkhorn-EM's transport plan, or EM's posterior.
+    epsilon : float, default=1.0
+        Entropic regularisation of the Sinkhorn E-step (ignored by EM). At 1 the
+        plan has the posterior's softness; smaller values give harder assignments.
+    weights : {"uniform", "em"} or array-like of shape (n_components,), default="uniform"
+        The mixing weights. ``"uniform"`` fixes them at 1/K; an array fixes them at
+        the given fractions (positive, sum 1); ``"em"`` learns them by the EM rule
+        (the mean of the ordinary posterior) every iteration. Sinkhorn-EM uses the
+        weights as the fixed column masses of its plan; with ``"em"`` they are
+        re-estimated first, and at ``epsilon=1`` Sinkhorn-EM then equals EM.
+    covariance_type : {"full", "diag", "spherical"}, default="full"
+        Shape of each component's covariance.
+    max_iter : int, default=100
+        Largest number of EM / Sinkhorn-EM iterations. With ``tol=0`` exactly this many run.
+    tol : float, default=1e-4
+        Stop when the per-point objective (log-likelihood for EM, transport objective
+        for Sinkhorn-EM) changes by less than this between iterations.
+    n_init : int, default=1
+        Number of starts; the best final objective is kept.
+    init : {"kmeans++", "random"}, default="kmeans++"
+        How starting means are chosen: k-means++ seeding, or K distinct random points.
+        Starting covariances and weights come from assigning each point to its nearest mean.
+    means_init : array-like of shape (n_components, n_features), optional
+        Starting means (overrides ``init``).
+    precisions_init : array-like, optional
+        Starting precisions (inverse covariances), shaped as ``precisions_``.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance, keeping it positive definite.
+    sinkhorn_tol : float, default=1e-6
+        Largest relative error of the plan's column masses.
+    sinkhorn_max_iter : int, default=1000
+        Largest number of passes over the points per Sinkhorn E-step.
+    sinkhorn_solver : {"newton", "sweeps"}, default="newton"
+        Damped Newton on the K dual potentials, or plain Sinkhorn sweeps.
+    random_state : int, numpy.random.Generator or None, default=None
+        Seed of the starts and of re-seeding.
+    warm_start : bool, default=False
+        Continue from the previous fit (means, covariances, weights and the Sinkhorn
+        dual potentials) instead of starting anew; ``n_init`` is then ignored.
+        Changing ``epsilon`` and refitting is then cheap.
+
+    Attributes
+    ----------
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        (K, d, d) for "full", (K, d) for "diag", (K,) for "spherical".
+    precisions_ : ndarray
+        Inverse covariances, shaped as ``covariances_``.
+    precisions_cholesky_ : ndarray
+        Cholesky factors of the precisions, shaped as ``covariances_``.
+    weights_ : ndarray of shape (n_components,)
+        The mixing weights in use at the end of the fit.
+    potentials_ : ndarray of shape (n_components,) or None
+        Dual potentials g of the last Sinkhorn E-step (None for EM).
+    converged_ : bool
+    n_iter_ : int
+    history_ : dict of lists
+        Per iteration: ``log_likelihood`` (mean per point, with ``weights_``),
+        ``ot_objective`` (Sinkhorn-EM's transport objective, NaN for EM),
+        ``sinkhorn_passes`` (0 for EM), ``mass_error`` (largest relative column-mass
+        error of the plan, NaN for EM) and ``n_reseeded`` (components re-seeded).
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        n_components,
+        *,
+        method="sinkhorn",
+        epsilon=1.0,
+        weights="uniform",
+        covariance_type="full",
+        max_iter=100,
+        tol=1e-4,
+        n_init=1,
+        init="kmeans++",
+        means_init=None,
+        precisions_init=None,
+        reg_covar=1e-6,
+        sinkhorn_tol=1e-6,
+        sinkhorn_max_iter=1000,
+        sinkhorn_solver="newton",
+        random_state=None,
+        warm_start=False,
+    ):
+        self.n_components = n_components
+        self.method = method
+        self.epsilon = epsilon
+        self.weights = weights
+        self.covariance_type = covariance_type
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.init = init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.reg_covar = reg_covar
+        self.sinkhorn_tol = sinkhorn_tol
+        self.sinkhorn_max_iter = sinkhorn_max_iter
+        self.sinkhorn_solver = sinkhorn_solver
+        self.random_state = random_state
+        self.warm_start = warm_start
+
+    def __repr__(self):
+        return (
+            f"GaussianMixture(n_components={self.n_components!r}, method={self.method!r}, "
+            f"epsilon={self.epsilon!r}, weights={self.weights!r}, "
+            f"covariance_type={self.covariance_type!r})"
+        )
+
+    # ------------------------------------------------------------------ checks
+    def _check_parameters(self, n_features):
+        check_positive_int(self.n_components, "n_components")
+        check_choice(self.method, "method", METHODS)
+        check_epsilon(self.epsilon)
+        check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
+        check_positive_int(self.max_iter, "max_iter", minimum=0)
+        check_positive_float(self.tol, "tol", allow_zero=True)
+        check_positive_int(self.n_init, "n_init")
+        check_choice(self.init, "init", INITS)
+        check_positive_float(self.reg_covar, "reg_covar", allow_zero=True)
+        check_positive_float(self.sinkhorn_tol, "sinkhorn_tol")
+        check_positive_int(self.sinkhorn_max_iter, "sinkhorn_max_iter")
+        check_choice(self.sinkhorn_solver, "sinkhorn_solver", SOLVERS)
+        if isinstance(self.weights, str):
+            check_choice(self.weights, "weights", ("uniform", "em"))
+        else:
+            check_weights(self.weights, self.n_components)
+        if self.means_init is not None:
+            means = np.asarray(self.means_init, dtype=np.float64)
+            if means.shape != (self.n_components, n_features) or not np.isfinite(means).all():
+                raise ValueError(
+                    f"means_init must be {self.n_components} rows of {n_features} finite "
+                    f"numbers (one mean per component); got shape {means.shape}."
+                )
+        if self.precisions_init is not None:
+            expected = _parameter_shape(self.covariance_type, self.n_components, n_features)
+            precisions = np.asarray(self.precisions_init, dtype=np.float64)
+            if precisions.shape != expected or not np.isfinite(precisions).all():
+                raise ValueError(
+                    f"precisions_init for covariance_type={self.covariance_type!r} must have "
+                    f"shape {expected} with finite values; got shape {precisions.shape}."
+                )
+
+    def _learns_weights(self):
+        return isinstance(self.weights, str) and self.weights == "em"
+
+    def _fixed_weights(self):
+        if isinstance(self.weights, str):
+            return np.full(self.n_components, 1.0 / self.n_components)
+        return check_weights(self.weights, self.n_components)
+
+    # --------------------------------------------------------------- fitting
+    def fit(self, X, y=None):
+        """Fit the mixture to the points ``X`` (n_points, n_features). Returns self."""
+        self._fit(X)
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit, then return the component index of each point."""
+        return self._fit(X).predict(X)
+
+    def _fit(self, X):
+        X = check_points(X, min_rows=check_positive_int(self.n_components, "n_components"))
+        self._check_parameters(X.shape[1])
+        rng = check_random_state(self.random_state)
+        continuing = self.warm_start and hasattr(self, "means_")
+        if continuing and self.means_.shape != (self.n_components, X.shape[1]):
+            raise ValueError(
+                f"warm_start needs the same number of components and features as the previous "
+                f"fit ({self.means_.shape}); got {(self.n_components, X.shape[1])}."
+            )
+        centre = X.mean(axis=0, dtype=np.float64)
+        best = None
+        for _ in range(1 if continuing else self.n_init):
+            if continuing:
+                start = _FitState.from_estimator(self, centre)
+            else:
+                start = self._initial_state(X, centre, rng)
+            run = self._run_iterations(X, centre, start, rng)
+            if best is None or run.score > best.score:
+                best = run
+        if not best.converged and self.tol > 0:
+            warnings.warn(
+                f"The {self._method_name()} fit did not converge within max_iter={self.max_iter} "
+                f"iterations; increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self._store(best, centre, X.shape[1])
+        return self
+
+    def _method_name(self):
+        return "Sinkhorn-EM" if self.method == "sinkhorn" else "EM"
+
+    def _initial_state(self, X, centre, rng):
+        if self.means_init is not None:
+            means = np.asarray(self.means_init, dtype=np.float64)
+        elif self.init == "random":
+            means = X[rng.choice(X.shape[0], self.n_components, replace=False)].astype(np.float64)
+        else:
+            means = _kmeans_plusplus(X, self.n_components, rng)
+        labels = _nearest_mean(X, means)
+        mass, first, second = _moments_from_labels(X, centre, labels, self.n_components)
+        state = _FitState(
+            centre=centre, means=means - centre, covariances=None, weights=None,
+            potentials=None, covariance_type=self.covariance_type,
+        )
+        state.update_from_moments(mass, first, second, self.reg_covar, X, rng)
+        state.means = means - centre
+        state.weights = (
+            np.maximum(mass, 1.0) / np.maximum(mass, 1.0).sum()
+            if self._learns_weights() else self._fixed_weights()
+        )
+        if self.precisions_init is not None:
+            state.set_precisions(np.asarray(self.precisions_init, dtype=np.float64))
+        return state
+
+    def _run_iterations(self, X, centre, state, rng):
+        n_points = X.shape[0]
+        history = {key: [] for key in HISTORY_KEYS}
+        previous = None
+        converged = False
+        n_iter = 0
+        log_prob = None
+        sinkhorn_unconverged = None
+        for n_iter in range(1, self.max_iter + 1):
+            prec_chol, log_det = state.precision_cholesky()
+            if self.method == "em":
+                loglik, mass, first, second = _kernels.em_pass(
+                    X, centre, state.means, prec_chol, log_det, np.log(state.weights),
+                    _kernels.n_blocks_for(n_points),
+                )
+                objective = loglik / n_points
+                record = dict(log_likelihood=objective, ot_objective=np.nan,
+                              sinkhorn_passes=0, mass_error=np.nan)
+            else:
+                if log_prob is None:
+                    log_prob = np.empty((n_points, self.n_components))
+                loglik, posterior_mass = _kernels.log_prob_pass(
+                    X, centre, state.means, prec_chol, log_det, np.log(state.weights), log_prob,
+                    _kernels.n_blocks_for(n_points),
+                )
+                if self._learns_weights():
+                    state.weights = _normalised(posterior_mass)
+                result = solve_sinkhorn(
+                    log_prob, state.weights, self.epsilon, potentials=state.potentials,
+                    tol=self.sinkhorn_tol, max_passes=self.sinkhorn_max_iter,
+                    solver=self.sinkhorn_solver, X=X, centre=centre,
+                )
+                if not result.converged:
+                    sinkhorn_unconverged = result
+                plan = result.state
+                state.potentials = plan.potentials
+                mass = plan.column_means * n_points
+                first, second = plan.first_moment, plan.second_moment
+                # Sinkhorn-EM descends the transport objective: lower is better.
+                objective = -plan.ot_objective
+                record = dict(log_likelihood=loglik / n_points, ot_objective=plan.ot_objective,
+                              sinkhorn_passes=result.n_passes, mass_error=plan.mass_error)
+            n_reseeded = state.update_from_moments(mass, first, second, self.reg_covar, X, rng)
+            if self.method == "em" and self._learns_weights():
+                state.weights = _normalised(mass)
+            record["n_reseeded"] = n_reseeded
+            for key in HISTORY_KEYS:
+                history[key].append(record[key])
+            if previous is not None and abs(objective - previous) < self.tol and n_reseeded == 0:
+                converged = True
+                break
+            previous = objective
+        if sinkhorn_unconverged is not None:
+            warn_unconverged(sinkhorn_unconverged)
+        if sum(history["n_reseeded"]):
+            warnings.warn(
+                f"{sum(history['n_reseeded'])} time(s) a component lost all its points and was "
+                f"re-seeded at a random point; consider fewer components.",
+                UserWarning,
+                stacklevel=4,
+            )
+        score = -np.inf
+        if history["log_likelihood"]:
+            final = history["ot_objective" if self.method == "sinkhorn" else "log_likelihood"][-1]
+            score = -final if self.method == "sinkhorn" else final
+        return _FitRun(state=state, history=history, converged=converged, n_iter=n_iter, score=score)
+
+    def _store(self, run, centre, n_features):
+        state = run.state
+        self.means_ = state.means + centre
+        self.covariances_ = state.covariances.copy()
+        self.weights_ = state.weights.copy()
+        self.precisions_cholesky_ = state.precisions_cholesky_compact()
+        self.precisions_ = state.precisions_compact()
+        self.potentials_ = None if state.potentials is None else state.potentials.copy()
+        self.converged_ = run.converged
+        self.n_iter_ = run.n_iter
+        self.history_ = run.history
+        self.n_features_in_ = n_features
+
+    # ------------------------------------------------------------ prediction
+    def _check_fitted(self, X):
+        if not hasattr(self, "means_"):
+            raise RuntimeError("This GaussianMixture is not fitted yet; call fit(X) first.")
+        X = check_points(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} feature(s) but the mixture was fitted on {self.n_features_in_}."
+            )
+        return X
+
+    def _kernel_parameters(self):
+        state = _FitState.from_estimator(self, np.zeros(self.n_features_in_))
+        prec_chol, log_det = state.precision_cholesky()
+        return state.means, prec_chol, log_det
+
+    def estimate_log_prob(self, X):
+        """Log-density of each point under each component, shape (n_points, n_components)."""
+        X = self._check_fitted(X)
+        means, prec_chol, log_det = self._kernel_parameters()
+        log_prob = np.empty((X.shape[0], self.n_components))
+        _kernels.log_prob_pass(
+            X, np.zeros(X.shape[1]), means, prec_chol, log_det, np.log(self.weights_), log_prob,
+            _kernels.n_blocks_for(X.shape[0]),
+        )
+        return log_prob
+
+    def score_samples(self, X):
+        """Log-likelihood of each point under the mixture (with ``weights_``)."""
+        log_prob = self.estimate_log_prob(X) + np.log(self.weights_)
+        return scipy.special.logsumexp(log_prob, axis=1)
+
+    def score(self, X, y=None):
+        """Mean log-likelihood per point."""
+        return float(np.mean(self.score_samples(X)))
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each point, shape (n_points, n_components)."""
+        log_prob = self.estimate_log_prob(X) + np.log(self.weights_)
+        return np.exp(log_prob - scipy.special.logsumexp(log_prob, axis=1, keepdims=True))
+
+    def predict(self, X):
+        """Component index (0..K-1) of the highest posterior probability for each point."""
+        return self.predict_with_confidence(X)[0]
+
+    def predict_with_confidence(self, X):
+        """Component index of each point and its posterior probability (the confidence).
+
+        Works in blocks of rows, so memory stays small for any number of points.
+        """
+        X = self._check_fitted(X)
+        means, prec_chol, log_det = self._kernel_parameters()
+        labels = np.empty(X.shape[0], dtype=np.intp)
+        confidence = np.empty(X.shape[0], dtype=np.float32)
+        log_weights = np.log(self.weights_)
+        zero_centre = np.zeros(X.shape[1])
+        for start in range(0, X.shape[0], PREDICT_BLOCK_ROWS):
+            stop = min(start + PREDICT_BLOCK_ROWS, X.shape[0])
+            _kernels.assign_pass(
+                X[start:stop], zero_centre, means, prec_chol, log_det, log_weights, 1.0,
+                labels[start:stop], confidence[start:stop], _kernels.n_blocks_for(stop - start),
+            )
+        return labels, confidence
+
+    def bic(self, X):
+        """Bayesian information criterion on ``X`` (lower is better)."""
+        X = self._check_fitted(X)
+        return -2.0 * self.score(X) * X.shape[0] + self._n_parameters() * np.log(X.shape[0])
+
+    def _n_parameters(self):
+        n_features = self.n_features_in_
+        covariance_parameters = {
+            "full": n_features * (n_features + 1) / 2,
+            "diag": n_features,
+            "spherical": 1,
+        }[self.covariance_type]
+        return int(self.n_components * (covariance_parameters + n_features) + self.n_components - 1)
+
+
+HISTORY_KEYS = ("log_likelihood", "ot_objective", "sinkhorn_passes", "mass_error", "n_reseeded")
+
+
+class _FitRun:
+    def __init__(self, state, history, converged, n_iter, score):
+        self.state = state
+        self.history = history
+        self.converged = converged
+        self.n_iter = n_iter
+        self.score = score
+
+
+class _FitState:
+    """Parameters during a fit; means relative to ``centre``, covariances as given by the type."""
+
+    def __init__(self, centre, means, covariances, weights, potentials, covariance_type):
+        self.centre = centre
+        self.means = means
+        self.covariances = covariances
+        self.weights = weights
+        self.potentials = potentials
+        self.covariance_type = covariance_type
+
+    @classmethod
+    def from_estimator(cls, estimator, centre):
+        return cls(
+            centre=centre,
+            means=estimator.means_ - centre,
+            covariances=estimator.covariances_.copy(),
+            weights=estimator.weights_.copy(),
+            potentials=None if estimator.potentials_ is None else estimator.potentials_.copy(),
+            covariance_type=estimator.covariance_type,
+        )
+
+    def full_covariances(self):
+        n_components, n_features = self.means.shape
+        if self.covariance_type == "full":
+            return self.covariances
+        diagonal = self.covariances if self.covariance_type == "diag" else np.repeat(
+            self.covariances[:, None], n_features, axis=1
+        )
+        full = np.zeros((n_components, n_features, n_features))
+        full[:, np.arange(n_features), np.arange(n_features)] = diagonal
+        return full
+
+    def precision_cholesky(self):
+        """Upper-triangular U per component (precision = U U^T) and sum(log diag U)."""
+        covariances = self.full_covariances()
+        n_components, n_features = self.means.shape
+        prec_chol = np.empty_like(covariances)
+        for k in range(n_components):
+            try:
+                cov_chol = scipy.linalg.cholesky(covariances[k], lower=True)
+            except scipy.linalg.LinAlgError:
+                raise ValueError(
+                    "A component's covariance is not positive definite: the data have too "
+                    "few distinct values in some direction. Increase reg_covar (e.g. to 1e-3) "
+                    "or use fewer components."
+                ) from None
+            prec_chol[k] = scipy.linalg.solve_triangular(
+                cov_chol, np.eye(n_features), lower=True
+            ).T
+        log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
+        return np.ascontiguousarray(prec_chol), log_det
+
+    def precisions_cholesky_compact(self):
+        prec_chol, _ = self.precision_cholesky()
+        if self.covariance_type == "full":
+            return prec_chol
+        diagonal = np.diagonal(prec_chol, axis1=1, axis2=2).copy()
+        return diagonal if self.covariance_type == "diag" else diagonal[:, 0]
+
+    def precisions_compact(self):
+        prec_chol = self.precisions_cholesky_compact()
+        if self.covariance_type == "full":
+            return prec_chol @ np.transpose(prec_chol, (0, 2, 1))
+        return prec_chol**2
+
+    def set_precisions(self, precisions):
+        if self.covariance_type == "full":
+            self.covariances = np.linalg.inv(precisions)
+        else:
+            self.covariances = 1.0 / precisions
+
+    def update_from_moments(self, mass, first, second, reg_covar, X, rng):
+        """M-step from the moments sum r, sum r x, sum r x x^T (centred data).
+
+        Re-seeds every component whose mass vanished at a random data point with the
+        average covariance of the others; returns how many were re-seeded.
+        """
+        n_points = X.shape[0]
+        n_components, n_features = first.shape
+        empty = mass <= max(EMPTY_COMPONENT_FRACTION * n_points, 10 * np.finfo(float).eps)
+        safe_mass = np.where(empty, 1.0, mass)
+        means = first / safe_mass[:, None]
+        covariances = second / safe_mass[:, None, None] - means[:, :, None] * means[:, None, :]
+        covariances[:, np.arange(n_features), np.arange(n_features)] += reg_covar
+        if empty.any():
+            kept = ~empty
+            fallback = (
+                covariances[kept].mean(axis=0) if kept.any()
+                else np.cov(X, rowvar=False).reshape(n_features, n_features)
+                + reg_covar * np.eye(n_features)
+            )
+            for k in np.flatnonzero(empty):
+                means[k] = X[rng.integers(n_points)] - self.centre
+                covariances[k] = fallback
+        self.means = means
+        if self.covariance_type == "full":
+            self.covariances = covariances
+        else:
+            diagonal = np.diagonal(covariances, axis1=1, axis2=2).copy()
+            self.covariances = diagonal if self.covariance_type == "diag" else diagonal.mean(axis=1)
+        return int(empty.sum())
+
+
+def _parameter_shape(covariance_type, n_components, n_features):
+    return {
+        "full": (n_components, n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }[covariance_type]
+
+
+def _normalised(mass):
+    mass = np.maximum(mass, np.finfo(float).tiny)
+    return mass / mass.sum()
+
+
+def _nearest_mean(X, means):
+    """Index of the nearest mean (Euclidean) for every row, in blocks."""
+    labels = np.empty(X.shape[0], dtype=np.intp)
+    squared_norms = (means**2).sum(axis=1)
+    for start in range(0, X.shape[0], PREDICT_BLOCK_ROWS):
+        block = X[start:start + PREDICT_BLOCK_ROWS].astype(np.float64)
+        labels[start:start + block.shape[0]] = np.argmin(squared_norms - 2.0 * block @ means.T, axis=1)
+    return labels
+
+
+def _moments_from_labels(X, centre, labels, n_components):
+    n_features = X.shape[1]
+    mass = np.bincount(labels, minlength=n_components).astype(np.float64)
+    first = np.zeros((n_components, n_features))
+    second = np.zeros((n_components, n_features, n_features))
+    for k in range(n_components):
+        members = X[labels == k].astype(np.float64) - centre
+        first[k] = members.sum(axis=0)
+        second[k] = members.T @ members
+    return mass, first, second
+
+
+def _kmeans_plusplus(X, n_components, rng):
+    """k-means++ seeding (greedy, 2 + log K candidates per seed) on at most 100,000 points."""
+    if X.shape[0] > KMEANSPP_MAX_POINTS:
+        X = X[np.sort(rng.choice(X.shape[0], KMEANSPP_MAX_POINTS, replace=False))]
+    X = X.astype(np.float64)
+    n_candidates = 2 + int(np.log(n_components))
+    centres = np.empty((n_components, X.shape[1]))
+    centres[0] = X[rng.integers(X.shape[0])]
+    closest = ((X - centres[0]) ** 2).sum(axis=1)
+    for c in range(1, n_components):
+        total = closest.sum()
+        if total <= 0:
+            centres[c] = X[rng.integers(X.shape[0])]
+            continue
+        candidates = np.searchsorted(np.cumsum(closest), rng.random(n_candidates) * total)
+        candidates = np.minimum(candidates, X.shape[0] - 1)
+        distances = ((X[None, :, :] - X[candidates][:, None, :]) ** 2).sum(axis=2)
+        distances = np.minimum(closest[None, :], distances)
+        best = int(np.argmin(distances.sum(axis=1)))
+        centres[c] = X[candidates[best]]
+        closest = distances[best]
+    return centres
