@@ -1,0 +1,578 @@
+"""Synthetic sample images with ground truth.
+
+Two generators are provided, both deterministic for a given seed:
+
+* :func:`neuropal_like` -- a 3-D, four-channel stack of a NeuroPAL-like
+  *C. elegans* head: nuclei with a random combination of three colours
+  (mTagBFP2, CyOFP1, mNeptune2.5) plus a pan-neuronal channel, inside a bent,
+  tapered, dimly autofluorescent body; anisotropic voxels, a Gaussian PSF that
+  is wider in z, Poisson shot noise, camera offset and read noise.
+* :func:`worms_2d` -- a 2-D bright-field image of worms in a round well, in the
+  spirit of channel 1 of the BBBC010 data set.
+
+:func:`neuropal_like_sample` and :func:`worms_2d_sample` wrap them as napari
+layer-data tuples for the *File > Open Sample* menu (no napari import needed).
+
+This module depends only on numpy and scipy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+__all__ = [
+    "NEUROPAL_CHANNEL_NAMES",
+    "SampleImage",
+    "neuropal_like",
+    "neuropal_like_sample",
+    "worms_2d",
+    "worms_2d_sample",
+]
+
+#: Channel names of :func:`neuropal_like`, in channel order.
+NEUROPAL_CHANNEL_NAMES = ("mTagBFP2", "CyOFP1", "mNeptune2.5", "pan-neuronal")
+
+_NEUROPAL_COLORMAPS = ("blue", "green", "red", "gray")
+_WORMS_PIXEL_SIZE_UM = 6.25
+_UINT16_MAX = np.iinfo(np.uint16).max
+# Expected photon counts are rounded to this step before Poisson sampling, so
+# that last-bit floating-point differences between platforms cannot change
+# the random draws.
+_PHOTON_QUANTUM = 1.0 / 1024.0
+
+
+@dataclass(frozen=True)
+class SampleImage:
+    """A synthetic image with its ground truth.
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        The image. Multichannel images carry their channels along
+        ``channel_axis``.
+    labels : numpy.ndarray or None
+        Instance labels over the spatial axes (0 = background, 1..n objects).
+    foreground : numpy.ndarray or None
+        Boolean mask of the objects over the spatial axes.
+    channel_axis : int or None
+        Axis of ``image`` that holds the channels, or None for one channel.
+    scale : tuple of float
+        Physical size of a pixel/voxel along each spatial axis, in
+        micrometres.
+    channel_names : tuple of str
+        One name per channel.
+    name : str
+        Short name of the sample.
+    description : str
+        One-paragraph description of what the image shows.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray | None
+    foreground: np.ndarray | None
+    channel_axis: int | None
+    scale: tuple[float, ...]
+    channel_names: tuple[str, ...]
+    name: str
+    description: str
+
+
+# ---------------------------------------------------------------------------
+# Shared helpers
+# ---------------------------------------------------------------------------
+
+
+def _rngs(seed: int, n: int) -> list[np.random.Generator]:
+    """Independent random generators derived from one seed, one per purpose."""
+    return [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(n)]
+
+
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma) -> np.ndarray:
+    """Smooth random field with zero mean and unit standard deviation."""
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    return (field - field.mean()) / field.std()
+
+
+def _camera(
+    rng: np.random.Generator, photons: np.ndarray, *, offset: float, read_noise: float
+) -> np.ndarray:
+    """Poisson shot noise, camera offset and Gaussian read noise, as uint16."""
+    expected = np.round(np.maximum(photons, 0.0) / _PHOTON_QUANTUM) * _PHOTON_QUANTUM
+    counts = rng.poisson(expected).astype(np.float64)
+    counts += offset + read_noise * rng.standard_normal(counts.shape)
+    return np.clip(np.round(counts), 0, _UINT16_MAX).astype(np.uint16)
+
+
+def _nearest_on_polyline(points: np.ndarray, polyline: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from each point to the nearest polyline vertex, and its index.
+
+    The polyline must be sampled densely (vertex spacing well below the
+    structure size) for the vertex distance to approximate the curve distance.
+    """
+    distance, index = cKDTree(polyline).query(points)
+    return distance, index
+
+
+# ---------------------------------------------------------------------------
+# NeuroPAL-like C. elegans head
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _WormHead:
+    """Geometry of the synthetic head: a tapered tube around a bent centreline.
+
+    ``centreline`` holds (y, x) positions in micrometres along the worm from
+    the nose, sampled densely (every 0.1 um in x); ``radius`` the body radius
+    at each of them; the tube axis lies in the plane z = ``z_centre``.
+    """
+
+    centreline: np.ndarray
+    radius: np.ndarray
+    z_centre: float
+
+    def axis_distance(self, points_zyx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distance of points (N, 3), in micrometres, from the tube axis.
+
+        Returns the distance and the index of the nearest centreline vertex.
+        """
+        in_plane, index = _nearest_on_polyline(points_zyx[:, 1:], self.centreline)
+        return np.hypot(in_plane, points_zyx[:, 0] - self.z_centre), index
+
+    def mask(self, shape: tuple[int, int, int], voxel_size: tuple[float, float, float]) -> np.ndarray:
+        """Boolean (Z, Y, X) mask of the voxels inside the body."""
+        yy, xx = np.meshgrid(
+            np.arange(shape[1]) * voxel_size[1], np.arange(shape[2]) * voxel_size[2], indexing="ij"
+        )
+        in_plane, index = _nearest_on_polyline(
+            np.column_stack([yy.ravel(), xx.ravel()]), self.centreline
+        )
+        in_plane = in_plane.reshape(shape[1:])
+        radius = self.radius[index].reshape(shape[1:])
+        dz = np.arange(shape[0])[:, None, None] * voxel_size[0] - self.z_centre
+        return dz**2 + in_plane[None] ** 2 <= radius[None] ** 2
+
+
+def _worm_head(
+    rng: np.random.Generator, shape: tuple[int, int, int], voxel_size: tuple[float, float, float]
+) -> _WormHead:
+    """Random worm head: nose near the left edge, body leaving on the right."""
+    extent = [(n - 1) * d for n, d in zip(shape, voxel_size)]
+    step = 0.1
+    nose_x = rng.uniform(0.04, 0.08) * extent[2]
+    x = np.arange(nose_x, extent[2] + 15.0, step)
+    # A gentle bend: a fraction of a body wave (wavelength 100-160 um).
+    wavelength = rng.uniform(100.0, 160.0)
+    amplitude = rng.uniform(0.06, 0.1) * extent[1]
+    phase = rng.uniform(0.0, 2.0 * np.pi)
+    y = extent[1] / 2 + amplitude * (np.sin(2 * np.pi * x / wavelength + phase) - np.sin(phase))
+    centreline = np.column_stack([y, x])
+    arc_from_nose = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(y), np.diff(x)))])
+    # Tapered head: blunt nose, widening to the full body radius.
+    max_radius = min(rng.uniform(0.38, 0.42) * extent[0], 0.3 * extent[1])
+    tip_radius = 0.4 * max_radius
+    radius = tip_radius + (max_radius - tip_radius) * (1.0 - np.exp(-arc_from_nose / 12.0))
+    return _WormHead(centreline=centreline, radius=radius, z_centre=extent[0] / 2)
+
+
+def _random_rotations(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n uniformly distributed 3-D rotation matrices, shape (n, 3, 3)."""
+    q = rng.standard_normal((n, 4))
+    w, x, y, z = (q / np.linalg.norm(q, axis=1, keepdims=True)).T
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        axis=1,
+    )
+
+
+def _place_nuclei(
+    rng: np.random.Generator,
+    head: _WormHead,
+    bounding_radii: np.ndarray,
+    shape: tuple[int, int, int],
+    voxel_size: tuple[float, float, float],
+) -> np.ndarray:
+    """Centres (n, 3) in micrometres of non-overlapping nuclei inside the head.
+
+    Rejection sampling, largest nucleus first: a candidate centre is kept when
+    the nucleus lies entirely inside the image and the body (with a margin),
+    outside the pharynx core of the head, and at least ``gap`` micrometres
+    away from every nucleus placed before it.
+    """
+    gap = 0.6
+    body_margin = 0.4
+    pharynx_fraction = 0.35
+    extent = np.array([(n - 1) * d for n, d in zip(shape, voxel_size)])
+    order = np.argsort(-bounding_radii, kind="stable")
+    centres = np.empty((len(bounding_radii), 3))
+    placed: list[int] = []
+    batch = 256
+    for i in order:
+        r = bounding_radii[i]
+        for _ in range(400):
+            candidates = rng.uniform(r, extent - r, size=(batch, 3))
+            axis_distance, index = head.axis_distance(candidates)
+            body_radius = head.radius[index]
+            ok = (axis_distance <= body_radius - r - body_margin) & (
+                axis_distance >= pharynx_fraction * body_radius
+            )
+            if placed:
+                separation = np.linalg.norm(candidates[:, None, :] - centres[placed][None], axis=-1)
+                ok &= np.all(separation >= r + bounding_radii[placed][None] + gap, axis=1)
+            if ok.any():
+                centres[i] = candidates[np.argmax(ok)]
+                placed.append(i)
+                break
+        else:
+            raise RuntimeError(
+                f"could not fit {len(bounding_radii)} nuclei into the head; "
+                "use fewer or smaller nuclei, or a larger image"
+            )
+    return centres
+
+
+def _neighbour_distinct_colours(
+    rng: np.random.Generator, centres: np.ndarray, neighbourhood: float
+) -> np.ndarray:
+    """One RGB-like colour (n, 3) per nucleus, distinct from nearby nuclei.
+
+    Each colour has its brightest component at 1. Nuclei are coloured in turn;
+    each picks, among random candidates, the colour farthest from the colours
+    of already-coloured nuclei within ``neighbourhood`` micrometres.
+    """
+    n_candidates = 24
+    colours = np.empty((len(centres), 3))
+    for i in range(len(centres)):
+        candidates = rng.uniform(0.0, 1.0, size=(n_candidates, 3)) ** 1.5
+        candidates /= candidates.max(axis=1, keepdims=True)
+        near = np.linalg.norm(centres[:i] - centres[i], axis=1) <= neighbourhood
+        if near.any():
+            distance = np.linalg.norm(candidates[:, None, :] - colours[:i][near][None], axis=-1)
+            colours[i] = candidates[np.argmax(distance.min(axis=1))]
+        else:
+            colours[i] = candidates[0]
+    return colours
+
+
+def _rasterise_ellipsoids(
+    shape: tuple[int, int, int],
+    voxel_size: tuple[float, float, float],
+    centres: np.ndarray,
+    precision_matrices: np.ndarray,
+    bounding_radii: np.ndarray,
+) -> np.ndarray:
+    """uint16 labels: voxel p belongs to ellipsoid i if (p-c)^T A (p-c) <= 1."""
+    labels = np.zeros(shape, dtype=np.uint16)
+    spacing = np.asarray(voxel_size)
+    for i, (centre, precision, r) in enumerate(zip(centres, precision_matrices, bounding_radii)):
+        lo = np.maximum(np.floor((centre - r) / spacing).astype(int), 0)
+        hi = np.minimum(np.ceil((centre + r) / spacing).astype(int) + 1, shape)
+        grid = np.meshgrid(*[np.arange(a, b) * s for a, b, s in zip(lo, hi, spacing)], indexing="ij")
+        offset = np.stack(grid, axis=-1) - centre
+        inside = np.einsum("...i,ij,...j->...", offset, precision, offset) <= 1.0
+        box = labels[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+        box[inside] = i + 1
+    return labels
+
+
+def neuropal_like(
+    *,
+    seed: int = 0,
+    n_nuclei: int = 40,
+    size_spread: float = 0.3,
+    shape: tuple[int, int, int] = (24, 128, 256),
+    voxel_size: tuple[float, float, float] = (0.75, 0.25, 0.25),
+    nucleus_radius: float = 1.6,
+) -> SampleImage:
+    """Synthetic NeuroPAL-like *C. elegans* head with ground-truth nuclei.
+
+    A bent, tapered tube (the head, nose on the left) holds ``n_nuclei``
+    non-overlapping, slightly ellipsoidal nuclei arranged around the pharynx.
+    Every nucleus has its own mix of the three NeuroPAL colours, chosen to
+    differ from its neighbours, and is bright in the pan-neuronal channel. The
+    body is dimly autofluorescent (most in the blue channel). The stack is
+    blurred by an anisotropic Gaussian PSF (sigma 0.3 um in xy, 0.9 um in z)
+    and recorded with Poisson shot noise, a camera offset of 100 counts and
+    Gaussian read noise.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seed of the random generator; the same seed gives bit-identical
+        output.
+    n_nuclei : int, optional
+        Number of nuclei (labels 1..n_nuclei).
+    size_spread : float, optional
+        Relative spread of nucleus radii in [0, 1): radii are drawn uniformly
+        from ``nucleus_radius * (1 +/- size_spread)``. 0 makes all nuclei the
+        same volume (they still differ slightly in shape and orientation).
+    shape : tuple of int, optional
+        Spatial shape (Z, Y, X) in voxels.
+    voxel_size : tuple of float, optional
+        Voxel size (z, y, x) in micrometres.
+    nucleus_radius : float, optional
+        Mean nucleus radius in micrometres.
+
+    Returns
+    -------
+    SampleImage
+        ``image``: uint16, shape (4, Z, Y, X), ``channel_axis`` 0, channels
+        :data:`NEUROPAL_CHANNEL_NAMES`; ``labels``: uint16 (Z, Y, X) with
+        values 0..n_nuclei; ``foreground``: ``labels > 0``; ``scale``:
+        ``voxel_size``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+    RuntimeError
+        If the nuclei do not fit into the head.
+    """
+    if not 1 <= n_nuclei <= _UINT16_MAX:
+        raise ValueError(f"n_nuclei must be in 1..{_UINT16_MAX}, got {n_nuclei}")
+    if not 0.0 <= size_spread < 1.0:
+        raise ValueError(f"size_spread must be in [0, 1), got {size_spread}")
+    if len(shape) != 3 or len(voxel_size) != 3:
+        raise ValueError("shape and voxel_size must have three entries (z, y, x)")
+    if nucleus_radius <= 0:
+        raise ValueError(f"nucleus_radius must be positive, got {nucleus_radius}")
+    shape = tuple(int(n) for n in shape)
+    voxel_size = tuple(float(d) for d in voxel_size)
+    body_rng, nuclei_rng, colour_rng, noise_rng = _rngs(seed, 4)
+
+    head = _worm_head(body_rng, shape, voxel_size)
+
+    radii = nucleus_radius * (1.0 + size_spread * nuclei_rng.uniform(-1.0, 1.0, n_nuclei))
+    # Volume-preserving elongation: semi-axes r * (a, b, c) with a * b * c = 1.
+    log_axes = np.clip(0.08 * nuclei_rng.standard_normal((n_nuclei, 3)), -0.2, 0.2)
+    axes = np.exp(log_axes - log_axes.mean(axis=1, keepdims=True))
+    semi_axes = radii[:, None] * axes
+    rotations = _random_rotations(nuclei_rng, n_nuclei)
+    precision_matrices = np.einsum("nij,nj,nkj->nik", rotations, semi_axes**-2.0, rotations)
+    bounding_radii = semi_axes.max(axis=1)
+    centres = _place_nuclei(nuclei_rng, head, bounding_radii, shape, voxel_size)
+    labels = _rasterise_ellipsoids(shape, voxel_size, centres, precision_matrices, bounding_radii)
+
+    colours = _neighbour_distinct_colours(colour_rng, centres, neighbourhood=6.0)
+    colour_brightness = colour_rng.uniform(0.7, 1.0, n_nuclei)
+    pan_neuronal_brightness = colour_rng.uniform(0.85, 1.15, n_nuclei)
+    # Expected photons per label (row 0 = background) and channel.
+    peak_photons = np.array([250.0, 250.0, 250.0, 300.0])
+    label_photons = np.zeros((n_nuclei + 1, 4))
+    label_photons[1:, :3] = colours * colour_brightness[:, None]
+    label_photons[1:, 3] = pan_neuronal_brightness
+    label_photons *= peak_photons
+
+    body = head.mask(shape, voxel_size)
+    autofluorescence = np.array([30.0, 14.0, 8.0, 12.0])
+    medium = np.array([3.0, 2.0, 2.0, 2.0])
+    body_texture = np.clip(1.0 + 0.25 * _smooth_field(body_rng, shape, sigma=(2, 8, 8)), 0.3, None)
+
+    psf_sigma_um = (0.9, 0.3, 0.3)
+    psf_sigma = tuple(s / d for s, d in zip(psf_sigma_um, voxel_size))
+    photons = np.empty((4, *shape))
+    for channel in range(4):
+        ideal = np.where(body, autofluorescence[channel] * body_texture, medium[channel])
+        ideal += label_photons[labels, channel]
+        photons[channel] = ndimage.gaussian_filter(ideal, psf_sigma, mode="nearest")
+    image = _camera(noise_rng, photons, offset=100.0, read_noise=2.0)
+
+    return SampleImage(
+        image=image,
+        labels=labels,
+        foreground=labels > 0,
+        channel_axis=0,
+        scale=voxel_size,
+        channel_names=NEUROPAL_CHANNEL_NAMES,
+        name="NeuroPAL-like head",
+        description=(
+            f"Synthetic NeuroPAL-like C. elegans head (seed {seed}): {n_nuclei} nuclei "
+            f"(radius {nucleus_radius} um, spread +/-{size_spread:.0%}) with distinct "
+            "mTagBFP2/CyOFP1/mNeptune2.5 colour mixes and a pan-neuronal channel, "
+            "autofluorescent body, anisotropic Gaussian PSF, Poisson and read noise. "
+            f"Axes CZYX, voxel size {voxel_size} um (z, y, x)."
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Bright-field worms in a well (BBBC010-like)
+# ---------------------------------------------------------------------------
+
+
+def _worm_centreline(
+    rng: np.random.Generator, start: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random smooth worm centreline (N, 2) in pixels, and its half-width per vertex."""
+    length = rng.uniform(100.0, 160.0)
+    n_vertices = int(np.ceil(length / 0.5)) + 1
+    s, step = np.linspace(0.0, length, n_vertices, retstep=True)
+    # Undulating body: the curvature follows a sine wave along the body.
+    wavelength = rng.uniform(0.6, 1.0) * length
+    curvature = rng.uniform(0.02, 0.045) * np.sin(2 * np.pi * s / wavelength + rng.uniform(0, 2 * np.pi))
+    heading = rng.uniform(0.0, 2 * np.pi) + np.cumsum(curvature) * step
+    points = start + np.cumsum(step * np.column_stack([np.sin(heading), np.cos(heading)]), axis=0)
+    # Thickest in the middle, tapering towards head and tail.
+    half_width = rng.uniform(5.0, 7.0) * (0.4 + 0.6 * np.sin(np.pi * s / length).clip(0.0) ** 0.5)
+    return points, half_width
+
+
+def worms_2d(*, seed: int = 0, n_worms: int = 5, shape: tuple[int, int] = (256, 320)) -> SampleImage:
+    """Synthetic bright-field image of worms in a round well (BBBC010-like).
+
+    The illuminated well is a bright disk with vignetting, a dark meniscus at
+    its wall and a dark surround. Each worm is a thick, smoothly curved tube
+    (length 100-160 px, width 10-14 px, tapered ends) that absorbs light, more
+    at its outline than in its middle, with a faint internal texture. Worms do
+    not touch each other and lie inside the well. The image is slightly
+    blurred and has Poisson noise.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seed of the random generator; the same seed gives bit-identical
+        output.
+    n_worms : int, optional
+        Number of worms (labels 1..n_worms).
+    shape : tuple of int, optional
+        Image shape (Y, X) in pixels.
+
+    Returns
+    -------
+    SampleImage
+        ``image``: uint16 (Y, X); ``labels``: uint16 (Y, X), 0..n_worms;
+        ``foreground``: ``labels > 0``; ``scale``: (6.25, 6.25) um;
+        ``channel_axis`` None.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+    RuntimeError
+        If the worms do not fit into the well.
+    """
+    if not 1 <= n_worms <= _UINT16_MAX:
+        raise ValueError(f"n_worms must be in 1..{_UINT16_MAX}, got {n_worms}")
+    if len(shape) != 2 or min(shape) < 64:
+        raise ValueError(f"shape must be (Y, X) with both at least 64, got {shape}")
+    shape = (int(shape[0]), int(shape[1]))
+    well_rng, worm_rng, noise_rng = _rngs(seed, 3)
+
+    well_centre = np.array(shape) / 2 + well_rng.uniform(-0.03, 0.03, 2) * np.array(shape)
+    well_radius = 0.55 * min(shape)
+    yy, xx = np.indices(shape, dtype=np.float64)
+    r = np.hypot(yy - well_centre[0], xx - well_centre[1])
+
+    # Rejection sampling of non-touching worms well inside the well.
+    margin, gap = 8.0, 3.0
+    labels = np.zeros(shape, dtype=np.uint16)
+    relative_depth = np.zeros(shape)  # distance from axis / half-width, inside worms
+    for worm in range(1, n_worms + 1):
+        for _ in range(200):
+            angle = worm_rng.uniform(0, 2 * np.pi)
+            radius = (well_radius - 40.0) * np.sqrt(worm_rng.uniform())
+            start = well_centre + radius * np.array([np.sin(angle), np.cos(angle)])
+            centreline, half_width = _worm_centreline(worm_rng, start)
+            reach = np.hypot(*(centreline - well_centre).T) + half_width
+            lo = np.floor(centreline.min(axis=0) - half_width.max() - gap).astype(int)
+            hi = np.ceil(centreline.max(axis=0) + half_width.max() + gap).astype(int) + 1
+            if reach.max() > well_radius - margin or np.any(lo < 0) or np.any(hi > shape):
+                continue
+            box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]))
+            distance, index = _nearest_on_polyline(
+                np.column_stack([yy[box].ravel(), xx[box].ravel()]), centreline
+            )
+            distance = distance.reshape(yy[box].shape)
+            width = half_width[index].reshape(distance.shape)
+            if np.any(labels[box][distance <= width + gap]):
+                continue
+            body = distance <= width
+            labels[box][body] = worm
+            relative_depth[box][body] = distance[body] / width[body]
+            break
+        else:
+            raise RuntimeError(f"could not fit {n_worms} worms into the well; use fewer worms")
+    foreground = labels > 0
+
+    # Illumination: vignetted bright well, dark meniscus ring, dim surround.
+    edge = ndimage.gaussian_filter((r <= well_radius).astype(np.float64), 3.0)
+    illumination = 3000.0 * (1.0 - 0.3 * (r / well_radius) ** 2)
+    illumination *= 1.0 - 0.45 * np.exp(-(((r - well_radius) / 5.0) ** 2))
+    illumination = 250.0 + (illumination - 250.0) * edge
+    illumination *= 1.0 + 0.03 * _smooth_field(well_rng, shape, sigma=20.0)
+
+    # Worms absorb light: more at the outline than in the middle.
+    absorption = np.where(foreground, 0.3 + 0.25 * relative_depth**4, 0.0)
+    absorption += np.where(foreground, 0.04 * _smooth_field(worm_rng, shape, sigma=1.5), 0.0)
+    transmission = ndimage.gaussian_filter(1.0 - absorption, 0.8)
+    image = _camera(noise_rng, illumination * transmission, offset=0.0, read_noise=0.0)
+
+    return SampleImage(
+        image=image,
+        labels=labels,
+        foreground=foreground,
+        channel_axis=None,
+        scale=(_WORMS_PIXEL_SIZE_UM, _WORMS_PIXEL_SIZE_UM),
+        channel_names=("bright-field",),
+        name="worms 2-D",
+        description=(
+            f"Synthetic bright-field image (seed {seed}) of {n_worms} worms in a round "
+            "well, BBBC010-like: bright vignetted well, dark surround, worms darker "
+            f"than the well with a darker outline, Poisson noise. Axes YX, pixel size "
+            f"{_WORMS_PIXEL_SIZE_UM} um."
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------
+# napari sample-data contributions (plain layer-data tuples, no napari import)
+# ---------------------------------------------------------------------------
+
+
+def neuropal_like_sample() -> list[tuple]:
+    """napari sample: the default :func:`neuropal_like` image and its labels.
+
+    Returns
+    -------
+    list of tuple
+        Layer-data tuples: one image layer per channel (split along
+        ``channel_axis`` 0, additive blending, pan-neuronal channel hidden)
+        and a labels layer with the ground-truth nuclei.
+    """
+    sample = neuropal_like()
+    image_meta = {
+        "name": [f"{sample.name} {channel}" for channel in sample.channel_names],
+        "channel_axis": sample.channel_axis,
+        "scale": sample.scale,
+        "colormap": list(_NEUROPAL_COLORMAPS),
+        "blending": "additive",
+        "visible": [True, True, True, False],
+    }
+    labels_meta = {"name": f"{sample.name} ground truth", "scale": sample.scale}
+    return [(sample.image, image_meta, "image"), (sample.labels, labels_meta, "labels")]
+
+
+def worms_2d_sample() -> list[tuple]:
+    """napari sample: the default :func:`worms_2d` image and its foreground.
+
+    Returns
+    -------
+    list of tuple
+        Layer-data tuples: a grey image layer and a labels layer holding the
+        worm foreground (1 = worm).
+    """
+    sample = worms_2d()
+    image_meta = {"name": sample.name, "scale": sample.scale, "colormap": "gray"}
+    labels_meta = {"name": f"{sample.name} foreground", "scale": sample.scale}
+    return [
+        (sample.image, image_meta, "image"),
+        (sample.foreground.astype(np.uint8), labels_meta, "labels"),
+    ]

@@ -1,0 +1,126 @@
+"""The E-steps on log-density arrays: EM's posterior and Sinkhorn-EM's transport plan."""
+
+import warnings
+
+import numpy as np
+import ot
+import pytest
+import scipy.special
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from napari_sinkhorn_em import (
+    SinkhornConvergenceWarning,
+    em_responsibilities,
+    sinkhorn_responsibilities,
+)
+
+
+def random_problem(seed, n_points=60, n_components=4, spread=3.0):
+    rng = np.random.default_rng(seed)
+    log_prob = rng.normal(size=(n_points, n_components)) * spread
+    weights = rng.uniform(0.5, 2.0, size=n_components)
+    return log_prob, weights / weights.sum()
+
+
+def test_em_responsibilities_is_the_posterior():
+    log_prob, weights = random_problem(0)
+    expected = scipy.special.softmax(log_prob + np.log(weights), axis=1)
+    np.testing.assert_allclose(em_responsibilities(log_prob, weights), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("epsilon", [0.05, 0.3, 1.0, 10.0])
+def test_sinkhorn_plan_equals_pot(epsilon):
+    log_prob, weights = random_problem(1)
+    n_points = log_prob.shape[0]
+    plan = ot.sinkhorn(
+        np.full(n_points, 1.0 / n_points), weights, -log_prob, reg=epsilon,
+        method="sinkhorn_log", numItermax=200_000, stopThr=1e-13,
+    )
+    resp, _, _ = sinkhorn_responsibilities(log_prob, weights, epsilon=epsilon, tol=1e-11)
+    np.testing.assert_allclose(resp, n_points * plan, atol=1e-8)
+
+
+@pytest.mark.parametrize("epsilon", [1e-3, 1e-2, 1.0, 1e2, 1e3])
+@pytest.mark.parametrize("solver", ["newton", "sweeps"])
+def test_sinkhorn_marginals_hold_for_a_wide_range_of_epsilon(epsilon, solver):
+    log_prob, weights = random_problem(2)
+    tol = 1e-6
+    resp, potentials, _ = sinkhorn_responsibilities(
+        log_prob, weights, epsilon=epsilon, tol=tol, max_iter=20_000, solver=solver
+    )
+    assert np.isfinite(resp).all() and np.isfinite(potentials).all()
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, atol=1e-12)
+    assert np.max(np.abs(resp.mean(axis=0) / weights - 1.0)) <= tol
+    assert abs(potentials.mean()) < 1e-9 * max(1.0, np.abs(potentials).max())
+
+
+def test_newton_needs_far_fewer_passes_than_sweeps():
+    log_prob, weights = random_problem(3, n_points=400, n_components=10)
+    _, g_newton, passes_newton = sinkhorn_responsibilities(log_prob, weights, epsilon=0.3, solver="newton")
+    _, g_sweeps, passes_sweeps = sinkhorn_responsibilities(
+        log_prob, weights, epsilon=0.3, solver="sweeps", max_iter=100_000
+    )
+    np.testing.assert_allclose(g_newton, g_sweeps, atol=1e-4)
+    assert passes_newton * 5 < passes_sweeps
+
+
+def test_warm_start_from_converged_potentials_needs_one_pass():
+    log_prob, weights = random_problem(4)
+    _, potentials, _ = sinkhorn_responsibilities(log_prob, weights, epsilon=0.5)
+    _, _, n_passes = sinkhorn_responsibilities(log_prob, weights, epsilon=0.5, potentials=potentials)
+    assert n_passes == 1
+
+
+def test_epsilon_one_with_log_weights_potentials_is_em_when_masses_match():
+    # If the column masses are EM's own posterior masses, the plan is EM's posterior.
+    log_prob, weights = random_problem(5)
+    posterior = em_responsibilities(log_prob, weights)
+    resp, _, _ = sinkhorn_responsibilities(log_prob, posterior.mean(axis=0), epsilon=1.0, tol=1e-12)
+    np.testing.assert_allclose(resp, posterior, atol=1e-9)
+
+
+def test_unconverged_sinkhorn_warns_once_and_returns_a_valid_plan():
+    log_prob, weights = random_problem(6, spread=50.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resp, _, n_passes = sinkhorn_responsibilities(log_prob, weights, epsilon=1e-3, max_iter=2)
+    messages = [w for w in caught if issubclass(w.category, SinkhornConvergenceWarning)]
+    assert len(messages) == 1 and "column-mass error" in str(messages[0].message)
+    assert n_passes == 2
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(epsilon=0.0), "epsilon"),
+        (dict(epsilon=-1.0), "epsilon"),
+        (dict(epsilon=float("nan")), "epsilon"),
+        (dict(epsilon=float("inf")), "epsilon"),
+        (dict(weights=[0.5, 0.5, 0.5, -0.5]), "> 0"),
+        (dict(weights=[0.5, 0.5]), "4 fractions"),
+        (dict(weights=[0.3, 0.3, 0.3, 0.3]), "sum to 1"),
+        (dict(log_prob=np.zeros(5)), "2-D"),
+        (dict(log_prob=np.full((3, 4), np.nan)), "NaN"),
+    ],
+)
+def test_bad_input_is_a_clear_error(kwargs, message):
+    log_prob, weights = random_problem(7)
+    arguments = dict(log_prob=log_prob, weights=weights, epsilon=1.0) | kwargs
+    with pytest.raises(ValueError, match=message):
+        sinkhorn_responsibilities(**arguments)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_components=st.integers(1, 6),
+    epsilon=st.sampled_from([0.01, 0.1, 1.0, 10.0]),
+)
+def test_plan_rows_sum_to_one_and_columns_to_the_weights(seed, n_components, epsilon):
+    log_prob, weights = random_problem(seed, n_points=40, n_components=n_components)
+    resp, _, _ = sinkhorn_responsibilities(log_prob, weights, epsilon=epsilon, max_iter=5000)
+    assert ((resp >= 0) & (resp <= 1)).all()
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(resp.mean(axis=0), weights, rtol=1e-6)

@@ -1,0 +1,196 @@
+"""GaussianMixture fitted by EM and Sinkhorn-EM: references, invariants and errors."""
+
+import warnings
+
+import numba
+import numpy as np
+import pytest
+import sklearn.mixture
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from napari_sinkhorn_em import ConvergenceWarning, GaussianMixture
+
+TRUE_MEANS = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+
+
+def blobs(seed=0, n_per_component=(300, 200, 100), scale=1.0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate(
+        [rng.normal(mean, scale, size=(n, 2)) for mean, n in zip(TRUE_MEANS, n_per_component)]
+    )
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_em_with_learned_weights_matches_scikit_learn(covariance_type):
+    X = blobs(scale=1.5)
+    start = GaussianMixture(
+        3, method="em", weights="em", covariance_type=covariance_type, max_iter=1, tol=0,
+        random_state=0,
+    ).fit(X)
+    reference = sklearn.mixture.GaussianMixture(
+        3, covariance_type=covariance_type, weights_init=start.weights_, means_init=start.means_,
+        precisions_init=start.precisions_, max_iter=20, tol=0, reg_covar=1e-6,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        reference.fit(X)
+    ours = start
+    ours.set_params = None
+    ours.warm_start, ours.max_iter = True, 20
+    ours.fit(X)
+    np.testing.assert_allclose(ours.means_, reference.means_, rtol=1e-6)
+    np.testing.assert_allclose(ours.covariances_, reference.covariances_, rtol=1e-6)
+    np.testing.assert_allclose(ours.weights_, reference.weights_, rtol=1e-6)
+    np.testing.assert_allclose(ours.history_["log_likelihood"][-1], reference.lower_bound_, rtol=1e-6)
+    np.testing.assert_allclose(ours.score_samples(X), reference.score_samples(X), rtol=1e-6)
+    np.testing.assert_allclose(ours.predict_proba(X), reference.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(ours.bic(X), reference.bic(X), rtol=1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_components=st.integers(1, 5),
+    covariance_type=st.sampled_from(["full", "diag", "spherical"]),
+    learned=st.booleans(),
+)
+def test_em_log_likelihood_never_decreases(seed, n_components, covariance_type, learned):
+    X = np.random.default_rng(seed).normal(size=(200, 3)) * [1.0, 2.0, 0.5]
+    model = GaussianMixture(
+        n_components, method="em", weights="em" if learned else "uniform",
+        covariance_type=covariance_type, max_iter=15, tol=0, random_state=seed,
+    ).fit(X)
+    loglik = np.array(model.history_["log_likelihood"])
+    assert (np.diff(loglik) >= -1e-10 * np.abs(loglik[1:])).all()
+
+
+@pytest.mark.parametrize("weights", ["uniform", [0.5, 0.3, 0.2]])
+def test_sinkhorn_plan_keeps_the_fixed_masses_and_its_objective_decreases(weights):
+    X = blobs()
+    model = GaussianMixture(3, weights=weights, epsilon=0.5, max_iter=30, random_state=0).fit(X)
+    assert max(model.history_["mass_error"]) <= model.sinkhorn_tol
+    objective = np.array(model.history_["ot_objective"])
+    assert (np.diff(objective) <= 1e-9).all()
+    expected = np.full(3, 1 / 3) if weights == "uniform" else weights
+    np.testing.assert_allclose(model.weights_, expected)
+
+
+def test_sinkhorn_with_em_weights_at_epsilon_one_is_em():
+    X = blobs(scale=1.5)
+    settings_ = dict(max_iter=10, tol=0, random_state=3, weights="em")
+    em = GaussianMixture(3, method="em", **settings_).fit(X)
+    sinkhorn = GaussianMixture(3, method="sinkhorn", epsilon=1.0, sinkhorn_tol=1e-12, **settings_).fit(X)
+    np.testing.assert_allclose(sinkhorn.means_, em.means_, rtol=1e-8)
+    np.testing.assert_allclose(sinkhorn.weights_, em.weights_, rtol=1e-8)
+    np.testing.assert_allclose(sinkhorn.history_["log_likelihood"], em.history_["log_likelihood"], rtol=1e-10)
+
+
+def test_recovers_well_separated_clusters_with_the_right_masses():
+    X = blobs(n_per_component=(200, 200, 200))
+    model = GaussianMixture(3, random_state=0).fit(X)
+    order = np.argsort(model.means_[:, 0] + 10 * model.means_[:, 1])
+    np.testing.assert_allclose(model.means_[order], TRUE_MEANS, atol=0.25)
+    assert model.converged_
+    np.testing.assert_allclose(np.bincount(model.predict(X)), 200, atol=3)
+
+
+def test_tol_zero_runs_exactly_max_iter():
+    model = GaussianMixture(3, max_iter=7, tol=0, random_state=0).fit(blobs())
+    assert model.n_iter_ == 7 and len(model.history_["log_likelihood"]) == 7
+
+
+@pytest.mark.parametrize("method", ["em", "sinkhorn"])
+def test_same_random_state_gives_identical_results_with_any_thread_count(method):
+    X = np.random.default_rng(1).normal(size=(5000, 3))
+    first = GaussianMixture(4, method=method, max_iter=10, tol=0, random_state=7).fit(X)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        second = GaussianMixture(4, method=method, max_iter=10, tol=0, random_state=7).fit(X)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(first.means_, second.means_)
+    np.testing.assert_array_equal(first.predict(X), second.predict(X))
+
+
+def test_warm_start_continues_and_reuses_the_potentials():
+    X = blobs()
+    model = GaussianMixture(3, epsilon=0.5, max_iter=200, random_state=0).fit(X)
+    potentials = model.potentials_.copy()
+    model.warm_start = True
+    model.epsilon = 0.4
+    model.fit(X)
+    assert model.n_iter_ <= 10
+    assert model.history_["sinkhorn_passes"][0] <= 8
+    assert not np.array_equal(model.potentials_, potentials)
+
+
+def test_float32_input_gives_the_float64_result():
+    X = blobs()
+    single = GaussianMixture(3, method="em", max_iter=5, tol=0, random_state=0).fit(X.astype(np.float32))
+    double = GaussianMixture(3, method="em", max_iter=5, tol=0, random_state=0).fit(
+        X.astype(np.float32).astype(np.float64)
+    )
+    np.testing.assert_allclose(single.means_, double.means_, rtol=1e-10)
+
+
+def test_emptied_component_is_reseeded_and_reported():
+    X = blobs()
+    far_away = np.vstack([TRUE_MEANS, [[1e3, 1e3]]])
+    model = GaussianMixture(
+        4, method="em", weights="em", means_init=far_away, max_iter=5, tol=0, random_state=0,
+        reg_covar=1e-3,
+    )
+    with pytest.warns(UserWarning, match="re-seeded"):
+        model.fit(X)
+    assert sum(model.history_["n_reseeded"]) >= 1
+    assert np.isfinite(model.means_).all() and np.abs(model.means_).max() < 50
+
+
+def test_unconverged_fit_warns():
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        GaussianMixture(3, max_iter=2, tol=1e-12, random_state=0).fit(blobs())
+
+
+def test_predictions_have_the_expected_shapes():
+    X = blobs()
+    model = GaussianMixture(3, covariance_type="diag", random_state=0).fit(X)
+    proba = model.predict_proba(X[:10])
+    assert proba.shape == (10, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    labels, confidence = model.predict_with_confidence(X)
+    np.testing.assert_array_equal(labels, proba.argmax(axis=1).tolist() + list(labels[10:]))
+    np.testing.assert_allclose(confidence[:10], proba.max(axis=1), rtol=1e-6)
+    assert model.covariances_.shape == (3, 2)
+    assert model.precisions_cholesky_.shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, X, message",
+    [
+        (dict(n_components=0), None, "n_components"),
+        (dict(n_components=700), None, "at least 700"),
+        (dict(epsilon=0), None, "epsilon"),
+        (dict(epsilon=float("inf")), None, "epsilon"),
+        (dict(weights=[0.5, 0.6, -0.1]), None, "> 0"),
+        (dict(weights=[0.5, 0.5]), None, "3 fractions"),
+        (dict(weights=[0.2, 0.2, 0.2]), None, "sum to 1"),
+        (dict(weights="sizes"), None, "weights"),
+        (dict(method="kmeans"), None, "method"),
+        (dict(covariance_type="tied"), None, "covariance_type"),
+        (dict(means_init=np.zeros((2, 2))), None, "means_init"),
+        ({}, np.zeros(10), "2-D"),
+        ({}, np.full((10, 2), np.nan), "NaN"),
+        ({}, np.array([[0.0, np.inf]] * 10), "infinite"),
+    ],
+)
+def test_bad_input_is_a_clear_value_error(kwargs, X, message):
+    arguments = dict(n_components=3) | kwargs
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(**arguments).fit(blobs() if X is None else X)
+
+
+def test_predict_before_fit_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        GaussianMixture(2).predict(np.zeros((3, 2)))
