@@ -133,13 +133,70 @@ def em_pass(X, centre, means, prec_chol, log_det, log_weights, n_blocks):
 
 
 @numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH)
-def log_prob_pass(X, centre, means, prec_chol, log_det, log_weights, log_prob, n_blocks):
-    """Fill ``log_prob`` (n, K); return the summed log-likelihood with ``log_weights``
-    and the column sums of the ordinary posterior softmax(log_prob + log_weights)."""
+def log_prob_pass(X, centre, means, prec_chol, log_det, log_prob, n_blocks):
+    """Fill ``log_prob`` (n, K) with the log-density of every row under every component."""
+    n_rows, n_features = X.shape
+    for b in numba.prange(n_blocks):
+        start = b * n_rows // n_blocks
+        stop = (b + 1) * n_rows // n_blocks
+        diff = np.empty(n_features)
+        for row in range(start, stop):
+            _log_prob_row(X[row], centre, means, prec_chol, log_det, diff, log_prob[row])
+
+
+@numba.njit(cache=True, fastmath=SAFE_FASTMATH)
+def _accumulate_plan_row(x, centre, resp_row, diff, mass, want_outer, outer, with_moments,
+                         moment_mass, first, second):
+    n_components = resp_row.shape[0]
+    for k in range(n_components):
+        mass[k] += resp_row[k]
+    if want_outer:
+        for k in range(n_components):
+            rk = resp_row[k]
+            for j in range(k, n_components):
+                outer[k, j] += rk * resp_row[j]
+    if with_moments:
+        _accumulate_moments(x, centre, resp_row, diff, moment_mass, first, second)
+
+
+@numba.njit(cache=True)
+def _reduce_plan(block_mass, block_outer, block_moment_mass, block_first, block_second):
+    n_blocks, n_components = block_mass.shape
+    outer_size = block_outer.shape[1]
+    mass = np.zeros(n_components)
+    outer = np.zeros((outer_size, outer_size))
+    for b in range(n_blocks):
+        mass += block_mass[b]
+        outer += block_outer[b]
+    for k in range(outer_size):
+        for j in range(k):
+            outer[k, j] = outer[j, k]
+    _, first, second = _reduce_moments(block_moment_mass, block_first, block_second)
+    return mass, outer, first, second
+
+
+@numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH)
+def log_prob_plan_pass(X, centre, means, prec_chol, log_det, log_weights, shift, inv_eps,
+                       want_outer, log_prob, n_blocks):
+    """Fill ``log_prob`` and, in the same pass, evaluate the plan at potentials ``shift``.
+
+    Returns the summed log-likelihood with ``log_weights``, the column sums of the
+    ordinary posterior, and what :func:`softmax_pass` returns for the plan
+    (column sums, summed log-normalisers, outer products if wanted, M-step moments).
+    Sinkhorn-EM's E-step often converges on this first evaluation, which then costs
+    a single pass over the points.
+    """
     n_rows, n_features = X.shape
     n_components = means.shape[0]
+    outer_size = n_components if want_outer else 0
     block_loglik = np.zeros(n_blocks)
     block_posterior = np.zeros((n_blocks, n_components))
+    block_lse = np.zeros(n_blocks)
+    block_mass = np.zeros((n_blocks, n_components))
+    block_outer = np.zeros((n_blocks, outer_size, outer_size))
+    block_moment_mass = np.zeros((n_blocks, n_components))
+    block_first = np.zeros((n_blocks, n_components, n_features))
+    block_second = np.zeros((n_blocks, n_components, n_features, n_features))
     for b in numba.prange(n_blocks):
         start = b * n_rows // n_blocks
         stop = (b + 1) * n_rows // n_blocks
@@ -150,10 +207,18 @@ def log_prob_pass(X, centre, means, prec_chol, log_det, log_weights, log_prob, n
             block_loglik[b] += _softmax_row(log_prob[row], log_weights, 1.0, resp_row)
             for k in range(n_components):
                 block_posterior[b, k] += resp_row[k]
+            block_lse[b] += _softmax_row(log_prob[row], shift, inv_eps, resp_row)
+            _accumulate_plan_row(
+                X[row], centre, resp_row, diff, block_mass[b], want_outer, block_outer[b], True,
+                block_moment_mass[b], block_first[b], block_second[b],
+            )
     posterior_mass = np.zeros(n_components)
     for b in range(n_blocks):
         posterior_mass += block_posterior[b]
-    return block_loglik.sum(), posterior_mass
+    mass, outer, first, second = _reduce_plan(
+        block_mass, block_outer, block_moment_mass, block_first, block_second
+    )
+    return block_loglik.sum(), posterior_mass, mass, block_lse.sum(), outer, first, second
 
 
 @numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH)
@@ -184,30 +249,22 @@ def softmax_pass(log_prob, shift, inv_eps, want_outer, X, centre, resp_out, n_bl
         resp_row = np.empty(n_components)
         for row in range(start, stop):
             block_lse[b] += _softmax_row(log_prob[row], shift, inv_eps, resp_row)
-            for k in range(n_components):
-                block_mass[b, k] += resp_row[k]
-            if want_outer:
-                for k in range(n_components):
-                    rk = resp_row[k]
-                    for j in range(k, n_components):
-                        block_outer[b, k, j] += rk * resp_row[j]
             if with_moments:
-                _accumulate_moments(
-                    X[row], centre, resp_row, diff,
-                    block_moment_mass[b], block_first[b], block_second[b],
+                _accumulate_plan_row(
+                    X[row], centre, resp_row, diff, block_mass[b], want_outer, block_outer[b],
+                    True, block_moment_mass[b], block_first[b], block_second[b],
+                )
+            else:
+                _accumulate_plan_row(
+                    diff, centre, resp_row, diff, block_mass[b], want_outer, block_outer[b],
+                    False, block_moment_mass[b], block_first[b], block_second[b],
                 )
             if with_resp:
                 for k in range(n_components):
                     resp_out[row, k] = resp_row[k]
-    mass = np.zeros(n_components)
-    outer = np.zeros((outer_size, outer_size))
-    for b in range(n_blocks):
-        mass += block_mass[b]
-        outer += block_outer[b]
-    for k in range(outer_size):
-        for j in range(k):
-            outer[k, j] = outer[j, k]
-    _, first, second = _reduce_moments(block_moment_mass, block_first, block_second)
+    mass, outer, first, second = _reduce_plan(
+        block_mass, block_outer, block_moment_mass, block_first, block_second
+    )
     return mass, block_lse.sum(), outer, first, second
 
 

@@ -175,13 +175,16 @@ def _softmax(log_prob, shift, inv_eps, *, want_outer=False, X=None, centre=None,
 
 def solve_sinkhorn(
     log_prob, weights, epsilon, *, potentials=None, tol=1e-6, max_passes=1000, solver="newton",
-    X=None, centre=None,
+    X=None, centre=None, first_pass=None,
 ):
     """Solve the Sinkhorn E-step; return the final :class:`DualState` and pass count.
 
     With ``X`` (and ``centre``) each pass also accumulates the M-step moments of the
     plan, so the state returned carries the moments of the final plan at no extra pass.
-    Inputs are assumed validated (``weights`` positive, summing to 1).
+    ``first_pass`` is what :func:`_kernels.softmax_pass` returned at ``potentials``
+    (already centred) when the caller evaluated the plan itself, e.g. while computing
+    ``log_prob``; it saves one pass. Inputs are assumed validated (``weights``
+    positive, summing to 1).
     """
     check_choice(solver, "sinkhorn_solver", SOLVERS)
     max_passes = check_positive_int(max_passes, "sinkhorn_max_iter")
@@ -189,10 +192,11 @@ def solve_sinkhorn(
     log_weights = np.log(weights)
     inv_eps = 1.0 / epsilon
 
-    def evaluate(g, want_outer):
-        column_sums, sum_lse, outer, first, second = _softmax(
+    def evaluate(g, want_outer, evaluated=None):
+        column_sums, sum_lse, outer, first, second = evaluated or _softmax(
             log_prob, g, inv_eps, want_outer=want_outer, X=X, centre=centre
         )
+        want_outer = outer.shape[0] > 0
         m = column_sums / n_points
         lse_term = epsilon * sum_lse / n_points
         return DualState(
@@ -214,14 +218,14 @@ def solve_sinkhorn(
             raise ValueError(
                 f"potentials must be {weights.shape[0]} finite numbers (from a previous fit); got {g!r}."
             )
-    state = evaluate(g - g.mean(), want_outer=False)
+    state = evaluate(g - g.mean(), want_outer=solver == "newton", evaluated=first_pass)
     n_passes = 1
     while state.mass_error > tol and n_passes < max_passes:
-        if solver == "sweeps" or state.outer is None:
+        if solver == "sweeps":
             # A plain Sinkhorn sweep: rescale every column to its target mass.
             step = epsilon * (log_weights - np.log(np.maximum(state.column_means, TINY_MASS)))
             g = state.potentials + step
-            state = evaluate(g - g.mean(), want_outer=solver == "newton")
+            state = evaluate(g - g.mean(), want_outer=False)
             n_passes += 1
             continue
         state, used = _newton_step(state, weights, epsilon, evaluate, max_passes - n_passes)

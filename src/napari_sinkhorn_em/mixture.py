@@ -285,16 +285,20 @@ class GaussianMixture:
             else:
                 if log_prob is None:
                     log_prob = np.empty((n_points, self.n_components))
-                loglik, posterior_mass = _kernels.log_prob_pass(
-                    X, centre, state.means, prec_chol, log_det, np.log(state.weights), log_prob,
-                    _kernels.n_blocks_for(n_points),
+                if state.potentials is None:
+                    state.potentials = self.epsilon * np.log(state.weights)
+                state.potentials = state.potentials - state.potentials.mean()
+                loglik, posterior_mass, *first_pass = _kernels.log_prob_plan_pass(
+                    X, centre, state.means, prec_chol, log_det, np.log(state.weights),
+                    state.potentials, 1.0 / self.epsilon, self.sinkhorn_solver == "newton",
+                    log_prob, _kernels.n_blocks_for(n_points),
                 )
                 if self._learns_weights():
                     state.weights = _normalised(posterior_mass)
                 result = solve_sinkhorn(
                     log_prob, state.weights, self.epsilon, potentials=state.potentials,
                     tol=self.sinkhorn_tol, max_passes=self.sinkhorn_max_iter,
-                    solver=self.sinkhorn_solver, X=X, centre=centre,
+                    solver=self.sinkhorn_solver, X=X, centre=centre, first_pass=tuple(first_pass),
                 )
                 if not result.converged:
                     sinkhorn_unconverged = result
@@ -366,7 +370,7 @@ class GaussianMixture:
         means, prec_chol, log_det = self._kernel_parameters()
         log_prob = np.empty((X.shape[0], self.n_components))
         _kernels.log_prob_pass(
-            X, np.zeros(X.shape[1]), means, prec_chol, log_det, np.log(self.weights_), log_prob,
+            X, np.zeros(X.shape[1]), means, prec_chol, log_det, log_prob,
             _kernels.n_blocks_for(X.shape[0]),
         )
         return log_prob
