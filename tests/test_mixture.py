@@ -194,3 +194,17 @@ def test_bad_input_is_a_clear_value_error(kwargs, X, message):
 def test_predict_before_fit_is_a_clear_error():
     with pytest.raises(RuntimeError, match="not fitted"):
         GaussianMixture(2).predict(np.zeros((3, 2)))
+
+
+def test_fit_steps_reports_every_iteration_and_can_be_abandoned():
+    X = blobs()
+    model = GaussianMixture(3, max_iter=6, tol=0, random_state=0)
+    steps = list(model.fit_steps(X))
+    assert [step.iteration for step in steps] == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose([s.log_likelihood for s in steps], model.history_["log_likelihood"])
+    fitted_means = model.means_.copy()
+    model.random_state = 1
+    generator = model.fit_steps(X)
+    next(generator)
+    generator.close()
+    np.testing.assert_array_equal(model.means_, fitted_means)

@@ -1,6 +1,7 @@
 """Gaussian mixture fitted by EM or by Sinkhorn-EM, with a scikit-learn-shaped API."""
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
@@ -31,6 +32,18 @@ KMEANSPP_MAX_POINTS = 100_000
 
 class ConvergenceWarning(UserWarning):
     """The fit stopped at ``max_iter`` before the objective changed by less than ``tol``."""
+
+
+@dataclass(frozen=True)
+class FitStep:
+    """Progress of a fit after one iteration, as yielded by :meth:`GaussianMixture.fit_steps`."""
+
+    start: int
+    n_starts: int
+    iteration: int
+    max_iter: int
+    log_likelihood: float
+    ot_objective: float
 
 
 class GaussianMixture:
@@ -201,14 +214,21 @@ class GaussianMixture:
     # --------------------------------------------------------------- fitting
     def fit(self, X, y=None):
         """Fit the mixture to the points ``X`` (n_points, n_features). Returns self."""
-        self._fit(X)
+        for _ in self.fit_steps(X):
+            pass
         return self
 
     def fit_predict(self, X, y=None):
         """Fit, then return the component index of each point."""
-        return self._fit(X).predict(X)
+        return self.fit(X).predict(X)
 
-    def _fit(self, X):
+    def fit_steps(self, X):
+        """Fit like :meth:`fit`, yielding a :class:`FitStep` after every iteration.
+
+        The estimator is fitted once the generator is exhausted; closing it early
+        (``generator.close()``) abandons the fit and leaves any previous fit intact.
+        This is how a user interface shows progress and cancels a fit.
+        """
         X = check_points(X, min_rows=check_positive_int(self.n_components, "n_components"))
         self._check_parameters(X.shape[1])
         rng = check_random_state(self.random_state)
@@ -220,12 +240,13 @@ class GaussianMixture:
             )
         centre = X.mean(axis=0, dtype=np.float64)
         best = None
-        for _ in range(1 if continuing else self.n_init):
+        n_starts = 1 if continuing else self.n_init
+        for start_index in range(n_starts):
             if continuing:
                 start = _FitState.from_estimator(self, centre)
             else:
                 start = self._initial_state(X, centre, rng)
-            run = self._run_iterations(X, centre, start, rng)
+            run = yield from self._run_iterations(X, centre, start, rng, start_index, n_starts)
             if best is None or run.score > best.score:
                 best = run
         if not best.converged and self.tol > 0:
@@ -236,7 +257,6 @@ class GaussianMixture:
                 stacklevel=3,
             )
         self._store(best, centre, X.shape[1])
-        return self
 
     def _method_name(self):
         return "Sinkhorn-EM" if self.method == "sinkhorn" else "EM"
@@ -264,7 +284,7 @@ class GaussianMixture:
             state.set_precisions(np.asarray(self.precisions_init, dtype=np.float64))
         return state
 
-    def _run_iterations(self, X, centre, state, rng):
+    def _run_iterations(self, X, centre, state, rng, start_index, n_starts):
         n_points = X.shape[0]
         history = {key: [] for key in HISTORY_KEYS}
         previous = None
@@ -316,6 +336,8 @@ class GaussianMixture:
             record["n_reseeded"] = n_reseeded
             for key in HISTORY_KEYS:
                 history[key].append(record[key])
+            yield FitStep(start=start_index, n_starts=n_starts, iteration=n_iter, max_iter=self.max_iter,
+                          log_likelihood=record["log_likelihood"], ot_objective=record["ot_objective"])
             if previous is not None and abs(objective - previous) < self.tol and n_reseeded == 0:
                 converged = True
                 break
