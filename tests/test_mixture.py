@@ -208,3 +208,29 @@ def test_fit_steps_reports_every_iteration_and_can_be_abandoned():
     next(generator)
     generator.close()
     np.testing.assert_array_equal(model.means_, fitted_means)
+
+
+def test_sinkhorn_means_warmup_holds_covariances_then_fits_everything():
+    X = blobs(scale=1.5)
+    model = GaussianMixture(
+        3, method="em", weights="em", warmup="sinkhorn_means", warmup_iter=5, max_iter=100, tol=0,
+        random_state=0,
+    ).fit(X)
+    assert model.history_["phase"] == ["warmup"] * 5 + ["main"] * 100
+    assert model.n_iter_ == 105
+    assert all(np.isfinite(model.history_["ot_objective"][:5]))
+    assert all(np.isnan(model.history_["ot_objective"][5:]))
+    # In the warm-up the masses are held at 1/K, so every plan column holds a third.
+    assert max(model.history_["mass_error"][:5]) <= model.sinkhorn_tol
+    # The main fit learned unequal weights (300, 200, 100 points).
+    np.testing.assert_allclose(np.sort(model.weights_), [1 / 6, 1 / 3, 1 / 2], atol=0.03)
+
+
+def test_warmup_only_moves_the_means():
+    X = blobs(scale=1.5)
+    warm = GaussianMixture(3, warmup="sinkhorn_means", warmup_iter=4, max_iter=0, random_state=0).fit(X)
+    covariances = warm.covariances_
+    np.testing.assert_allclose(covariances[0], covariances[1])
+    np.testing.assert_allclose(covariances[1], covariances[2])
+    start = GaussianMixture(3, warmup="sinkhorn_means", warmup_iter=1, max_iter=0, random_state=0).fit(X)
+    assert not np.allclose(start.means_, warm.means_)

@@ -22,6 +22,7 @@ from .estep import SOLVERS, solve_sinkhorn, warn_unconverged
 METHODS = ("sinkhorn", "em")
 COVARIANCE_TYPES = ("full", "diag", "spherical")
 INITS = ("kmeans++", "random")
+WARMUPS = (None, "sinkhorn_means")
 # A component whose share of the points falls below this is re-seeded.
 EMPTY_COMPONENT_FRACTION = 1e-8
 # Rows per block when labelling many points, so memory stays O(block * K).
@@ -38,6 +39,7 @@ class ConvergenceWarning(UserWarning):
 class FitStep:
     """Progress of a fit after one iteration, as yielded by :meth:`GaussianMixture.fit_steps`."""
 
+    phase: str
     start: int
     n_starts: int
     iteration: int
@@ -97,8 +99,17 @@ class GaussianMixture:
         Seed of the starts and of re-seeding.
     warm_start : bool, default=False
         Continue from the previous fit (means, covariances, weights and the Sinkhorn
-        dual potentials) instead of starting anew; ``n_init`` is then ignored.
-        Changing ``epsilon`` and refitting is then cheap.
+        dual potentials) instead of starting anew; ``n_init`` and ``warmup`` are then
+        ignored. Changing ``epsilon`` and refitting is then cheap.
+    warmup : {None, "sinkhorn_means"}, default=None
+        ``"sinkhorn_means"`` runs up to ``warmup_iter`` Sinkhorn-EM iterations that move
+        only the means before the main fit, with every component's covariance held at
+        its starting value (``precisions_init``, or one covariance pooled over the
+        starting assignment) and the class sizes held at the fixed weights (uniform
+        when ``weights="em"``). This is where Sinkhorn-EM's advantage over EM lives;
+        the main fit (``method``) then moves everything from there.
+    warmup_iter : int, default=100
+        Largest number of warm-up iterations.
 
     Attributes
     ----------
@@ -119,7 +130,8 @@ class GaussianMixture:
         Per iteration: ``log_likelihood`` (mean per point, with ``weights_``),
         ``ot_objective`` (Sinkhorn-EM's transport objective, NaN for EM),
         ``sinkhorn_passes`` (0 for EM), ``mass_error`` (largest relative column-mass
-        error of the plan, NaN for EM) and ``n_reseeded`` (components re-seeded).
+        error of the plan, NaN for EM), ``n_reseeded`` (components re-seeded) and
+        ``phase`` ("warmup" or "main").
     n_features_in_ : int
     """
 
@@ -143,6 +155,8 @@ class GaussianMixture:
         sinkhorn_solver="newton",
         random_state=None,
         warm_start=False,
+        warmup=None,
+        warmup_iter=100,
     ):
         self.n_components = n_components
         self.method = method
@@ -161,6 +175,8 @@ class GaussianMixture:
         self.sinkhorn_solver = sinkhorn_solver
         self.random_state = random_state
         self.warm_start = warm_start
+        self.warmup = warmup
+        self.warmup_iter = warmup_iter
 
     def __repr__(self):
         return (
@@ -183,6 +199,8 @@ class GaussianMixture:
         check_positive_float(self.sinkhorn_tol, "sinkhorn_tol")
         check_positive_int(self.sinkhorn_max_iter, "sinkhorn_max_iter")
         check_choice(self.sinkhorn_solver, "sinkhorn_solver", SOLVERS)
+        check_choice(self.warmup, "warmup", WARMUPS)
+        check_positive_int(self.warmup_iter, "warmup_iter", minimum=0)
         if isinstance(self.weights, str):
             check_choice(self.weights, "weights", ("uniform", "em"))
         else:
@@ -243,10 +261,20 @@ class GaussianMixture:
         n_starts = 1 if continuing else self.n_init
         for start_index in range(n_starts):
             if continuing:
-                start = _FitState.from_estimator(self, centre)
+                state = _FitState.from_estimator(self, centre)
+                warmup = None
             else:
-                start = self._initial_state(X, centre, rng)
-            run = yield from self._run_iterations(X, centre, start, rng, start_index, n_starts)
+                state = self._initial_state(X, centre, rng)
+                warmup = self._warmup_phase(state, X, centre)
+            if warmup is not None:
+                warmup_run = yield from self._run_iterations(X, centre, state, rng, warmup, start_index, n_starts)
+                state = warmup_run.state
+                if self._learns_weights():
+                    state.weights = np.full(self.n_components, 1.0 / self.n_components)
+            run = yield from self._run_iterations(X, centre, state, rng, self._main_phase(), start_index, n_starts)
+            if warmup is not None:
+                run.history = {key: warmup_run.history[key] + run.history[key] for key in HISTORY_KEYS}
+                run.n_iter += warmup_run.n_iter
             if best is None or run.score > best.score:
                 best = run
         if not best.converged and self.tol > 0:
@@ -260,6 +288,19 @@ class GaussianMixture:
 
     def _method_name(self):
         return "Sinkhorn-EM" if self.method == "sinkhorn" else "EM"
+
+    def _main_phase(self):
+        return _Phase("main", self.method, self._learns_weights(), False, self.max_iter)
+
+    def _warmup_phase(self, state, X, centre):
+        """Set up the warm-up on ``state`` (held covariance and masses); None without warm-up."""
+        if self.warmup is None or self.warmup_iter == 0:
+            return None
+        if self.precisions_init is None:
+            state.set_pooled_covariance(X, centre, self.reg_covar)
+        if self._learns_weights():
+            state.weights = np.full(self.n_components, 1.0 / self.n_components)
+        return _Phase("warmup", "sinkhorn", False, True, self.warmup_iter)
 
     def _initial_state(self, X, centre, rng):
         if self.means_init is not None:
@@ -284,7 +325,7 @@ class GaussianMixture:
             state.set_precisions(np.asarray(self.precisions_init, dtype=np.float64))
         return state
 
-    def _run_iterations(self, X, centre, state, rng, start_index, n_starts):
+    def _run_iterations(self, X, centre, state, rng, phase, start_index, n_starts):
         n_points = X.shape[0]
         history = {key: [] for key in HISTORY_KEYS}
         previous = None
@@ -292,9 +333,9 @@ class GaussianMixture:
         n_iter = 0
         log_prob = None
         sinkhorn_unconverged = None
-        for n_iter in range(1, self.max_iter + 1):
+        for n_iter in range(1, phase.max_iter + 1):
             prec_chol, log_det = state.precision_cholesky()
-            if self.method == "em":
+            if phase.method == "em":
                 loglik, mass, first, second = _kernels.em_pass(
                     X, centre, state.means, prec_chol, log_det, np.log(state.weights),
                     _kernels.n_blocks_for(n_points),
@@ -313,7 +354,7 @@ class GaussianMixture:
                     state.potentials, 1.0 / self.epsilon, self.sinkhorn_solver == "newton",
                     log_prob, _kernels.n_blocks_for(n_points),
                 )
-                if self._learns_weights():
+                if phase.learn_weights:
                     state.weights = _normalised(posterior_mass)
                 result = solve_sinkhorn(
                     log_prob, state.weights, self.epsilon, potentials=state.potentials,
@@ -330,14 +371,17 @@ class GaussianMixture:
                 objective = -plan.ot_objective
                 record = dict(log_likelihood=loglik / n_points, ot_objective=plan.ot_objective,
                               sinkhorn_passes=result.n_passes, mass_error=plan.mass_error)
-            n_reseeded = state.update_from_moments(mass, first, second, self.reg_covar, X, rng)
-            if self.method == "em" and self._learns_weights():
+            n_reseeded = state.update_from_moments(
+                mass, first, second, self.reg_covar, X, rng, means_only=phase.means_only
+            )
+            if phase.method == "em" and phase.learn_weights:
                 state.weights = _normalised(mass)
-            record["n_reseeded"] = n_reseeded
+            record.update(n_reseeded=n_reseeded, phase=phase.name)
             for key in HISTORY_KEYS:
                 history[key].append(record[key])
-            yield FitStep(start=start_index, n_starts=n_starts, iteration=n_iter, max_iter=self.max_iter,
-                          log_likelihood=record["log_likelihood"], ot_objective=record["ot_objective"])
+            yield FitStep(phase=phase.name, start=start_index, n_starts=n_starts, iteration=n_iter,
+                          max_iter=phase.max_iter, log_likelihood=record["log_likelihood"],
+                          ot_objective=record["ot_objective"])
             if previous is not None and abs(objective - previous) < self.tol and n_reseeded == 0:
                 converged = True
                 break
@@ -353,8 +397,8 @@ class GaussianMixture:
             )
         score = -np.inf
         if history["log_likelihood"]:
-            final = history["ot_objective" if self.method == "sinkhorn" else "log_likelihood"][-1]
-            score = -final if self.method == "sinkhorn" else final
+            final = history["ot_objective" if phase.method == "sinkhorn" else "log_likelihood"][-1]
+            score = -final if phase.method == "sinkhorn" else final
         return _FitRun(state=state, history=history, converged=converged, n_iter=n_iter, score=score)
 
     def _store(self, run, centre, n_features):
@@ -449,7 +493,18 @@ class GaussianMixture:
         return int(self.n_components * (covariance_parameters + n_features) + self.n_components - 1)
 
 
-HISTORY_KEYS = ("log_likelihood", "ot_objective", "sinkhorn_passes", "mass_error", "n_reseeded")
+HISTORY_KEYS = ("log_likelihood", "ot_objective", "sinkhorn_passes", "mass_error", "n_reseeded", "phase")
+
+
+@dataclass(frozen=True)
+class _Phase:
+    """One stage of a fit: which E-step, whether weights are learned, whether only means move."""
+
+    name: str
+    method: str
+    learn_weights: bool
+    means_only: bool
+    max_iter: int
 
 
 class _FitRun:
@@ -533,11 +588,24 @@ class _FitState:
         else:
             self.covariances = 1.0 / precisions
 
-    def update_from_moments(self, mass, first, second, reg_covar, X, rng):
+    def set_pooled_covariance(self, X, centre, reg_covar):
+        """Give every component the within-class covariance pooled over the nearest-mean assignment."""
+        labels = _nearest_mean(X, self.means + centre)
+        mass, first, second = _moments_from_labels(X, centre, labels, self.means.shape[0])
+        occupied = mass > 0
+        between = np.einsum("ki,kj->ij", first[occupied], first[occupied] / mass[occupied, None])
+        pooled = (second.sum(axis=0) - between) / X.shape[0] + reg_covar * np.eye(X.shape[1])
+        self.covariances = np.repeat(pooled[None], self.means.shape[0], axis=0)
+        if self.covariance_type != "full":
+            diagonal = np.diagonal(self.covariances, axis1=1, axis2=2).copy()
+            self.covariances = diagonal if self.covariance_type == "diag" else diagonal.mean(axis=1)
+
+    def update_from_moments(self, mass, first, second, reg_covar, X, rng, *, means_only=False):
         """M-step from the moments sum r, sum r x, sum r x x^T (centred data).
 
-        Re-seeds every component whose mass vanished at a random data point with the
-        average covariance of the others; returns how many were re-seeded.
+        With ``means_only`` the covariances are kept. Re-seeds every component whose
+        mass vanished at a random data point with the average covariance of the
+        others; returns how many were re-seeded.
         """
         n_points = X.shape[0]
         n_components, n_features = first.shape
@@ -557,6 +625,8 @@ class _FitState:
                 means[k] = X[rng.integers(n_points)] - self.centre
                 covariances[k] = fallback
         self.means = means
+        if means_only:
+            return int(empty.sum())
         if self.covariance_type == "full":
             self.covariances = covariances
         else:
