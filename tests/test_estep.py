@@ -124,3 +124,25 @@ def test_plan_rows_sum_to_one_and_columns_to_the_weights(seed, n_components, eps
     assert ((resp >= 0) & (resp <= 1)).all()
     np.testing.assert_allclose(resp.sum(axis=1), 1.0, atol=1e-12)
     np.testing.assert_allclose(resp.mean(axis=0), weights, rtol=1e-6)
+
+
+def clustered_log_prob(n_points=3000, n_components=100, seed=0):
+    """Log-densities of points from K unit Gaussians under K unit Gaussians started at data points."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=3.0, size=(n_components, 3))
+    X = centres[rng.integers(n_components, size=n_points)] + rng.normal(size=(n_points, 3))
+    starts = X[rng.choice(n_points, n_components, replace=False)]
+    return -0.5 * ((X[:, None, :] - starts[None]) ** 2).sum(axis=2)
+
+
+@pytest.mark.parametrize("epsilon, max_passes", [(100.0, 60), (10.0, 60), (1.0, 60), (0.1, 60), (0.01, 100)])
+def test_newton_solver_contract_from_a_cold_start(epsilon, max_passes):
+    # K = 100 components with masses spanning 1:20, relative mass error <= 1e-6.
+    log_prob = clustered_log_prob()
+    weights = np.linspace(1.0, 20.0, 100)
+    weights /= weights.sum()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SinkhornConvergenceWarning)
+        resp, _, n_passes = sinkhorn_responsibilities(log_prob, weights, epsilon=epsilon, tol=1e-6)
+    assert n_passes <= max_passes
+    assert np.max(np.abs(resp.mean(axis=0) / weights - 1.0)) <= 1e-6

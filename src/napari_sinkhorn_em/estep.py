@@ -31,6 +31,10 @@ ARMIJO = 1e-4
 HESSIAN_RIDGE = 1e-12
 # A mass below this is treated as this when taking logs, so a vanished column still gets a finite push.
 TINY_MASS = 1e-300
+# A cold start at small epsilon first solves these larger epsilons, loosely, each warm-starting the
+# next: the potentials move smoothly with epsilon, and Newton's steps stay in their fast region.
+CONTINUATION_EPSILONS = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
+CONTINUATION_TOL = 1e-2
 
 
 class SinkhornConvergenceWarning(UserWarning):
@@ -210,8 +214,20 @@ def solve_sinkhorn(
             second_moment=second,
         )
 
+    n_passes = 0
     if potentials is None:
         g = epsilon * log_weights
+        if first_pass is None:
+            for coarser in (e for e in CONTINUATION_EPSILONS if e > epsilon):
+                budget = max_passes - n_passes - 1
+                if budget < 1:
+                    break
+                stage = solve_sinkhorn(
+                    log_prob, weights, coarser, potentials=g if n_passes else None,
+                    tol=max(tol, CONTINUATION_TOL), max_passes=budget, solver=solver,
+                )
+                g = stage.state.potentials
+                n_passes += stage.n_passes
     else:
         g = np.array(potentials, dtype=np.float64)
         if g.shape != weights.shape or not np.isfinite(g).all():
@@ -219,7 +235,7 @@ def solve_sinkhorn(
                 f"potentials must be {weights.shape[0]} finite numbers (from a previous fit); got {g!r}."
             )
     state = evaluate(g - g.mean(), want_outer=solver == "newton", evaluated=first_pass)
-    n_passes = 1
+    n_passes += 1
     while state.mass_error > tol and n_passes < max_passes:
         if solver == "sweeps":
             # A plain Sinkhorn sweep: rescale every column to its target mass.
