@@ -1,0 +1,393 @@
+"""The ``napari-sinkhorn-em`` command: segment TIFF files, compare EM with Sinkhorn-EM, run a demo.
+
+Exit status: 0 on success (inputs whose output already exists are skipped and
+count as success), 1 when ``segment`` could not process some inputs (the others
+are still written), 2 for invalid arguments or an unusable input, model or
+output folder. Errors are printed as one sentence on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from . import data, io
+from .pipeline import MethodComparison, Segmenter, compare_methods, split_instances
+
+PROGRAM = "napari-sinkhorn-em"
+_TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
+_BAR_WIDTH = 24
+# Options that shape a fit (argparse name: flag); a saved model (--model) brings its own.
+_FIT_OPTIONS = {
+    "n_components": "-k",
+    "method": "--method",
+    "epsilon": "--epsilon",
+    "features": "--features",
+    "sigmas": "--sigmas",
+    "sample_size": "--sample-size",
+    "seed": "--seed",
+}
+
+
+class CommandError(Exception):
+    """A problem with the arguments or inputs, reported as one sentence with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one sentence, without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}. Run '{self.prog} --help' for the options.\n")
+
+
+def _whole_number(minimum: int):
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+class _ProgressBar:
+    """A one-line progress bar on a text stream, fed ``(stage, fraction)`` by the pipeline."""
+
+    def __init__(self, name: str, stream: TextIO) -> None:
+        self.name = name
+        self.stream = stream
+        self.shown: tuple[str, int] | None = None
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        filled = round(fraction * _BAR_WIDTH)
+        if self.shown == (stage, filled):
+            return
+        self.shown = (stage, filled)
+        bar = "#" * filled + "." * (_BAR_WIDTH - filled)
+        self.stream.write(f"\r{self.name}: [{bar}] {fraction:4.0%} {stage:<24}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.shown is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _stem(path: Path) -> str:
+    """File name without its TIFF / OME-TIFF extension."""
+    name = path.name
+    for suffix in _TIFF_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _add_fit_options(parser: argparse.ArgumentParser, *, with_method: bool) -> None:
+    """Options that set up a fit; their default None means "not given" (see --model)."""
+    parser.add_argument("-k", "--classes", dest="n_components", type=_whole_number(1), default=None,
+                        help="number of classes K (default 3)")
+    if with_method:
+        parser.add_argument("--method", choices=("sinkhorn", "em"), default=None,
+                            help="Sinkhorn-EM or classical EM (default sinkhorn)")
+    parser.add_argument("--epsilon", type=_positive_float, default=None,
+                        help="Sinkhorn-EM's entropic regularisation (default 1)")
+    parser.add_argument("--features", choices=("intensity", "multiscale"), default=None,
+                        help="per-pixel features: raw intensities, or smoothed/edge/blob filters at several "
+                             "scales (default intensity)")
+    parser.add_argument("--sigmas", type=_positive_float, nargs="+", default=None,
+                        help="filter scales in micrometres (voxel-size units) for --features multiscale "
+                             "(default 1 2 4)")
+    parser.add_argument("--sample-size", type=_whole_number(1), default=None,
+                        help="pixels drawn at random to fit the model (default 200000)")
+    parser.add_argument("--seed", type=_whole_number(0), default=None,
+                        help="random seed; the same seed gives the same labels (default 0)")
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--channel-axis", type=int, default=None,
+                        help="axis of the image that holds channels (default: from the file's metadata, "
+                             "else none)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROGRAM,
+        description="Segment microscopy images with Gaussian mixtures fitted by EM or Sinkhorn-EM.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    segment = commands.add_parser(
+        "segment",
+        help="segment TIFF / OME-TIFF images into classes",
+        description="Segment each input and write <name>_labels.tif (OME-TIFF with the input's voxel "
+                    "size) into the output folder. Inputs whose output exists are skipped, so an "
+                    "interrupted run can be resumed.",
+    )
+    segment.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="input TIFF / OME-TIFF files")
+    segment.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    _add_fit_options(segment, with_method=True)
+    _add_input_options(segment)
+    models = segment.add_mutually_exclusive_group()
+    models.add_argument("--model", type=Path, metavar="FILE", help="apply this saved model instead of fitting")
+    models.add_argument("--save-model", type=Path, metavar="FILE",
+                        help="fit on the first input, save the model here and apply it to all inputs")
+    segment.add_argument("--instances", action="store_true",
+                         help="split each class into connected objects, numbered one by one")
+    segment.add_argument("--min-size", type=_whole_number(0), default=10,
+                         help="with --instances, remove objects smaller than this many pixels (default 10)")
+    segment.set_defaults(run=_run_segment)
+
+    compare = commands.add_parser(
+        "compare",
+        help="segment one image with EM and Sinkhorn-EM and compare",
+        description="Segment one image with EM and with Sinkhorn-EM (same features, subsample and seed) "
+                    "and write both label images, the mask of pixels where they disagree, and a figure.",
+    )
+    compare.add_argument("input", type=Path, metavar="IN", help="input TIFF / OME-TIFF file")
+    compare.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    _add_fit_options(compare, with_method=False)
+    _add_input_options(compare)
+    compare.set_defaults(run=_run_compare)
+
+    demo = commands.add_parser(
+        "demo",
+        help="compare EM and Sinkhorn-EM on a bundled sample image",
+        description="Segment a synthetic bright-field image of worms (napari_sinkhorn_em.data.worms_2d) "
+                    "with EM and Sinkhorn-EM and write the image, both label images, the disagreement "
+                    "mask and a figure. Files from an earlier demo in the same folder are replaced.",
+    )
+    demo.add_argument("--out", type=Path, default=Path("demo_output"), metavar="DIR",
+                      help="output folder (default demo_output)")
+    demo.set_defaults(run=_run_demo)
+    return parser
+
+
+def _segmenter_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Segmenter keyword arguments from the fit options (defaults for those not given)."""
+    settings = {
+        "n_components": 3 if args.n_components is None else args.n_components,
+        "epsilon": 1.0 if args.epsilon is None else args.epsilon,
+        "features": args.features or "intensity",
+        "sample_size": 200_000 if args.sample_size is None else args.sample_size,
+        "random_state": 0 if args.seed is None else args.seed,
+    }
+    if getattr(args, "method", None) is not None:
+        settings["method"] = args.method
+    if args.sigmas is not None:
+        settings["sigmas"] = tuple(args.sigmas)
+    return settings
+
+
+def _output_folder(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"cannot create the output folder {path} ({error.strerror or error})") from None
+    return path
+
+
+def _read(path: Path, channel_axis: int | None) -> tuple[io.ImageFile, int | None]:
+    image = io.read_image(path)
+    return image, image.channel_axis if channel_axis is None else channel_axis
+
+
+def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
+    if args.model is not None:
+        given = [flag for name, flag in _FIT_OPTIONS.items() if getattr(args, name) is not None]
+        if given:
+            raise CommandError(
+                f"--model applies a saved model with its own settings, so {', '.join(given)} cannot be "
+                "used with it"
+            )
+        try:
+            model = Segmenter.load(args.model)
+        except (OSError, ValueError) as error:
+            raise CommandError(f"cannot use the model {args.model}: {error}") from None
+    else:
+        model = None
+    if args.save_model is not None and args.save_model.exists() and not args.overwrite:
+        raise CommandError(
+            f"the model file {args.save_model} already exists; apply it with --model, or add --overwrite"
+        )
+    outputs = [args.out / f"{_stem(path)}_labels.tif" for path in args.inputs]
+    resolved_inputs = {path.resolve() for path in args.inputs}
+    seen: dict[Path, Path] = {}
+    for path, output in zip(args.inputs, outputs):
+        if output.resolve() in resolved_inputs:
+            raise CommandError(f"the output {output} for {path} would replace an input file")
+        if output.resolve() in seen:
+            raise CommandError(
+                f"{seen[output.resolve()]} and {path} would both be written to {output}; rename one of them"
+            )
+        seen[output.resolve()] = path
+    _output_folder(args.out)
+
+    failures = 0
+    for path, output in zip(args.inputs, outputs):
+        fits_model = args.save_model is not None and model is None
+        if output.exists() and not args.overwrite and not fits_model:
+            print(f"{path}: skipped, {output} already exists (use --overwrite to replace it)", file=stderr)
+            continue
+        bar = _ProgressBar(path.name, stderr)
+        try:
+            image, channel_axis = _read(path, args.channel_axis)
+            if model is not None:
+                labels = model.predict(image.data, channel_axis=channel_axis, scale=image.scale, progress=bar)
+            else:
+                segmenter = Segmenter(**_segmenter_settings(args))
+                labels = segmenter.fit_predict(image.data, channel_axis=channel_axis, scale=image.scale,
+                                               progress=bar)
+                if fits_model:
+                    bar.close()
+                    segmenter.save(args.save_model, overwrite=args.overwrite)
+                    model = segmenter
+                    print(f"{path}: model fitted and saved to {args.save_model}", file=stderr)
+            if args.instances:
+                labels = split_instances(labels, min_size=args.min_size)
+            bar.close()
+            if output.exists() and not args.overwrite:
+                print(f"{path}: skipped, {output} already exists (use --overwrite to replace it)", file=stderr)
+                continue
+            io.write_tiff(output, labels, scale=image.scale, overwrite=args.overwrite)
+        except (OSError, ValueError, MemoryError) as error:
+            bar.close()
+            failures += 1
+            print(f"{path}: error: {_sentence(error)}", file=stderr)
+            continue
+        kind = "objects" if args.instances else "classes"
+        print(f"{path}: wrote {output} ({int(labels.max())} {kind})", file=stderr)
+    if failures:
+        print(f"{failures} of {len(args.inputs)} input(s) could not be segmented; see the errors above.",
+              file=stderr)
+        return 1
+    return 0
+
+
+def _sentence(error: BaseException) -> str:
+    if isinstance(error, MemoryError):
+        return "not enough memory; try a smaller --sample-size or fewer features"
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror} ({error.filename})" if error.filename else error.strerror
+    return str(error)
+
+
+def _comparison_paths(folder: Path, stem: str, overwrite: bool) -> dict[str, Path]:
+    """The four files of a comparison; unless ``overwrite``, none may exist yet."""
+    paths = {
+        "em": folder / f"{stem}_em_labels.tif",
+        "sinkhorn": folder / f"{stem}_sinkhorn_labels.tif",
+        "disagreement": folder / f"{stem}_disagreement.tif",
+        "figure": folder / f"{stem}_comparison.png",
+    }
+    existing = [str(path) for path in paths.values() if path.exists()]
+    if existing and not overwrite:
+        raise CommandError(f"{', '.join(existing)} already exist(s); add --overwrite to replace")
+    return paths
+
+
+def _write_comparison(
+    result: MethodComparison,
+    image: Any,
+    channel_axis: int | None,
+    scale: Sequence[float] | None,
+    paths: dict[str, Path],
+    stderr: TextIO,
+) -> None:
+    """Write both label images, the disagreement mask and the figure; print where they went."""
+    comparison = result.comparison
+    io.write_tiff(paths["em"], result.em_labels, scale=scale, overwrite=True)
+    io.write_tiff(paths["sinkhorn"], comparison.matched, scale=scale, overwrite=True)
+    io.write_tiff(paths["disagreement"], comparison.disagreement, scale=scale, overwrite=True)
+    io.write_comparison_figure(paths["figure"], image, result.em_labels, comparison,
+                               channel_axis=channel_axis, overwrite=True)
+    print(
+        f"EM vs Sinkhorn-EM: adjusted Rand index {comparison.adjusted_rand_index:.4f}, "
+        f"{100 * comparison.disagreement_fraction:.2f} % of pixels labelled differently.",
+        file=stderr,
+    )
+    print(f"EM labels:                       {paths['em']}", file=stderr)
+    print(f"Sinkhorn-EM labels (EM numbers): {paths['sinkhorn']}", file=stderr)
+    print(f"Disagreement mask:               {paths['disagreement']}", file=stderr)
+    print(f"Figure:                          {paths['figure']}", file=stderr)
+
+
+def _run_compare(args: argparse.Namespace, stderr: TextIO) -> int:
+    folder = _output_folder(args.out)
+    paths = _comparison_paths(folder, _stem(args.input), args.overwrite)
+    try:
+        image, channel_axis = _read(args.input, args.channel_axis)
+    except (OSError, ValueError) as error:
+        raise CommandError(f"cannot read {args.input}: {_sentence(error)}") from None
+    bar = _ProgressBar(args.input.name, stderr)
+    settings = _segmenter_settings(args)
+    try:
+        result = compare_methods(image.data, settings.pop("n_components"), epsilon=settings.pop("epsilon"),
+                                 channel_axis=channel_axis, scale=image.scale, progress=bar, **settings)
+    except (ValueError, MemoryError) as error:
+        raise CommandError(f"cannot segment {args.input}: {_sentence(error)}") from None
+    finally:
+        bar.close()
+    _write_comparison(result, image.data, channel_axis, image.scale, paths, stderr)
+    return 0
+
+
+def _run_demo(args: argparse.Namespace, stderr: TextIO) -> int:
+    folder = _output_folder(args.out)
+    paths = _comparison_paths(folder, "worms_2d", overwrite=True)
+    sample = data.worms_2d()
+    print(f"Demo image: {sample.description}", file=stderr)
+    bar = _ProgressBar(sample.name, stderr)
+    try:
+        result = compare_methods(sample.image, 3, scale=sample.scale, progress=bar)
+    finally:
+        bar.close()
+    image_path = folder / "worms_2d.tif"
+    io.write_tiff(image_path, sample.image, scale=sample.scale, overwrite=True)
+    print(f"Image:                           {image_path}", file=stderr)
+    _write_comparison(result, sample.image, None, sample.scale, paths, stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``napari-sinkhorn-em`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str or None, default None
+        Arguments without the program name; None reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 success, 1 some inputs of ``segment`` failed, 2
+        invalid arguments or unusable input.
+    """
+    args = _build_parser().parse_args(argv)
+    stderr = sys.stderr
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, category, *rest, **kw: print(f"warning: {message}", file=stderr)
+        try:
+            return args.run(args, stderr)
+        except CommandError as error:
+            print(f"{PROGRAM} {args.command}: error: {error}.", file=stderr)
+            return 2

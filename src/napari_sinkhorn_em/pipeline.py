@@ -1,0 +1,1150 @@
+"""Segmentation pipeline: per-voxel features, a Gaussian mixture, a label image.
+
+:class:`Segmenter` fits a :class:`~napari_sinkhorn_em.mixture.GaussianMixture`
+(EM or Sinkhorn-EM) to the features of a random subsample of the voxels and
+then labels every voxel, working through the image in slabs along its first
+spatial axis so that memory stays bounded for any image size. A fitted
+segmenter can be saved as a readable JSON file and applied to other images.
+:func:`segment` is the one-call version, :func:`compare_labels` matches two
+labelings with the Hungarian algorithm and scores their agreement, and
+:func:`compare_methods` runs EM and Sinkhorn-EM on the same features.
+
+Label numbers are deterministic: after every fit the mixture's components
+are sorted by the mean of the first feature (:func:`_order_components`), so
+label 1 is the darkest class in the first channel, and the same settings give
+bit-identical labels.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+from scipy.optimize import linear_sum_assignment
+
+from ._validation import check_epsilon, check_positive_int, check_random_state
+from .features import _fit_robust_scaling, expand_features, extract_features, halo_width
+from .features import FeatureScaling
+from .io import atomic_write
+from .mixture import GaussianMixture, _parameter_shape
+
+__all__ = [
+    "FORMAT_VERSION",
+    "LabelComparison",
+    "MethodComparison",
+    "Segmenter",
+    "compare_labels",
+    "compare_methods",
+    "segment",
+    "split_instances",
+]
+
+#: Version of the saved-model file layout; files with a larger number need a newer package.
+FORMAT_VERSION = 1
+#: Default bound, in bytes, on the feature tables and filter workspace held at one time.
+DEFAULT_MEMORY_LIMIT = 1 << 30
+#: Default smallest object (in pixels or voxels) kept by :func:`split_instances`.
+DEFAULT_MIN_SIZE = 10
+
+_MODEL_FORMAT = "napari-sinkhorn-em segmentation model"
+_COORDINATE_NAMES = {2: ("y", "x"), 3: ("z", "y", "x")}
+# Float32 arrays of image size that the filters of one channel at one sigma may hold at once
+# (up to ten Gaussian derivatives in 3-D plus temporaries), and the intensity-only minimum.
+_FILTER_WORKSPACE_ARRAYS = 14
+_INTENSITY_WORKSPACE_ARRAYS = 2
+_BYTES_PER_VALUE = 4
+
+ProgressCallback = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report of :meth:`Segmenter.fit_steps`.
+
+    Attributes
+    ----------
+    stage : str
+        ``"features"`` or ``"fit"``.
+    fraction : float
+        How far the stage is, from 0 to 1.
+    message : str
+        A short sentence for a progress bar, e.g.
+        ``"Sinkhorn-EM iteration 12 of 100, log-likelihood -3.21"``.
+    """
+
+    stage: str
+    fraction: float
+    message: str
+
+
+_METHOD_NAMES = {"em": "EM", "sinkhorn": "Sinkhorn-EM"}
+
+
+def _fit_progress(mixture: GaussianMixture, step: Any) -> Progress:
+    """A progress report for one iteration of ``mixture.fit_steps``."""
+    name = "Sinkhorn-EM warm-up" if step.phase == "warmup" else _METHOD_NAMES[mixture.method]
+    start = f", start {step.start + 1} of {step.n_starts}" if step.n_starts > 1 else ""
+    message = (
+        f"{name} iteration {step.iteration} of {step.max_iter}{start}, "
+        f"log-likelihood {step.log_likelihood:.4g}"
+    )
+    fraction = (step.start + step.iteration / max(step.max_iter, 1)) / step.n_starts
+    return Progress("fit", min(fraction, 1.0), message)
+
+
+def _report(progress: ProgressCallback | None, stage: str, fraction: float) -> None:
+    if progress is not None:
+        progress(stage, float(fraction))
+
+
+# ---------------------------------------------------------------------------
+# Feature rows, slab by slab
+# ---------------------------------------------------------------------------
+
+
+class _FeatureSource:
+    """Unstandardised feature rows of one image, produced in slabs along the first spatial axis.
+
+    Each slab is computed from the image padded by the filters' reach
+    (:func:`~napari_sinkhorn_em.features.halo_width`) along that axis, so its
+    rows are bit-identical to those of the whole image computed at once.
+    Slabs are as thick as ``memory_limit`` allows. With ``keep=True`` and a
+    table that fits in ``memory_limit``, the rows are computed once and
+    replayed on later passes (fit, then assign).
+    """
+
+    def __init__(
+        self,
+        image: Any,
+        *,
+        channel_axis: int | None,
+        scale: Sequence[float] | None,
+        mask: Any,
+        features: list[tuple[str, float | None]],
+        coordinates: bool,
+        coordinate_weight: float,
+        memory_limit: int,
+        keep: bool = False,
+    ) -> None:
+        image = np.asarray(image)
+        if channel_axis is not None:
+            if isinstance(channel_axis, (bool, np.bool_)) or not -image.ndim <= int(channel_axis) < image.ndim:
+                raise ValueError(
+                    f"channel_axis={channel_axis!r} does not name an axis of the image of shape {image.shape}; "
+                    f"use an index from {-image.ndim} to {image.ndim - 1}, or None for a single-channel image."
+                )
+            channel_axis = int(channel_axis) % image.ndim
+        spatial_axes = [axis for axis in range(image.ndim) if axis != channel_axis]
+        self.spatial_shape = tuple(image.shape[axis] for axis in spatial_axes)
+        ndim = len(self.spatial_shape)
+        if ndim not in (2, 3):
+            hint = " If one axis holds channels, give its index as channel_axis." if channel_axis is None else ""
+            raise ValueError(
+                f"Expected a 2-D or 3-D image (plus an optional channel axis), but the image of shape "
+                f"{image.shape} has {ndim} spatial axes.{hint}"
+            )
+        self.scale = (1.0,) * ndim if scale is None else tuple(float(step) for step in scale)
+        if len(self.scale) != ndim:
+            raise ValueError(
+                f"scale must give one voxel size per spatial axis ({ndim} for this image), got {tuple(scale)}."
+            )
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != self.spatial_shape or mask.dtype.kind not in "biu":
+                raise ValueError(
+                    f"The mask must be a True/False image of the image's spatial shape {self.spatial_shape}; "
+                    f"got shape {mask.shape} and dtype {mask.dtype}."
+                )
+            mask = mask.astype(bool, copy=False)
+        self.image = image
+        self.channel_axis = channel_axis
+        self.first_axis = spatial_axes[0]
+        self.n_channels = 1 if channel_axis is None else image.shape[channel_axis]
+        self.mask = mask
+        self.features = features
+        self.coordinates = coordinates
+        self.coordinate_weight = coordinate_weight
+        self.n_points = math.prod(self.spatial_shape) if mask is None else int(np.count_nonzero(mask))
+        if self.n_points == 0:
+            raise ValueError("The mask selects no pixels; it must be True on at least one pixel.")
+        self.names: tuple[str, ...] | None = None
+        self.n_feature_columns = 0
+
+        self.halo = halo_width(features, (), self.scale)[0]
+        uses_filters = any(sigma is not None for _, sigma in features)
+        # Upper bound on the columns: every feature as wide as the number of axes.
+        n_columns = self.n_channels * len(features) * ndim + (ndim if coordinates else 0)
+        workspace = _FILTER_WORKSPACE_ARRAYS if uses_filters else _INTENSITY_WORKSPACE_ARRAYS
+        # The table, its standardised copy, and the filter workspace of one channel.
+        bytes_per_voxel = _BYTES_PER_VALUE * (2 * n_columns + workspace)
+        slice_voxels = math.prod(self.spatial_shape[1:])
+        length = self.spatial_shape[0]
+        thickness = max(1, int(memory_limit // (bytes_per_voxel * slice_voxels)) - 2 * self.halo)
+        self.bounds = [(start, min(start + thickness, length)) for start in range(0, length, thickness)]
+        self._kept: list[tuple[int, int, np.ndarray]] | None = None
+        self._keep = keep and self.n_points * _BYTES_PER_VALUE * n_columns <= memory_limit
+
+    def _slab(self, array: np.ndarray, start: int, stop: int, axis: int) -> np.ndarray:
+        index = [slice(None)] * array.ndim
+        index[axis] = slice(start, stop)
+        return array[tuple(index)]
+
+    def _compute(self, start: int, stop: int) -> np.ndarray | None:
+        """Rows of the slab ``[start, stop)`` (None when the mask leaves none)."""
+        low, high = max(0, start - self.halo), min(self.spatial_shape[0], stop + self.halo)
+        block = self._slab(self.image, low, high, self.first_axis)
+        block_mask = None
+        if self.mask is not None:
+            if not self.mask[start:stop].any():
+                return None
+            block_mask = np.zeros((high - low,) + self.spatial_shape[1:], dtype=bool)
+            block_mask[start - low : stop - low] = self.mask[start:stop]
+        stack = extract_features(
+            block,
+            channel_axis=self.channel_axis,
+            scale=self.scale,
+            features=self.features,
+            mask=block_mask,
+            standardize=False,
+        )
+        table = stack.data
+        if block_mask is None:
+            slice_voxels = math.prod(self.spatial_shape[1:])
+            table = table[(start - low) * slice_voxels : (stop - low) * slice_voxels]
+        if self.names is None:
+            ndim = len(self.spatial_shape)
+            self.n_feature_columns = len(stack.names)
+            self.names = stack.names + (_COORDINATE_NAMES[ndim] if self.coordinates else ())
+        if self.coordinates:
+            table = np.hstack([table, self._coordinate_columns(start, stop)])
+        return table
+
+    def _coordinate_columns(self, start: int, stop: int) -> np.ndarray:
+        """Physical position ``index * scale * coordinate_weight`` of each row, one column per axis."""
+        shape = (stop - start,) + self.spatial_shape[1:]
+        slab_mask = None if self.mask is None else self.mask[start:stop]
+        columns = []
+        for axis, size in enumerate(self.spatial_shape):
+            first = start if axis == 0 else 0
+            positions = np.arange(first, first + shape[axis], dtype=np.float32)
+            positions *= np.float32(self.scale[axis] * self.coordinate_weight)
+            view = [1] * len(shape)
+            view[axis] = shape[axis]
+            grid = np.broadcast_to(positions.reshape(view), shape)
+            columns.append(grid.reshape(-1) if slab_mask is None else grid[slab_mask])
+        return np.column_stack(columns)
+
+    def tables(self) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Yield ``(start, stop, rows)`` per slab, rows in C order (masked pixels only)."""
+        if self._kept is not None:
+            yield from self._kept
+            return
+        kept = []
+        for start, stop in self.bounds:
+            table = self._compute(start, stop)
+            if table is None:
+                continue
+            if self._keep:
+                kept.append((start, stop, table))
+            yield start, stop, table
+        if self._keep:
+            self._kept = kept
+
+    def place(self, out: np.ndarray, start: int, stop: int, values: np.ndarray) -> None:
+        """Write per-row ``values`` of slab ``[start, stop)`` into the spatial image ``out``."""
+        slab = out[start:stop]
+        if self.mask is None:
+            slab[...] = values.reshape(slab.shape)
+        else:
+            slab[self.mask[start:stop]] = values
+
+
+# ---------------------------------------------------------------------------
+# Segmenter
+# ---------------------------------------------------------------------------
+
+
+def _order_components(mixture: GaussianMixture) -> None:
+    """Sort the fitted components by their mean of the first feature (then the others), in place.
+
+    This is the one place that fixes label numbers: label 1 is the component
+    with the smallest mean first feature (the darkest class of channel 0).
+    """
+    order = np.lexsort(mixture.means_.T[::-1])
+    for name in ("means_", "covariances_", "weights_", "precisions_cholesky_", "precisions_"):
+        setattr(mixture, name, np.ascontiguousarray(getattr(mixture, name)[order]))
+    if mixture.potentials_ is not None:
+        mixture.potentials_ = mixture.potentials_[order]
+
+
+def _label_dtype(largest: int) -> np.dtype:
+    """The smallest unsigned integer type holding 0..largest."""
+    return np.min_scalar_type(int(largest))
+
+
+class Segmenter:
+    """Segment images by clustering per-voxel features with a Gaussian mixture.
+
+    Parameters
+    ----------
+    n_components : int, default 3
+        Number of classes K; labels are 1..K.
+    method : {"sinkhorn", "em"}, default "sinkhorn"
+        Sinkhorn-EM (E-step = entropic optimal transport with fixed class
+        sizes) or classical EM.
+    epsilon : float, default 1.0
+        Entropic regularisation of Sinkhorn-EM (ignored by EM).
+    features : str or list of (str, float or None), default "intensity"
+        ``"intensity"``, ``"multiscale"``, a feature name or an explicit
+        ``[(name, sigma), ...]`` list; see
+        :func:`napari_sinkhorn_em.features.extract_features`.
+    sigmas : float or sequence of float, default (1.0, 2.0, 4.0)
+        Physical scales (units of ``scale``) of the filters of presets.
+    coordinates : bool, default False
+        Add each voxel's physical position (z, y, x) times
+        ``coordinate_weight`` as features (not standardised).
+    coordinate_weight : float, default 1.0
+        Weight of the position features.
+    sample_size : int or None, default 200_000
+        The mixture is fitted on this many voxels drawn at random (seeded by
+        ``random_state``); None or a number above the voxel count uses all.
+    random_state : int or None, default 0
+        Seed of the subsample and of the mixture's initialisation. The same
+        seed, settings and image give bit-identical labels.
+    memory_limit : int, default 1 GiB
+        Bytes the feature tables and filter workspace may hold at once; the
+        image is processed in slabs along its first spatial axis to stay
+        below it. Results do not depend on it.
+    **mixture_options
+        Passed unchanged to :class:`~napari_sinkhorn_em.mixture.GaussianMixture`
+        (e.g. ``weights="em"``, ``covariance_type="diag"``, ``max_iter=200``).
+
+    Attributes
+    ----------
+    mixture_ : GaussianMixture
+        The fitted mixture, components sorted by the mean of the first
+        feature (component k is label k + 1).
+    scaling_ : FeatureScaling
+        Standardisation of the features (median / interquartile range,
+        fitted on the subsample).
+    recipe_ : dict
+        Feature recipe: ``{"features": [[name, sigma], ...], "coordinates":
+        bool, "coordinate_weight": float}``.
+    feature_names_ : tuple of str
+        One name per feature column.
+    n_channels_ : int
+        Number of channels of the training image.
+    scale_ : tuple of float
+        Voxel size of the training image.
+    n_samples_fit_ : int
+        Number of voxels the mixture was fitted on.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 3,
+        *,
+        method: str = "sinkhorn",
+        epsilon: float = 1.0,
+        features: Any = "intensity",
+        sigmas: float | Sequence[float] = (1.0, 2.0, 4.0),
+        coordinates: bool = False,
+        coordinate_weight: float = 1.0,
+        sample_size: int | None = 200_000,
+        random_state: int | None = 0,
+        memory_limit: int = DEFAULT_MEMORY_LIMIT,
+        **mixture_options: Any,
+    ) -> None:
+        self.n_components = n_components
+        self.method = method
+        self.epsilon = epsilon
+        self.features = features
+        self.sigmas = sigmas
+        self.coordinates = coordinates
+        self.coordinate_weight = coordinate_weight
+        self.sample_size = sample_size
+        self.random_state = random_state
+        self.memory_limit = memory_limit
+        self.mixture_options = mixture_options
+
+    def __repr__(self) -> str:
+        return (
+            f"Segmenter(n_components={self.n_components!r}, method={self.method!r}, "
+            f"epsilon={self.epsilon!r}, features={self.features!r})"
+        )
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, ``mixture_options`` as a nested dict."""
+        return {
+            "n_components": self.n_components,
+            "method": self.method,
+            "epsilon": self.epsilon,
+            "features": self.features,
+            "sigmas": self.sigmas,
+            "coordinates": self.coordinates,
+            "coordinate_weight": self.coordinate_weight,
+            "sample_size": self.sample_size,
+            "random_state": self.random_state,
+            "memory_limit": self.memory_limit,
+            "mixture_options": dict(self.mixture_options),
+        }
+
+    # ------------------------------------------------------------- fitting
+    def _new_mixture(self, random_state: Any) -> GaussianMixture:
+        return GaussianMixture(
+            self.n_components,
+            method=self.method,
+            epsilon=self.epsilon,
+            random_state=random_state,
+            **self.mixture_options,
+        )
+
+    def _settings_recipe(self) -> dict[str, Any]:
+        """The feature recipe that the settings ask for (validated)."""
+        return {
+            "features": [list(entry) for entry in expand_features(self.features, self.sigmas)],
+            "coordinates": bool(self.coordinates),
+            "coordinate_weight": float(self.coordinate_weight),
+        }
+
+    def _source(self, image, channel_axis, scale, mask, recipe, *, keep: bool) -> _FeatureSource:
+        return _FeatureSource(
+            image,
+            channel_axis=channel_axis,
+            scale=scale,
+            mask=mask,
+            features=[tuple(entry) for entry in recipe["features"]],
+            coordinates=recipe["coordinates"],
+            coordinate_weight=recipe["coordinate_weight"],
+            memory_limit=check_positive_int(self.memory_limit, "memory_limit"),
+            keep=keep,
+        )
+
+    def fit(
+        self,
+        image: Any,
+        *,
+        channel_axis: int | None = None,
+        scale: Sequence[float] | None = None,
+        mask: Any = None,
+        progress: ProgressCallback | None = None,
+    ) -> Segmenter:
+        """Fit the mixture to a random subsample of the image's voxels.
+
+        Parameters
+        ----------
+        image : array_like
+            2-D or 3-D image, optionally with a channel axis.
+        channel_axis : int or None, default None
+            Axis of ``image`` holding channels; None for one channel.
+        scale : sequence of float or None, default None
+            Voxel size per spatial axis (physical units of ``sigmas``); None
+            means 1 for every axis.
+        mask : array_like of bool or None, default None
+            Only voxels where the mask is True are used.
+        progress : callable or None, default None
+            Called as ``progress(stage, fraction)`` with stages
+            ``"features"`` and ``"fit"``.
+
+        Returns
+        -------
+        Segmenter
+            ``self``, fitted.
+        """
+        self._fit_source(self._source(image, channel_axis, scale, mask, self._settings_recipe(), keep=False), progress)
+        return self
+
+    def fit_steps(
+        self,
+        image: Any,
+        *,
+        channel_axis: int | None = None,
+        scale: Sequence[float] | None = None,
+        mask: Any = None,
+    ) -> Iterator[Progress]:
+        """Fit like :meth:`fit`, yielding a :class:`Progress` report after every stage and iteration.
+
+        The Segmenter is fitted once the generator is exhausted. Closing the
+        generator early (``generator.close()``, which napari's worker does when
+        a run is cancelled) abandons the fit and leaves a previous fit intact.
+        Parameters are as for :meth:`fit`.
+        """
+        source = self._source(image, channel_axis, scale, mask, self._settings_recipe(), keep=False)
+        yield from self._fit_source_steps(source)
+
+    def refit_steps(self, *, epsilon: float) -> Iterator[Progress]:
+        """Refit at a new ε, continuing from the current fit on the same pixels.
+
+        Features, subsample and standardisation are reused and the mixture starts
+        from its fitted means, covariances and Sinkhorn potentials (a warm start),
+        so this is much faster than a new fit: it is what makes a live ε slider
+        responsive. Yields :class:`Progress` like :meth:`fit_steps`; closing the
+        generator early leaves the current fit intact.
+        """
+        if not hasattr(self, "_fit_sample"):
+            raise RuntimeError("refit_steps needs a Segmenter fitted in this session; call fit(image) first.")
+        epsilon = check_epsilon(epsilon)
+        mixture = copy.deepcopy(self.mixture_)
+        mixture.epsilon = epsilon
+        mixture.warm_start = True
+        for step in mixture.fit_steps(self._fit_sample):
+            yield _fit_progress(mixture, step)
+        _order_components(mixture)
+        self.mixture_ = mixture
+        self.epsilon = epsilon
+        yield Progress("fit", 1.0, f"{_METHOD_NAMES[mixture.method]} refit at ε = {epsilon:g} finished")
+
+    def _fit_source(self, source: _FeatureSource, progress: ProgressCallback | None) -> None:
+        for report in self._fit_source_steps(source):
+            _report(progress, report.stage, report.fraction)
+
+    def _fit_source_steps(self, source: _FeatureSource) -> Iterator[Progress]:
+        n_components = check_positive_int(self.n_components, "n_components")
+        if self.sample_size is not None:
+            check_positive_int(self.sample_size, "sample_size")
+        rng = check_random_state(self.random_state)
+        if source.n_points < n_components:
+            raise ValueError(
+                f"The image has {source.n_points} pixel(s) to cluster, fewer than the "
+                f"{n_components} classes asked for; use fewer classes or a larger image or mask."
+            )
+        sample = None
+        if self.sample_size is not None and self.sample_size < source.n_points:
+            sample = np.sort(rng.choice(source.n_points, size=self.sample_size, replace=False))
+        pieces, offset = [], 0
+        yield Progress("features", 0.0, "Computing features")
+        for _, stop, table in source.tables():
+            if sample is None:
+                pieces.append(table)
+            else:
+                low, high = np.searchsorted(sample, [offset, offset + table.shape[0]])
+                pieces.append(table[sample[low:high] - offset])
+            offset += table.shape[0]
+            yield Progress("features", stop / source.spatial_shape[0], "Computing features")
+        rows = np.concatenate(pieces)
+        robust = np.arange(len(source.names)) < source.n_feature_columns
+        scaling = _fit_robust_scaling(rows, source.names, robust)
+        X = scaling.apply(rows, copy=False)
+
+        mixture = self._new_mixture(rng)
+        yield Progress("fit", 0.0, f"Fitting {_METHOD_NAMES[mixture.method]} on {X.shape[0]:,} pixels")
+        for step in mixture.fit_steps(X):
+            yield _fit_progress(mixture, step)
+        _order_components(mixture)
+
+        self.mixture_ = mixture
+        self.scaling_ = scaling
+        self.recipe_ = {
+            "features": [list(entry) for entry in source.features],
+            "coordinates": source.coordinates,
+            "coordinate_weight": source.coordinate_weight,
+        }
+        self.feature_names_ = source.names
+        self.n_channels_ = source.n_channels
+        self.scale_ = source.scale
+        self.n_samples_fit_ = int(X.shape[0])
+        # Kept (not saved) so that refit_steps can continue on the same pixels.
+        self._fit_sample = X
+        yield Progress("fit", 1.0, f"{_METHOD_NAMES[mixture.method]} fit finished")
+
+    # ------------------------------------------------------------ prediction
+    def _prediction_source(self, image, channel_axis, scale, mask) -> _FeatureSource:
+        if not hasattr(self, "mixture_"):
+            raise RuntimeError("This Segmenter is not fitted yet; call fit(image) first or load a saved model.")
+        scale = self.scale_ if scale is None else scale
+        source = self._source(image, channel_axis, scale, mask, self.recipe_, keep=False)
+        if source.n_channels != self.n_channels_:
+            raise ValueError(
+                f"The model was fitted on images with {self.n_channels_} channel(s), but this image has "
+                f"{source.n_channels} (channel_axis={source.channel_axis}); give the right channel_axis or "
+                f"use a model fitted on {source.n_channels}-channel images."
+            )
+        if len(source.spatial_shape) != len(self.scale_):
+            raise ValueError(
+                f"The model was fitted on {len(self.scale_)}-D images, but this image is "
+                f"{len(source.spatial_shape)}-D (shape {source.image.shape}); use a model fitted on "
+                f"{len(source.spatial_shape)}-D images."
+            )
+        return source
+
+    def _assign(self, source: _FeatureSource, progress: ProgressCallback | None, *, proba: bool = False) -> np.ndarray:
+        """Label (or score) every voxel of ``source``, slab by slab."""
+        n_components = self.mixture_.n_components
+        if proba:
+            out = np.zeros(source.spatial_shape + (n_components,), dtype=np.float32)
+        else:
+            out = np.zeros(source.spatial_shape, dtype=_label_dtype(n_components))
+        _report(progress, "assign", 0.0)
+        for start, stop, table in source.tables():
+            X = self.scaling_.apply(table)
+            if proba:
+                values = self.mixture_.predict_proba(X).astype(np.float32)
+            else:
+                values = self.mixture_.predict(X) + 1
+            source.place(out, start, stop, values)
+            _report(progress, "assign", stop / source.spatial_shape[0])
+        return out
+
+    def predict(
+        self,
+        image: Any,
+        *,
+        channel_axis: int | None = None,
+        scale: Sequence[float] | None = None,
+        mask: Any = None,
+        progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """Label every voxel of an image with the fitted classes.
+
+        Parameters
+        ----------
+        image : array_like
+            2-D or 3-D image with the same number of channels and spatial
+            axes as the training image.
+        channel_axis : int or None, default None
+            Axis of ``image`` holding channels; None for one channel.
+        scale : sequence of float or None, default None
+            Voxel size; None uses the training image's (``scale_``).
+        mask : array_like of bool or None, default None
+            Voxels outside the mask get label 0.
+        progress : callable or None, default None
+            Called as ``progress("assign", fraction)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Labels 1..K of the image's spatial shape (0 outside ``mask``),
+            in the smallest unsigned integer type that holds K.
+        """
+        return self._assign(self._prediction_source(image, channel_axis, scale, mask), progress)
+
+    def predict_proba(
+        self,
+        image: Any,
+        *,
+        channel_axis: int | None = None,
+        scale: Sequence[float] | None = None,
+        mask: Any = None,
+        progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """Posterior probability of each class for every voxel.
+
+        Parameters are as for :meth:`predict`.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 array of shape ``spatial_shape + (K,)``; entry ``k - 1``
+            is the probability of label ``k`` (0 everywhere outside ``mask``).
+        """
+        return self._assign(self._prediction_source(image, channel_axis, scale, mask), progress, proba=True)
+
+    def fit_predict(
+        self,
+        image: Any,
+        *,
+        channel_axis: int | None = None,
+        scale: Sequence[float] | None = None,
+        mask: Any = None,
+        progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """Fit on the image and label it: the same labels as ``fit(image).predict(image)``.
+
+        The features are computed once when they fit in ``memory_limit``.
+        Parameters and return value are as for :meth:`fit` and
+        :meth:`predict`.
+        """
+        source = self._source(image, channel_axis, scale, mask, self._settings_recipe(), keep=True)
+        self._fit_source(source, progress)
+        return self._assign(source, progress)
+
+    # -------------------------------------------------------------- model files
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Save the fitted model as a readable JSON file (written atomically).
+
+        The file holds the format version, the package version, the settings,
+        the feature recipe and names, the number of channels and voxel size of
+        the training image, the feature standardisation and the mixture
+        parameters (means, covariances, precisions, weights, Sinkhorn dual
+        potentials). Floats are written with full precision, so a loaded
+        model gives identical labels.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination, e.g. ``"worms.model.json"``.
+        overwrite : bool, default False
+            Replace an existing file.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Raises
+        ------
+        ValueError
+            If a setting (e.g. a ``random_state`` generator) cannot be
+            stored in JSON.
+        """
+        from . import __version__
+
+        if not hasattr(self, "mixture_"):
+            raise RuntimeError("This Segmenter is not fitted yet; fit it before saving.")
+        mixture = self.mixture_
+        document = {
+            "format": _MODEL_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "package_version": __version__,
+            "settings": self.get_params(),
+            "recipe": self.recipe_,
+            "feature_names": list(self.feature_names_),
+            "image": {"n_channels": self.n_channels_, "scale": list(self.scale_)},
+            "scaling": self.scaling_.to_dict(),
+            "mixture": {
+                "covariance_type": mixture.covariance_type,
+                "means": mixture.means_,
+                "covariances": mixture.covariances_,
+                "precisions": mixture.precisions_,
+                "precisions_cholesky": mixture.precisions_cholesky_,
+                "weights": mixture.weights_,
+                "potentials": mixture.potentials_,
+                "converged": bool(mixture.converged_),
+                "n_iter": int(mixture.n_iter_),
+                "n_samples_fit": self.n_samples_fit_,
+            },
+        }
+        try:
+            text = json.dumps(document, indent=1, default=_json_default, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"The model cannot be saved as JSON: {error}") from None
+        with atomic_write(path, overwrite=overwrite) as handle:
+            handle.write(text.encode("utf-8"))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Segmenter:
+        """Load a model saved with :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The JSON model file.
+
+        Returns
+        -------
+        Segmenter
+            A fitted segmenter that labels images exactly as the saved one.
+
+        Raises
+        ------
+        ValueError
+            If the file was written by a newer version of napari-sinkhorn-em
+            (upgrade it), or is damaged or not a model file.
+        FileNotFoundError
+            If the file does not exist.
+        """
+        path = Path(path)
+        text = path.read_bytes()
+        try:
+            document = json.loads(text)
+            if not isinstance(document, dict) or document.get("format") != _MODEL_FORMAT:
+                raise ValueError("it is not a napari-sinkhorn-em model file")
+            version = document["format_version"]
+            if not isinstance(version, int) or isinstance(version, bool):
+                raise ValueError(f"its format_version {version!r} is not a whole number")
+        except (ValueError, KeyError) as error:
+            raise ValueError(f"The model file {path} is damaged or not a model file: {_reason(error)}.") from None
+        if version > FORMAT_VERSION:
+            raise ValueError(
+                f"The model file {path} was written by a newer napari-sinkhorn-em "
+                f"({document.get('package_version', 'unknown version')}, model format {version}; this "
+                f"version reads formats up to {FORMAT_VERSION}). Upgrade napari-sinkhorn-em "
+                f"(pip install --upgrade napari-sinkhorn-em) to use it."
+            )
+        try:
+            return cls._from_document(document)
+        except (ValueError, KeyError, TypeError, IndexError) as error:
+            raise ValueError(f"The model file {path} is damaged or not a model file: {_reason(error)}.") from None
+
+    @classmethod
+    def _from_document(cls, document: dict[str, Any]) -> Segmenter:
+        settings = dict(document["settings"])
+        mixture_options = settings.pop("mixture_options")
+        segmenter = cls(**settings, **mixture_options)
+        names = tuple(document["feature_names"])
+        stored = document["mixture"]
+        n_components = check_positive_int(segmenter.n_components, "n_components")
+        n_features = len(names)
+        parameter_shape = _parameter_shape(stored["covariance_type"], n_components, n_features)
+        expected = {
+            "means": (n_components, n_features),
+            "covariances": parameter_shape,
+            "precisions": parameter_shape,
+            "precisions_cholesky": parameter_shape,
+            "weights": (n_components,),
+        }
+        if stored["potentials"] is not None:
+            expected["potentials"] = (n_components,)
+        arrays = {}
+        for key, shape in expected.items():
+            array = np.asarray(stored[key], dtype=np.float64)
+            if array.shape != shape or not np.isfinite(array).all():
+                raise ValueError(f"mixture entry {key!r} should be {shape} finite numbers, found shape {array.shape}")
+            arrays[key] = array
+        scaling = FeatureScaling.from_dict(document["scaling"])
+        if scaling.names != names:
+            raise ValueError("the feature standardisation does not match the feature names")
+        recipe = document["recipe"]
+        features = [(str(name), sigma) for name, sigma in recipe["features"]]
+        if expand_features(features) != features:
+            raise ValueError("the feature recipe is not valid")
+        scale = tuple(float(step) for step in document["image"]["scale"])
+        if len(scale) not in (2, 3):
+            raise ValueError(f"the voxel size {scale} is not 2-D or 3-D")
+
+        mixture = segmenter._new_mixture(segmenter.random_state)
+        mixture.covariance_type = stored["covariance_type"]
+        mixture.means_ = arrays["means"]
+        mixture.covariances_ = arrays["covariances"]
+        mixture.precisions_ = arrays["precisions"]
+        mixture.precisions_cholesky_ = arrays["precisions_cholesky"]
+        mixture.weights_ = arrays["weights"]
+        mixture.potentials_ = arrays.get("potentials")
+        mixture.converged_ = bool(stored["converged"])
+        mixture.n_iter_ = int(stored["n_iter"])
+        mixture.history_ = {}
+        mixture.n_features_in_ = n_features
+        segmenter.mixture_ = mixture
+        segmenter.scaling_ = scaling
+        segmenter.recipe_ = {
+            "features": [list(entry) for entry in features],
+            "coordinates": bool(recipe["coordinates"]),
+            "coordinate_weight": float(recipe["coordinate_weight"]),
+        }
+        segmenter.feature_names_ = names
+        segmenter.n_channels_ = check_positive_int(document["image"]["n_channels"], "n_channels")
+        segmenter.scale_ = scale
+        segmenter.n_samples_fit_ = int(stored["n_samples_fit"])
+        return segmenter
+
+
+def _json_default(value: Any) -> Any:
+    """JSON form of numpy arrays and scalars; anything else cannot be saved."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    raise TypeError(f"the setting value {value!r} of type {type(value).__name__} has no JSON form")
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"the entry {error.args[0]!r} is missing"
+    return str(error).rstrip(".")
+
+
+# ---------------------------------------------------------------------------
+# One-call segmentation and instances
+# ---------------------------------------------------------------------------
+
+
+def split_instances(labels: Any, *, min_size: int = DEFAULT_MIN_SIZE, connectivity: int = 1) -> np.ndarray:
+    """Split every class of a label image into its connected objects.
+
+    Parameters
+    ----------
+    labels : array_like of int
+        Class labels (0 = not segmented, 1..K classes), 2-D or 3-D.
+    min_size : int, default 10
+        Objects with fewer pixels (voxels) than this are removed (set to 0).
+    connectivity : int, default 1
+        Which neighbours touch: 1 = sharing a face (4-neighbours in 2-D,
+        6 in 3-D), up to ``ndim`` = also diagonal neighbours (8 / 26).
+
+    Returns
+    -------
+    numpy.ndarray
+        One label per object, numbered from 1 class by class (all objects of
+        class 1 first) in scan order; 0 outside the classes and for removed
+        objects. Smallest unsigned integer type that holds the count.
+    """
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "biu" or (labels.size and labels.min() < 0):
+        raise ValueError(f"labels must hold non-negative whole numbers, got dtype {labels.dtype}.")
+    min_size = check_positive_int(min_size, "min_size", minimum=0)
+    structure = ndimage.generate_binary_structure(labels.ndim, connectivity)
+    objects = np.zeros(labels.shape, dtype=np.uint32)
+    n_objects = 0
+    for value in np.unique(labels[labels > 0]):
+        components, n_components = ndimage.label(labels == value, structure)
+        sizes = np.bincount(components.ravel(), minlength=n_components + 1)
+        keep = sizes >= min_size
+        keep[0] = False
+        new_numbers = np.zeros(n_components + 1, dtype=np.uint32)
+        new_numbers[keep] = n_objects + 1 + np.arange(np.count_nonzero(keep), dtype=np.uint32)
+        inside = components > 0
+        objects[inside] = new_numbers[components[inside]]
+        n_objects += int(np.count_nonzero(keep))
+    return objects.astype(_label_dtype(n_objects))
+
+
+def segment(
+    image: Any,
+    n_components: int = 3,
+    *,
+    method: str = "sinkhorn",
+    epsilon: float = 1.0,
+    channel_axis: int | None = None,
+    scale: Sequence[float] | None = None,
+    features: Any = "intensity",
+    sigmas: float | Sequence[float] = (1.0, 2.0, 4.0),
+    coordinates: bool = False,
+    coordinate_weight: float = 1.0,
+    mask: Any = None,
+    sample_size: int | None = 200_000,
+    random_state: int | None = 0,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    progress: ProgressCallback | None = None,
+    instances: bool = False,
+    min_size: int = DEFAULT_MIN_SIZE,
+    **mixture_options: Any,
+) -> np.ndarray:
+    """Segment an image into K classes (or objects) with EM or Sinkhorn-EM.
+
+    Fits a Gaussian mixture to the features of a random subsample of the
+    voxels, then labels every voxel: ``Segmenter(...).fit_predict(image)``.
+
+    Parameters
+    ----------
+    image : array_like
+        2-D or 3-D image, optionally with a channel axis.
+    n_components : int, default 3
+        Number of classes K.
+    method, epsilon, features, sigmas, coordinates, coordinate_weight, sample_size, random_state, memory_limit
+        See :class:`Segmenter`.
+    channel_axis, scale, mask, progress
+        See :meth:`Segmenter.fit`.
+    instances : bool, default False
+        Split each class into connected objects (:func:`split_instances`).
+    min_size : int, default 10
+        With ``instances``, remove objects smaller than this many voxels.
+    **mixture_options
+        Passed to :class:`~napari_sinkhorn_em.mixture.GaussianMixture`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Label image with the image's spatial shape and the smallest unsigned
+        integer type that fits: classes 1..K ordered by the mean of the first
+        feature (1 = darkest), 0 outside ``mask``; with ``instances``, one
+        number per object and 0 also where small objects were removed.
+    """
+    labels = Segmenter(
+        n_components,
+        method=method,
+        epsilon=epsilon,
+        features=features,
+        sigmas=sigmas,
+        coordinates=coordinates,
+        coordinate_weight=coordinate_weight,
+        sample_size=sample_size,
+        random_state=random_state,
+        memory_limit=memory_limit,
+        **mixture_options,
+    ).fit_predict(image, channel_axis=channel_axis, scale=scale, mask=mask, progress=progress)
+    return split_instances(labels, min_size=min_size) if instances else labels
+
+
+# ---------------------------------------------------------------------------
+# Comparing labelings
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelComparison:
+    """Agreement of a labeling ``b`` with a reference labeling ``a``.
+
+    Attributes
+    ----------
+    matched : numpy.ndarray
+        ``b`` renumbered so that each of its labels carries the number of the
+        ``a`` label it overlaps most (Hungarian matching); labels of ``b``
+        left without a partner get new numbers above ``a``'s largest.
+    adjusted_rand_index : float
+        Adjusted Rand index of the two labelings (1 = identical up to
+        renumbering, about 0 = chance agreement).
+    disagreement_fraction : float
+        Fraction of pixels where ``matched`` differs from ``a``.
+    disagreement : numpy.ndarray
+        Boolean image, True where ``matched`` differs from ``a``.
+    mapping : dict
+        ``{label of b: label in matched}``.
+    """
+
+    matched: np.ndarray
+    adjusted_rand_index: float
+    disagreement_fraction: float
+    disagreement: np.ndarray
+    mapping: dict[Any, Any]
+
+
+def _adjusted_rand_index(table: np.ndarray) -> float:
+    """Adjusted Rand index from a contingency table, via the pair confusion counts.
+
+    Counts are converted to Python integers so that the products cannot
+    overflow for images of any size.
+    """
+    n = int(table.sum())
+    sum_squares = int((table.astype(np.int64) ** 2).sum())
+    row_sizes, column_sizes = table.sum(axis=1), table.sum(axis=0)
+    together_in_b_only = int((table * column_sizes[None, :]).sum()) - sum_squares
+    together_in_a_only = int((table * row_sizes[:, None]).sum()) - sum_squares
+    together_in_both = sum_squares - n
+    apart_in_both = n * n - together_in_b_only - together_in_a_only - sum_squares
+    if together_in_a_only == 0 and together_in_b_only == 0:
+        return 1.0
+    numerator = 2 * (together_in_both * apart_in_both - together_in_a_only * together_in_b_only)
+    denominator = (together_in_both + together_in_a_only) * (together_in_a_only + apart_in_both) + (
+        together_in_both + together_in_b_only
+    ) * (together_in_b_only + apart_in_both)
+    return numerator / denominator
+
+
+def compare_labels(a: Any, b: Any) -> LabelComparison:
+    """Match the labels of ``b`` to those of ``a`` and measure their agreement.
+
+    The overlap of every pair of labels (the contingency table) is computed,
+    and the Hungarian algorithm (:func:`scipy.optimize.linear_sum_assignment`)
+    pairs ``b``'s labels with ``a``'s so that the total overlap is largest.
+
+    Parameters
+    ----------
+    a, b : array_like
+        Two labelings of the same image (any integer or boolean labels, same
+        shape), e.g. EM's and Sinkhorn-EM's.
+
+    Returns
+    -------
+    LabelComparison
+        ``b`` renumbered like ``a``, the adjusted Rand index, the fraction and
+        mask of pixels labelled differently, and the mapping used.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or the images are empty.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"The two label images must have the same shape; got {a.shape} and {b.shape}.")
+    if a.size == 0:
+        raise ValueError("The label images are empty.")
+    values_a, index_a = np.unique(a.ravel(), return_inverse=True)
+    values_b, index_b = np.unique(b.ravel(), return_inverse=True)
+    table = np.bincount(
+        index_a * len(values_b) + index_b, minlength=len(values_a) * len(values_b)
+    ).reshape(len(values_a), len(values_b))
+    rows, columns = linear_sum_assignment(table, maximize=True)
+    unmatched = np.setdiff1d(np.arange(len(values_b)), columns)
+    dtype, first_new = a.dtype, 0
+    if len(unmatched):
+        first_new = int(values_a.max()) + 1
+        dtype = np.result_type(a.dtype, np.min_scalar_type(first_new + len(unmatched) - 1))
+    new_values = np.empty(len(values_b), dtype=dtype)
+    new_values[columns] = values_a[rows]
+    new_values[unmatched] = first_new + np.arange(len(unmatched))
+    matched = new_values[index_b].reshape(a.shape)
+    disagreement = matched != a
+    return LabelComparison(
+        matched=matched,
+        adjusted_rand_index=_adjusted_rand_index(table),
+        disagreement_fraction=float(np.count_nonzero(disagreement) / a.size),
+        disagreement=disagreement,
+        mapping={value.item(): new.item() for value, new in zip(values_b, new_values)},
+    )
+
+
+@dataclass(frozen=True)
+class MethodComparison:
+    """EM and Sinkhorn-EM fitted to the same features of one image.
+
+    Attributes
+    ----------
+    em, sinkhorn : Segmenter
+        The two fitted segmenters (same settings apart from ``method``).
+    em_labels, sinkhorn_labels : numpy.ndarray
+        Their label images, each numbered by :func:`segment`'s rule.
+    comparison : LabelComparison
+        ``sinkhorn_labels`` matched to ``em_labels``.
+    """
+
+    em: Segmenter
+    sinkhorn: Segmenter
+    em_labels: np.ndarray
+    sinkhorn_labels: np.ndarray
+    comparison: LabelComparison
+
+
+def compare_methods(
+    image: Any,
+    n_components: int = 3,
+    *,
+    epsilon: float = 1.0,
+    channel_axis: int | None = None,
+    scale: Sequence[float] | None = None,
+    mask: Any = None,
+    progress: ProgressCallback | None = None,
+    **settings: Any,
+) -> MethodComparison:
+    """Segment one image with EM and with Sinkhorn-EM and compare the results.
+
+    Both fits use the same features (computed once when they fit in memory),
+    the same subsample and the same seed.
+
+    Parameters
+    ----------
+    image : array_like
+        2-D or 3-D image, optionally with a channel axis.
+    n_components : int, default 3
+        Number of classes K.
+    epsilon : float, default 1.0
+        Sinkhorn-EM's entropic regularisation.
+    channel_axis, scale, mask : optional
+        See :meth:`Segmenter.fit`.
+    progress : callable or None, default None
+        Called as ``progress(stage, fraction)`` with stages such as
+        ``"fit (EM)"`` and ``"assign (Sinkhorn-EM)"``.
+    **settings
+        Other :class:`Segmenter` arguments (``features``, ``sample_size``,
+        ``random_state``, mixture options...).
+
+    Returns
+    -------
+    MethodComparison
+    """
+    segmenters = {
+        method: Segmenter(n_components, method=method, epsilon=epsilon, **settings)
+        for method in ("em", "sinkhorn")
+    }
+    em = segmenters["em"]
+    source = em._source(image, channel_axis, scale, mask, em._settings_recipe(), keep=True)
+    labels = {}
+    for method, segmenter in segmenters.items():
+        name = _METHOD_NAMES[method]
+        stage_progress = None if progress is None else (lambda stage, fraction, name=name: progress(f"{stage} ({name})", fraction))
+        segmenter._fit_source(source, stage_progress)
+        labels[method] = segmenter._assign(source, stage_progress)
+    return MethodComparison(
+        em=segmenters["em"],
+        sinkhorn=segmenters["sinkhorn"],
+        em_labels=labels["em"],
+        sinkhorn_labels=labels["sinkhorn"],
+        comparison=compare_labels(labels["em"], labels["sinkhorn"]),
+    )
