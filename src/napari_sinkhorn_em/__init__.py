@@ -3,7 +3,18 @@
 from . import data
 from .estep import SinkhornConvergenceWarning, em_responsibilities, sinkhorn_responsibilities
 from .features import FeatureScaling, FeatureStack, extract_features
+from .io import read_image, write_tiff
 from .mixture import ConvergenceWarning, FitStep, GaussianMixture
+from .pipeline import (
+    LabelComparison,
+    MethodComparison,
+    Progress,
+    Segmenter,
+    compare_labels,
+    compare_methods,
+    segment,
+    split_instances,
+)
 
 __version__ = "0.1.0"
 
@@ -13,9 +24,19 @@ __all__ = [
     "FeatureStack",
     "FitStep",
     "GaussianMixture",
+    "LabelComparison",
+    "MethodComparison",
+    "Progress",
+    "Segmenter",
     "SinkhornConvergenceWarning",
+    "compare_labels",
+    "compare_methods",
     "data",
     "em_responsibilities",
     "extract_features",
+    "read_image",
+    "segment",
     "sinkhorn_responsibilities",
+    "split_instances",
+    "write_tiff",
 ]
