@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import numbers
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,8 +32,8 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from ._validation import check_epsilon, check_positive_int, check_random_state
-from .features import _fit_robust_scaling, expand_features, extract_features, halo_width
-from .features import FeatureScaling
+# _fit_robust_scaling: the same median / IQR rule as extract_features, fitted on the subsample.
+from .features import FeatureScaling, _fit_robust_scaling, expand_features, extract_features, halo_width
 from .io import atomic_write
 from .mixture import GaussianMixture, _parameter_shape
 
@@ -40,6 +41,7 @@ __all__ = [
     "FORMAT_VERSION",
     "LabelComparison",
     "MethodComparison",
+    "Progress",
     "Segmenter",
     "compare_labels",
     "compare_methods",
@@ -96,7 +98,11 @@ def _fit_progress(mixture: GaussianMixture, step: Any) -> Progress:
         f"{name} iteration {step.iteration} of {step.max_iter}{start}, "
         f"log-likelihood {step.log_likelihood:.4g}"
     )
-    fraction = (step.start + step.iteration / max(step.max_iter, 1)) / step.n_starts
+    within = step.iteration / max(step.max_iter, 1)
+    if mixture.warmup is not None and not mixture.warm_start:
+        # The warm-up fills the first half of each start, the main fit the second.
+        within = 0.5 * within + (0.5 if step.phase == "main" else 0.0)
+    fraction = (step.start + within) / step.n_starts
     return Progress("fit", min(fraction, 1.0), message)
 
 
@@ -136,7 +142,8 @@ class _FeatureSource:
     ) -> None:
         image = np.asarray(image)
         if channel_axis is not None:
-            if isinstance(channel_axis, (bool, np.bool_)) or not -image.ndim <= int(channel_axis) < image.ndim:
+            is_index = isinstance(channel_axis, numbers.Integral) and not isinstance(channel_axis, (bool, np.bool_))
+            if not is_index or not -image.ndim <= channel_axis < image.ndim:
                 raise ValueError(
                     f"channel_axis={channel_axis!r} does not name an axis of the image of shape {image.shape}; "
                     f"use an index from {-image.ndim} to {image.ndim - 1}, or None for a single-channel image."

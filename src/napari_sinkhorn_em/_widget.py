@@ -1,0 +1,1110 @@
+"""napari dock widget: segment image layers with EM or Sinkhorn-EM.
+
+The widget gathers, on the GUI thread, *what* to segment (an
+:class:`_ImageSource`: the selected layers, how their channels are laid out,
+which time points) and *how* (:class:`_Settings`). The work runs in a napari
+``thread_worker`` generator (:func:`_segmentation_steps`,
+:func:`_model_steps`) that yields a :class:`_RunProgress` after every EM
+iteration, so the fit can be followed and is cancelled at its next yield.
+Result layers are created, or updated in place, only once a run has fully
+finished. This is the only module of the package that imports Qt or napari.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from napari.layers import Image, Labels, Layer
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QSignalBlocker, Qt, QTimer
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QCollapsible
+
+from .pipeline import LabelComparison, Progress, Segmenter, compare_labels
+
+__all__ = ["SegmentationWidget"]
+
+#: Pause after the last change of K or ε before a live re-run starts.
+LIVE_DELAY_MS = 400
+#: Range of the ε slider, in powers of ten (0.01 to 100).
+EPSILON_DECADES = (-2, 2)
+_SLIDER_STEPS_PER_DECADE = 100
+_PROGRESS_STEPS = 1000
+# Share of the progress bar used by the fits; the rest is labelling every pixel.
+_FIT_SHARE = 0.9
+# Where each stage reported by Segmenter.fit_steps falls inside one fit.
+_STAGE_SPANS = {"features": (0.0, 0.1), "fit": (0.1, 1.0)}
+
+_METHOD_NAMES = {"em": "EM", "sinkhorn": "Sinkhorn-EM"}
+_METHOD_CHOICES = (("Sinkhorn-EM", "sinkhorn"), ("EM", "em"), ("both (compare)", "both"))
+_FEATURE_CHOICES = (("intensity", "intensity"), ("multiscale (edges, blobs, ridges)", "multiscale"))
+_WEIGHT_CHOICES = (("equal", "uniform"), ("estimated from the image", "em"))
+_COVARIANCE_CHOICES = (
+    ("any shape (full)", "full"),
+    ("axis-aligned (diagonal)", "diag"),
+    ("round (spherical)", "spherical"),
+)
+_TIME_CHOICES = (("current time point", "current"), ("all time points", "all"))
+
+
+class _InputError(ValueError):
+    """A selection or setting the user has to change; the message says how."""
+
+
+@dataclass(frozen=True)
+class _RunProgress:
+    """What the worker reports after each step: overall fraction done and a sentence."""
+
+    fraction: float
+    message: str
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Result of a run that stopped for a reason the user can act on."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The fit settings chosen in the widget."""
+
+    n_components: int
+    method: str
+    epsilon: float
+    features: str
+    sigmas: tuple[float, ...]
+    weights: str
+    covariance_type: str
+    random_state: int
+    sample_size: int | None
+    max_iter: int
+    tol: float
+    confidence: bool
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The methods to fit, EM first so that Sinkhorn-EM is matched to it."""
+        return ("em", "sinkhorn") if self.method == "both" else (self.method,)
+
+    def segmenter(self, method: str) -> Segmenter:
+        """An unfitted :class:`Segmenter` with these settings and ``method``."""
+        return Segmenter(
+            self.n_components,
+            method=method,
+            epsilon=self.epsilon,
+            features=self.features,
+            sigmas=self.sigmas,
+            sample_size=self.sample_size,
+            random_state=self.random_state,
+            weights=self.weights,
+            covariance_type=self.covariance_type,
+            max_iter=self.max_iter,
+            tol=self.tol,
+        )
+
+    def same_fit_apart_from_epsilon(self, other: _Settings) -> bool:
+        """True when ``other`` fits the same model except for ε (the confidence map aside)."""
+        return replace(self, epsilon=other.epsilon, confidence=other.confidence) == other
+
+
+@dataclass(eq=False)
+class _ImageSource:
+    """What to segment: the data of the selected layers and where results go.
+
+    Attributes
+    ----------
+    name : str
+        Name used for the result layers.
+    layers : tuple of napari.layers.Image
+        The selected image layers (several = one channel each).
+    mask : numpy.ndarray of bool or None
+        Where to segment: a copy of the mask layer's non-zero pixels, taken
+        when the run was asked for, of the image's (non-channel) shape or of
+        one time point's shape.
+    arrays : tuple of array_like
+        The data of each selected layer (highest resolution of a pyramid).
+    channel_axis : int or None
+        Axis of ``arrays[0]`` holding channels, when one layer holds them.
+    n_spatial : int
+        2 or 3: the last ``n_spatial`` non-channel axes are segmented
+        together; any axes before them (time) are looped over.
+    current_frame : tuple of int
+        Index along those leading axes of the time point shown in the viewer.
+    frames : tuple of tuple of int
+        The time points to label.
+    spatial_scale : tuple of float
+        Pixel (voxel) size along the segmented axes.
+    placement : dict
+        ``scale``, ``translate`` and ``affine`` of the result layers: those of
+        the first layer without its channel axis.
+    """
+
+    name: str
+    layers: tuple[Layer, ...]
+    mask: np.ndarray | None
+    arrays: tuple[Any, ...]
+    channel_axis: int | None
+    n_spatial: int
+    current_frame: tuple[int, ...]
+    frames: tuple[tuple[int, ...], ...]
+    spatial_scale: tuple[float, ...]
+    placement: dict[str, Any] = field(repr=False)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of the label images: the layer's shape without the channel axis."""
+        shape = list(self.arrays[0].shape)
+        if self.channel_axis is not None:
+            del shape[self.channel_axis]
+        return tuple(shape)
+
+    @property
+    def key(self) -> tuple:
+        """Identifies the input: same layers, data, mask and time points give the same key."""
+        return (
+            tuple(id(layer) for layer in self.layers),
+            tuple(id(array) for array in self.arrays),
+            None if self.mask is None else (self.mask.shape, zlib.crc32(self.mask)),
+            self.channel_axis,
+            self.n_spatial,
+            self.current_frame,
+            self.frames,
+        )
+
+    def uses(self, layer: Layer) -> bool:
+        """Whether ``layer`` is one of the image layers segmented."""
+        return any(layer is source for source in self.layers)
+
+    def image(self, frame: tuple[int, ...]) -> tuple[np.ndarray, int | None]:
+        """The image of one time point, channels last, and its channel axis (None for one channel)."""
+        if len(self.arrays) > 1:
+            return np.stack([np.asarray(array[frame]) for array in self.arrays], axis=-1), self.n_spatial
+        if self.channel_axis is None:
+            return np.asarray(self.arrays[0][frame]), None
+        return np.asarray(np.moveaxis(self.arrays[0], self.channel_axis, -1)[frame]), self.n_spatial
+
+    def mask_at(self, frame: tuple[int, ...]) -> np.ndarray | None:
+        """The mask of one time point (True = segment), or None without a mask."""
+        if self.mask is None or self.mask.ndim < len(self.output_shape):
+            return self.mask
+        return self.mask[frame]
+
+    def fit_inputs(self, frame: tuple[int, ...]) -> dict[str, Any]:
+        """Keyword arguments of ``Segmenter.fit_steps`` / ``predict`` for one time point."""
+        image, channel_axis = self.image(frame)
+        return {"image": image, "channel_axis": channel_axis, "scale": self.spatial_scale, "mask": self.mask_at(frame)}
+
+
+@dataclass(frozen=True)
+class _SegmentationResult:
+    """Everything a finished run produced."""
+
+    source: _ImageSource
+    settings: _Settings
+    segmenters: dict[str, Segmenter]
+    labels: dict[str, np.ndarray]
+    comparison: LabelComparison | None
+    confidence: np.ndarray | None
+
+    def can_continue(self, source: _ImageSource, settings: _Settings) -> bool:
+        """Whether a run on ``source`` with ``settings`` may reuse these fits (only ε changed)."""
+        return source.key == self.source.key and settings.same_fit_apart_from_epsilon(self.settings)
+
+
+@dataclass(frozen=True)
+class _ModelResult:
+    """Labels of an image from a saved model."""
+
+    source: _ImageSource
+    model_name: str
+    labels: np.ndarray
+
+
+# ---------------------------------------------------------------------------
+# Work done in the worker thread
+# ---------------------------------------------------------------------------
+
+
+def _overall_progress(progress: Progress, done: int, total: int) -> _RunProgress:
+    """Overall progress from a stage report of fit number ``done`` (0-based) of ``total``."""
+    low, high = _STAGE_SPANS[progress.stage]
+    within = low + (high - low) * min(max(progress.fraction, 0.0), 1.0)
+    return _RunProgress(_FIT_SHARE * (done + within) / total, progress.message)
+
+
+def _label_frames(
+    segmenter: Segmenter, source: _ImageSource, what: str, done: int, total: int
+) -> Iterator[_RunProgress]:
+    """Label every time point of ``source``; yields before each, returns the label image."""
+    labels = None
+    for number, frame in enumerate(source.frames):
+        where = "the image" if len(source.frames) == 1 else f"time point {number + 1} of {len(source.frames)}"
+        yield _RunProgress(_FIT_SHARE + (1 - _FIT_SHARE) * (done + number) / total, f"Labelling {where} ({what})")
+        frame_labels = segmenter.predict(**source.fit_inputs(frame))
+        if labels is None:
+            labels = np.zeros(source.output_shape, dtype=frame_labels.dtype)
+        labels[frame] = frame_labels
+    return labels
+
+
+def _start_fit(
+    settings: _Settings, method: str, source: _ImageSource, previous: _SegmentationResult | None
+) -> tuple[Segmenter, Iterator[Progress]]:
+    """A segmenter for ``method`` and the generator that fits it: anew, or from ``previous`` at the new ε."""
+    if previous is None:
+        segmenter = settings.segmenter(method)
+        return segmenter, segmenter.fit_steps(**source.fit_inputs(source.current_frame))
+    # Refit a copy, so that the previous result keeps its own fit if this run is abandoned.
+    segmenter = copy.copy(previous.segmenters[method])
+    return segmenter, segmenter.refit_steps(epsilon=settings.epsilon)
+
+
+def _confidence(segmenter: Segmenter, source: _ImageSource) -> np.ndarray:
+    """Largest class probability of every pixel (0 outside the mask and the labelled time points)."""
+    confidence = np.zeros(source.output_shape, dtype=np.float32)
+    for frame in source.frames:
+        confidence[frame] = segmenter.predict_proba(**source.fit_inputs(frame)).max(axis=-1)
+    return confidence
+
+
+def _segmentation_steps(
+    source: _ImageSource, settings: _Settings, previous: _SegmentationResult | None
+) -> Iterator[_RunProgress]:
+    """Fit the chosen method(s) on the current time point and label the chosen time points.
+
+    With ``previous`` (a result on the same input whose settings differ only
+    in ε), EM's fit and labels are reused as they are (ε does not affect EM)
+    and Sinkhorn-EM continues from its previous fit.
+
+    Yields
+    ------
+    _RunProgress
+        After every stage and every EM iteration.
+
+    Returns
+    -------
+    _SegmentationResult or _Failure
+        A failure when the pipeline rejects the input (its message says why).
+    """
+    # ValueError carries the pipeline's explanations of bad input, MemoryError
+    # means the image is too large; both are the user's to act on. RuntimeError
+    # must be caught here too: the worker would otherwise take it for its own
+    # deletion and stop without signalling that it finished.
+    try:
+        reused = {"em"} & set(settings.methods) if previous is not None else set()
+        segmenters = {method: previous.segmenters[method] for method in reused}
+        labels = {method: previous.labels[method] for method in reused}
+        to_fit = [method for method in settings.methods if method not in reused]
+        for done, method in enumerate(to_fit):
+            segmenter, steps = _start_fit(settings, method, source, previous)
+            with contextlib.closing(steps):
+                for progress in steps:
+                    yield _overall_progress(progress, done, len(to_fit))
+            segmenters[method] = segmenter
+        for done, method in enumerate(to_fit):
+            labels[method] = yield from _label_frames(
+                segmenters[method], source, _METHOD_NAMES[method], done, len(to_fit)
+            )
+        comparison = None
+        if settings.method == "both":
+            yield _RunProgress(1.0, "Comparing EM and Sinkhorn-EM")
+            comparison = compare_labels(labels["em"], labels["sinkhorn"])
+            labels["sinkhorn"] = comparison.matched
+        confidence = None
+        if settings.confidence:
+            yield _RunProgress(1.0, "Computing the confidence map")
+            confidence = _confidence(segmenters[settings.methods[-1]], source)
+    except (ValueError, MemoryError, RuntimeError) as error:
+        return _Failure(f"Segmenting '{source.name}' failed: {error}")
+    return _SegmentationResult(source, settings, segmenters, labels, comparison, confidence)
+
+
+def _model_steps(source: _ImageSource, segmenter: Segmenter, model_name: str) -> Iterator[_RunProgress]:
+    """Label the chosen time points of ``source`` with a saved model.
+
+    Returns
+    -------
+    _ModelResult or _Failure
+    """
+    try:
+        labels = yield from _label_frames(segmenter, source, f"model {model_name}", 0, 1)
+    except (ValueError, MemoryError, RuntimeError) as error:
+        return _Failure(f"The model {model_name} could not be applied to '{source.name}': {error}")
+    return _ModelResult(source, model_name, labels)
+
+
+# ---------------------------------------------------------------------------
+# Helpers of the widget
+# ---------------------------------------------------------------------------
+
+
+def _common_name(names: list[str]) -> str:
+    """A name for several channel layers: their common prefix, or all names joined."""
+    prefix = os.path.commonprefix(names).strip(" _-")
+    return prefix if len(names) == 1 or prefix else " + ".join(names)
+
+
+def _epsilon_label(epsilon: float) -> str:
+    return f"{epsilon:.3g}"
+
+
+def _result_name(source_name: str, method: str, settings: _Settings) -> str:
+    """E.g. ``worm (Sinkhorn-EM, K=5, ε=0.5)``."""
+    if method == "em":
+        return f"{source_name} (EM, K={settings.n_components})"
+    return f"{source_name} (Sinkhorn-EM, K={settings.n_components}, ε={_epsilon_label(settings.epsilon)})"
+
+
+def _without_axis(values: np.ndarray, axis: int | None) -> np.ndarray:
+    return np.asarray(values) if axis is None else np.delete(values, axis)
+
+
+def _affine_without_axis(matrix: np.ndarray, axis: int | None) -> np.ndarray:
+    return matrix if axis is None else np.delete(np.delete(matrix, axis, axis=0), axis, axis=1)
+
+
+def _highest_resolution(layer: Image) -> Any:
+    return layer.data[0] if layer.multiscale else layer.data
+
+
+def _choice_combo(choices: tuple[tuple[str, str], ...]) -> QComboBox:
+    """A combo box showing the first of each pair and holding the second as its data."""
+    combo = QComboBox()
+    for label, value in choices:
+        combo.addItem(label, value)
+    return combo
+
+
+def _with_tooltip(widget: QWidget, text: str) -> QWidget:
+    widget.setToolTip(text)
+    return widget
+
+
+# ---------------------------------------------------------------------------
+# The widget
+# ---------------------------------------------------------------------------
+
+
+class SegmentationWidget(QWidget):
+    """Dock widget that segments image layers with EM or Sinkhorn-EM.
+
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+        The viewer whose layers are segmented.
+
+    Attributes
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer given.
+    worker : GeneratorWorker or None
+        The background run in progress, if any.
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.worker = None
+        self._worker_source: _ImageSource | None = None
+        self._queued_run: tuple | None = None
+        self._last_result: _SegmentationResult | None = None
+        self._result_layers: dict[tuple, Layer] = {}
+        self._started_at = 0.0
+        self._progress_message = ""
+        self._selected_geometry: tuple | None = None
+
+        self._live_timer = QTimer(self)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.setInterval(LIVE_DELAY_MS)
+        self._live_timer.timeout.connect(self.run)
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._show_status)
+        self._build_controls()
+
+        layers = self.viewer.layers
+        layers.events.inserted.connect(self._on_layer_inserted)
+        layers.events.removed.connect(self._on_layer_removed)
+        layers.events.moved.connect(self._refresh_layer_choices)
+        for layer in layers:
+            layer.events.name.connect(self._refresh_layer_choices)
+        self._refresh_layer_choices()
+
+    # ------------------------------------------------------------- controls
+    def _build_controls(self) -> None:
+        self.image_list = _with_tooltip(
+            QListWidget(),
+            "The image to segment. Select several layers (Ctrl/Cmd-click) to use them together as the "
+            "colour channels of one image; they must have the same size.",
+        )
+        self.image_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.image_list.setMaximumHeight(90)
+        self.image_list.itemSelectionChanged.connect(self._refresh_axis_choices)
+        self.channel_axis_combo = _with_tooltip(
+            QComboBox(),
+            "If this one layer holds several colour channels, choose the axis they lie along so that they "
+            "are used together. 'none' treats the layer as a single channel; RGB layers use their colours.",
+        )
+        self.channel_axis_combo.currentIndexChanged.connect(self._refresh_dimension_choices)
+        self.mask_combo = _with_tooltip(
+            QComboBox(),
+            "Optional: a labels layer outlining the region to segment (e.g. the worm). Pixels where it is 0 "
+            "are left out and get label 0.",
+        )
+        self.dimensions_combo = _with_tooltip(
+            _choice_combo((("2-D (Y, X)", "2"), ("3-D (Z, Y, X)", "3"))),
+            "Segment each 2-D plane on its own, or the whole 3-D stack at once (the default for layers with "
+            "three or more axes). For a 2-D movie choose 2-D: the first axis is then time.",
+        )
+        self.dimensions_combo.currentIndexChanged.connect(self._refresh_time_choices)
+        self.time_combo = _with_tooltip(
+            _choice_combo(_TIME_CHOICES),
+            "For movies: segment only the time point shown in the viewer, or every time point. With all time "
+            "points the classes are learnt on the time point shown and applied to all of them, so a label "
+            "number means the same thing in every frame.",
+        )
+
+        self.features_combo = _with_tooltip(
+            _choice_combo(_FEATURE_CHOICES),
+            "What each pixel is described by. Intensity: its brightness in each channel only; fast, and "
+            "enough when the structures differ in brightness or colour. Multiscale: brightness, edges, blobs "
+            "and ridges at several sizes; slower, but separates structures of similar brightness and "
+            "smooths out noise.",
+        )
+        self.features_combo.currentIndexChanged.connect(self._refresh_enabled_controls)
+        self.sigmas_edit = _with_tooltip(
+            QLineEdit("1, 2, 4"),
+            "Sizes (in the layer's units, e.g. µm) of the structures the multiscale features look at, "
+            "separated by commas: about the radius of the nuclei, cells or worms to tell apart.",
+        )
+        self.n_components_spin = _with_tooltip(
+            QSpinBox(),
+            "How many classes to split the pixels into, e.g. 2 for background / worm, 3 for background / "
+            "body / nuclei. Labels go from 1 to K, numbered from darkest to brightest in the first channel.",
+        )
+        self.n_components_spin.setRange(2, 64)
+        self.n_components_spin.setValue(3)
+        self.n_components_spin.valueChanged.connect(self._schedule_live_run)
+
+        epsilon_tooltip = (
+            "How sharp Sinkhorn-EM's class boundaries are. Small values give crisp, all-or-nothing decisions "
+            "that follow the class sizes strictly; large values let uncertain pixels be shared between classes "
+            "(near 1 it behaves like classical EM with fixed class sizes). EM ignores it."
+        )
+        self.epsilon_slider = _with_tooltip(QSlider(Qt.Orientation.Horizontal), epsilon_tooltip)
+        low, high = EPSILON_DECADES
+        self.epsilon_slider.setRange(0, (high - low) * _SLIDER_STEPS_PER_DECADE)
+        self.epsilon_spin = _with_tooltip(QDoubleSpinBox(), epsilon_tooltip)
+        self.epsilon_spin.setRange(10.0**low, 10.0**high)
+        self.epsilon_spin.setDecimals(3)
+        self.epsilon_spin.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
+        self.epsilon_spin.setValue(1.0)
+        self.epsilon_slider.setValue(-low * _SLIDER_STEPS_PER_DECADE)
+        self.epsilon_slider.valueChanged.connect(self._on_epsilon_slider)
+        self.epsilon_spin.valueChanged.connect(self._on_epsilon_box)
+
+        self.method_combo = _with_tooltip(
+            _choice_combo(_METHOD_CHOICES),
+            "Sinkhorn-EM keeps every class at its expected share of the pixels, so a large bright or dark "
+            "region cannot swallow the small ones; EM lets the class sizes drift to fit the image. 'Both' runs "
+            "the two and shows where they disagree.",
+        )
+        self.method_combo.currentIndexChanged.connect(self._refresh_enabled_controls)
+        self.weights_combo = _with_tooltip(
+            _choice_combo(_WEIGHT_CHOICES),
+            "Expected share of the pixels in each class. Equal: every class covers about the same area. "
+            "Estimated: the shares are learnt from the image; choose it when, e.g., background fills most "
+            "of the image.",
+        )
+        self.covariance_combo = _with_tooltip(
+            _choice_combo(_COVARIANCE_CHOICES),
+            "How flexible each class's spread of feature values is. Any shape: classes may follow correlated "
+            "channels (most flexible, slowest). Axis-aligned: each feature varies on its own. Round: the same "
+            "spread in every feature (most robust when classes are small).",
+        )
+        self.seed_spin = _with_tooltip(
+            QSpinBox(),
+            "Starting point of the random choices (which pixels are sampled, where the classes start). The "
+            "same seed and settings always give the same labels; try another seed to check a result is stable.",
+        )
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.sample_size_spin = _with_tooltip(
+            QSpinBox(),
+            "How many randomly chosen pixels the classes are learnt from; every pixel is labelled afterwards. "
+            "More is slower but catches rare structures better. 'all pixels' learns from every pixel.",
+        )
+        self.sample_size_spin.setRange(0, 100_000_000)
+        self.sample_size_spin.setSingleStep(50_000)
+        self.sample_size_spin.setSpecialValueText("all pixels")
+        self.sample_size_spin.setValue(200_000)
+        self.confidence_check = _with_tooltip(
+            QCheckBox("add a confidence map"),
+            "Also add an image showing how sure the fit is of each pixel's label, from 1/K (a guess) to 1 "
+            "(certain). Takes one more pass over the image.",
+        )
+
+        self.max_iter_spin = _with_tooltip(
+            QSpinBox(),
+            "Largest number of refinement rounds of the fit. Raise it if a warning says the fit did not converge.",
+        )
+        self.max_iter_spin.setRange(1, 1_000_000)
+        self.max_iter_spin.setValue(100)
+        self.tol_spin = _with_tooltip(
+            QDoubleSpinBox(),
+            "The fit stops once a round changes it by less than this. Smaller values refine longer; "
+            "0 always runs the largest number of rounds.",
+        )
+        self.tol_spin.setDecimals(6)
+        self.tol_spin.setRange(0.0, 1.0)
+        self.tol_spin.setSingleStep(1e-4)
+        self.tol_spin.setValue(1e-4)
+
+        self.live_check = _with_tooltip(
+            QCheckBox("live: re-run when K or ε change"),
+            "Re-run automatically a moment after you change the number of classes or ε, stopping a run still in "
+            "progress. Changing only ε continues from the previous result, which is quick.",
+        )
+        self.run_button = _with_tooltip(
+            QPushButton("Run"),
+            "Segment the selected image with these settings. The labels appear when the fit has finished; "
+            "running again updates the same layers.",
+        )
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = _with_tooltip(QPushButton("Cancel"), "Stop the running fit; no layer is added or changed.")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress_bar = _with_tooltip(QProgressBar(), "Progress of the current run.")
+        self.progress_bar.setRange(0, _PROGRESS_STEPS)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        self.comparison_label = _with_tooltip(
+            QLabel(""),
+            "Agreement of EM and Sinkhorn-EM after matching their label numbers. The adjusted Rand index is 1 "
+            "for identical segmentations and about 0 for unrelated ones.",
+        )
+        self.comparison_label.setWordWrap(True)
+        self.save_button = _with_tooltip(
+            QPushButton("Save model…"),
+            "Save the classes learnt by the last run (Sinkhorn-EM's when both methods ran) to a file, to "
+            "segment other images the same way.",
+        )
+        self.save_button.clicked.connect(self._ask_save_model)
+        self.apply_button = _with_tooltip(
+            QPushButton("Apply saved model…"),
+            "Label the selected image with classes saved earlier, without fitting again: e.g. to segment every "
+            "image of an experiment consistently.",
+        )
+        self.apply_button.clicked.connect(self._ask_apply_model)
+
+        form = QFormLayout()
+        form.addRow("Image layer(s)", self.image_list)
+        form.addRow("Channel axis", self.channel_axis_combo)
+        form.addRow("Mask", self.mask_combo)
+        form.addRow("Dimensions", self.dimensions_combo)
+        form.addRow("Time points", self.time_combo)
+        form.addRow("Features", self.features_combo)
+        form.addRow("Feature sizes", self.sigmas_edit)
+        form.addRow("Classes (K)", self.n_components_spin)
+        epsilon_row = QHBoxLayout()
+        epsilon_row.addWidget(self.epsilon_slider, stretch=1)
+        epsilon_row.addWidget(self.epsilon_spin)
+        form.addRow("ε (sharpness)", epsilon_row)
+        form.addRow("Method", self.method_combo)
+        form.addRow("Class sizes", self.weights_combo)
+        form.addRow("Class shape", self.covariance_combo)
+        form.addRow("Seed", self.seed_spin)
+        form.addRow("Sample size", self.sample_size_spin)
+        form.addRow("", self.confidence_check)
+
+        advanced_form = QFormLayout()
+        advanced_form.addRow("Max. iterations", self.max_iter_spin)
+        advanced_form.addRow("Tolerance", self.tol_spin)
+        advanced_widget = QWidget()
+        advanced_widget.setLayout(advanced_form)
+        self.advanced_section = QCollapsible("Advanced")
+        self.advanced_section.addWidget(advanced_widget)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        model_buttons = QHBoxLayout()
+        model_buttons.addWidget(self.save_button)
+        model_buttons.addWidget(self.apply_button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.advanced_section)
+        layout.addWidget(self.live_check)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.comparison_label)
+        layout.addLayout(model_buttons)
+        layout.addStretch(1)
+        self._show_running(False)
+        self._refresh_enabled_controls()
+
+    @property
+    def fitted_segmenters(self) -> dict[str, Segmenter]:
+        """The segmenters fitted by the last run, by method (``"em"``, ``"sinkhorn"``); empty before one."""
+        return {} if self._last_result is None else dict(self._last_result.segmenters)
+
+    # ---------------------------------------------------------- ε controls
+    def _on_epsilon_slider(self, position: int) -> None:
+        epsilon = 10.0 ** (EPSILON_DECADES[0] + position / _SLIDER_STEPS_PER_DECADE)
+        self.epsilon_spin.setValue(float(f"{epsilon:.3g}"))
+
+    def _on_epsilon_box(self, epsilon: float) -> None:
+        position = round((math.log10(epsilon) - EPSILON_DECADES[0]) * _SLIDER_STEPS_PER_DECADE)
+        with QSignalBlocker(self.epsilon_slider):
+            self.epsilon_slider.setValue(position)
+        self._schedule_live_run()
+
+    # --------------------------------------------------------- layer lists
+    def _on_layer_inserted(self, event: Any) -> None:
+        event.value.events.name.connect(self._refresh_layer_choices)
+        self._refresh_layer_choices()
+
+    def _on_layer_removed(self, event: Any) -> None:
+        layer = event.value
+        if self._queued_run is not None and self._queued_run[2].uses(layer):
+            self._queued_run = None
+        if self.worker is not None and self._worker_source.uses(layer):
+            show_warning(
+                f"The layer '{layer.name}' was removed while it was being segmented; the segmentation was stopped."
+            )
+            self.worker.quit()
+        if self._last_result is not None and self._last_result.source.uses(layer):
+            self._last_result = None
+        self._result_layers = {
+            (sources, role): kept
+            for (sources, role), kept in self._result_layers.items()
+            if kept is not layer and all(source is not layer for source in sources)
+        }
+        self._refresh_layer_choices()
+
+    def _refresh_layer_choices(self) -> None:
+        """Fill the image list and mask menu from the viewer's layers, keeping the selection."""
+        selected = {item.text() for item in self.image_list.selectedItems()}
+        image_names = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
+        with QSignalBlocker(self.image_list):
+            self.image_list.clear()
+            self.image_list.addItems(image_names)
+            for row, name in enumerate(image_names):
+                self.image_list.item(row).setSelected(name in selected)
+            if not self.image_list.selectedItems() and image_names:
+                self.image_list.item(0).setSelected(True)
+        mask = self.mask_combo.currentData()
+        with QSignalBlocker(self.mask_combo):
+            self.mask_combo.clear()
+            self.mask_combo.addItem("none", None)
+            for layer in self.viewer.layers:
+                if isinstance(layer, Labels):
+                    self.mask_combo.addItem(layer.name, layer.name)
+            self.mask_combo.setCurrentIndex(max(self.mask_combo.findData(mask), 0))
+        self._refresh_axis_choices()
+
+    def selected_layers(self) -> list[Image]:
+        """The image layers selected in the widget, in the viewer's order."""
+        names = {item.text() for item in self.image_list.selectedItems()}
+        return [layer for layer in self.viewer.layers if isinstance(layer, Image) and layer.name in names]
+
+    def select_layers(self, *layers: Image) -> None:
+        """Select ``layers`` as the image to segment (several = one channel each)."""
+        names = {layer.name for layer in layers}
+        for row in range(self.image_list.count()):
+            item = self.image_list.item(row)
+            item.setSelected(item.text() in names)
+
+    def _refresh_axis_choices(self) -> None:
+        """Offer the channel axes and dimensions that fit the selected layers."""
+        layers = self.selected_layers()
+        axis = self.channel_axis_combo.currentData()
+        with QSignalBlocker(self.channel_axis_combo):
+            self.channel_axis_combo.clear()
+            if len(layers) > 1:
+                self.channel_axis_combo.addItem("one channel per selected layer", None)
+            elif layers and layers[0].rgb:
+                self.channel_axis_combo.addItem("RGB colour (last axis)", -1)
+            else:
+                self.channel_axis_combo.addItem("none (one channel)", None)
+                if layers and layers[0].ndim >= 3:
+                    for index, size in enumerate(_highest_resolution(layers[0]).shape):
+                        self.channel_axis_combo.addItem(f"axis {index} ({size} values)", index)
+            self.channel_axis_combo.setCurrentIndex(max(self.channel_axis_combo.findData(axis), 0))
+        self.channel_axis_combo.setEnabled(self.channel_axis_combo.count() > 1)
+        self._refresh_dimension_choices()
+
+    def _non_channel_ndim(self) -> int:
+        layers = self.selected_layers()
+        if not layers:
+            return 2
+        axis = self.channel_axis_combo.currentData()
+        return layers[0].ndim - (1 if axis is not None and not layers[0].rgb else 0)
+
+    def _refresh_dimension_choices(self) -> None:
+        """Enable 3-D for layers with 3 or more axes; a newly chosen image starts in 3-D if it can."""
+        ndim = self._non_channel_ndim()
+        geometry = (tuple(id(layer) for layer in self.selected_layers()), self.channel_axis_combo.currentData())
+        if geometry != self._selected_geometry:
+            self._selected_geometry = geometry
+            self.dimensions_combo.setCurrentIndex(self.dimensions_combo.findData("3" if ndim >= 3 else "2"))
+        self.dimensions_combo.setEnabled(ndim >= 3)
+        self._refresh_time_choices()
+
+    def _refresh_time_choices(self) -> None:
+        self.time_combo.setEnabled(self._non_channel_ndim() > int(self.dimensions_combo.currentData()))
+
+    def _refresh_enabled_controls(self) -> None:
+        self.sigmas_edit.setEnabled(self.features_combo.currentData() == "multiscale")
+        uses_epsilon = self.method_combo.currentData() != "em"
+        self.epsilon_slider.setEnabled(uses_epsilon)
+        self.epsilon_spin.setEnabled(uses_epsilon)
+
+    # ---------------------------------------------------- reading the controls
+    def _settings(self) -> _Settings:
+        """The fit settings from the controls."""
+        try:
+            sigmas = tuple(float(text) for text in self.sigmas_edit.text().replace(";", ",").split(",") if text.strip())
+        except ValueError:
+            sigmas = ()
+        if not sigmas or not all(math.isfinite(sigma) and sigma > 0 for sigma in sigmas):
+            raise _InputError(
+                f"Write the feature sizes as positive numbers separated by commas, e.g. 1, 2, 4 "
+                f"(got '{self.sigmas_edit.text()}')."
+            )
+        sample_size = self.sample_size_spin.value()
+        return _Settings(
+            n_components=self.n_components_spin.value(),
+            method=self.method_combo.currentData(),
+            epsilon=self.epsilon_spin.value(),
+            features=self.features_combo.currentData(),
+            sigmas=sigmas,
+            weights=self.weights_combo.currentData(),
+            covariance_type=self.covariance_combo.currentData(),
+            random_state=self.seed_spin.value(),
+            sample_size=sample_size if sample_size > 0 else None,
+            max_iter=self.max_iter_spin.value(),
+            tol=self.tol_spin.value(),
+            confidence=self.confidence_check.isChecked(),
+        )
+
+    def _image_source(self) -> _ImageSource:
+        """What the controls ask to segment, checked for consistency."""
+        layers = self.selected_layers()
+        if not layers:
+            raise _InputError(
+                "Choose an image layer to segment in the widget's list (open one with File > Open, or try "
+                "File > Open Sample > Sinkhorn-EM segmentation)."
+            )
+        arrays = tuple(_highest_resolution(layer) for layer in layers)
+        if len(layers) > 1:
+            if any(layer.rgb for layer in layers):
+                raise _InputError("RGB layers cannot be combined with other layers; select the RGB layer on its own.")
+            if len({array.shape for array in arrays}) > 1:
+                sizes = ", ".join(f"'{layer.name}' {array.shape}" for layer, array in zip(layers, arrays))
+                raise _InputError(
+                    f"Layers used together as channels must have the same size, but they differ: {sizes}."
+                )
+        first = layers[0]
+        channel_axis = -1 if first.rgb else self.channel_axis_combo.currentData()
+        if len(layers) > 1:
+            channel_axis = None
+        if channel_axis is not None:
+            channel_axis %= arrays[0].ndim
+        # Layer axes without the channel axis; an RGB layer's colour axis is not one of its layer axes.
+        layer_channel_axis = None if first.rgb else channel_axis
+        n_spatial = int(self.dimensions_combo.currentData())
+        shape = list(arrays[0].shape)
+        if channel_axis is not None:
+            del shape[channel_axis]
+        if len(shape) < n_spatial:
+            raise _InputError(
+                f"The layer '{first.name}' has {len(shape)} axes besides its channels; it cannot be "
+                f"segmented in {n_spatial}-D."
+            )
+        leading_shape = tuple(shape[: len(shape) - n_spatial])
+        position = list(first.world_to_data(self.viewer.dims.point))
+        if layer_channel_axis is not None:
+            del position[layer_channel_axis]
+        current_frame = tuple(
+            int(min(max(round(coordinate), 0), size - 1)) for coordinate, size in zip(position, leading_shape)
+        )
+        if self.time_combo.currentData() == "all" and leading_shape:
+            frames = tuple(np.ndindex(leading_shape))
+        else:
+            frames = (current_frame,)
+
+        mask = None
+        if self.mask_combo.currentData() is not None:
+            mask_layer = self.viewer.layers[self.mask_combo.currentData()]
+            spatial_shape = tuple(shape[len(leading_shape) :])
+            if mask_layer.data.shape not in (tuple(shape), spatial_shape):
+                raise _InputError(
+                    f"The mask '{mask_layer.name}' has shape {mask_layer.data.shape}, but the image has "
+                    f"{tuple(shape)}; choose a mask drawn on this image."
+                )
+            # A copy: painting on the mask during a run must not change that run.
+            mask = np.asarray(mask_layer.data) > 0
+
+        scale = _without_axis(first.scale, layer_channel_axis)
+        placement = {
+            "scale": scale,
+            "translate": _without_axis(first.translate, layer_channel_axis),
+            "affine": _affine_without_axis(first.affine.affine_matrix, layer_channel_axis),
+        }
+        return _ImageSource(
+            name=_common_name([layer.name for layer in layers]),
+            layers=tuple(layers),
+            mask=mask,
+            arrays=arrays,
+            channel_axis=channel_axis,
+            n_spatial=n_spatial,
+            current_frame=current_frame,
+            frames=frames,
+            spatial_scale=tuple(float(step) for step in scale[-n_spatial:]),
+            placement=placement,
+        )
+
+    # ------------------------------------------------------------ running
+    def _schedule_live_run(self) -> None:
+        if self.live_check.isChecked():
+            self._live_timer.start()
+
+    def run(self) -> None:
+        """Segment the selected image with the current settings in the background.
+
+        A run still in progress is stopped first. Problems with the selection
+        are reported as notifications.
+        """
+        self._live_timer.stop()
+        try:
+            source = self._image_source()
+            settings = self._settings()
+            n_pixels = math.prod(source.output_shape[-source.n_spatial :])
+            mask = source.mask_at(source.current_frame)
+            if mask is not None:
+                n_pixels = int(np.count_nonzero(mask))
+            if n_pixels < settings.n_components:
+                where = "inside the mask" if mask is not None else "in the image"
+                raise _InputError(
+                    f"There are only {n_pixels} pixels {where} to split into {settings.n_components} classes; "
+                    f"choose fewer classes (K) or a larger image or mask."
+                )
+        except _InputError as error:
+            show_error(str(error))
+            return
+        previous = self._last_result
+        if previous is not None and not previous.can_continue(source, settings):
+            previous = None
+        self._start(_segmentation_steps, (source, settings, previous), source)
+
+    def cancel(self) -> None:
+        """Stop the run in progress (at its next iteration); nothing is added or changed."""
+        self._live_timer.stop()
+        self._queued_run = None
+        if self.worker is not None:
+            self._progress_message = "Cancelling…"
+            self._show_status()
+            self.worker.quit()
+
+    def _start(self, steps: Any, arguments: tuple, source: _ImageSource) -> None:
+        """Run the generator function ``steps(*arguments)`` in a worker thread.
+
+        Only one worker runs at a time (the fits use all cores): a running
+        one is asked to stop and this run starts when it has.
+        """
+        if self.worker is not None:
+            self._queued_run = (steps, arguments, source)
+            self.worker.quit()
+            return
+        worker = thread_worker(steps, start_thread=False)(*arguments)
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(self._on_returned)
+        worker.finished.connect(self._on_finished)
+        # The dock widget is destroyed with the viewer: stop the fit then too.
+        self.destroyed.connect(worker.quit)
+        self.worker = worker
+        self._worker_source = source
+        self._started_at = time.monotonic()
+        self._progress_message = "Computing features…"
+        self.progress_bar.setValue(0)
+        self._show_running(True)
+        worker.start()
+
+    def _on_progress(self, progress: _RunProgress) -> None:
+        self.progress_bar.setValue(round(progress.fraction * _PROGRESS_STEPS))
+        self._progress_message = progress.message
+        self._show_status()
+
+    def _show_status(self) -> None:
+        elapsed = time.monotonic() - self._started_at
+        self.status_label.setText(f"{self._progress_message} ({elapsed:.0f} s)")
+
+    def _on_returned(self, result: Any) -> None:
+        # A run asked to stop may have finished just before it saw the request: drop its result.
+        if self.worker.abort_requested:
+            return
+        if isinstance(result, _Failure):
+            show_error(result.message)
+        elif not all(layer in self.viewer.layers for layer in result.source.layers):
+            show_warning(f"The layer '{result.source.name}' was removed; its segmentation was discarded.")
+        elif isinstance(result, _SegmentationResult):
+            self._show_segmentation(result)
+        else:
+            self._show_model_labels(result)
+
+    def _on_finished(self) -> None:
+        worker = self.worker
+        self.destroyed.disconnect(worker.quit)
+        elapsed = time.monotonic() - self._started_at
+        if worker.abort_requested:
+            self.status_label.setText(f"Stopped after {elapsed:.0f} s.")
+        else:
+            self.status_label.setText(f"Finished in {elapsed:.1f} s.")
+        self.worker = None
+        self._worker_source = None
+        self._show_running(False)
+        if self._queued_run is not None:
+            queued, self._queued_run = self._queued_run, None
+            self._start(*queued)
+
+    def _show_running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        self.progress_bar.setVisible(running)
+        if running:
+            self._clock.start()
+        else:
+            self._clock.stop()
+
+    # ------------------------------------------------------------- results
+    def _show_result_layer(
+        self, source: _ImageSource, role: Any, data: np.ndarray, name: str, kind: str = "labels", **style: Any
+    ) -> Layer:
+        """Put ``data`` into the ``kind`` layer of ``source`` and ``role``: updated in place, or created."""
+        key = (source.layers, role)
+        layer = self._result_layers.get(key)
+        if layer is None or layer not in self.viewer.layers:
+            add = self.viewer.add_image if kind == "image" else self.viewer.add_labels
+            layer = add(data, name=name, **source.placement, **style)
+            self._result_layers[key] = layer
+        else:
+            layer.data = data
+            layer.name = name
+            for attribute, value in {**source.placement, **style}.items():
+                setattr(layer, attribute, value)
+        return layer
+
+    def _show_segmentation(self, result: _SegmentationResult) -> None:
+        source, settings = result.source, result.settings
+        for method in settings.methods:
+            self._show_result_layer(
+                source, method, result.labels[method], _result_name(source.name, method, settings)
+            )
+        comparison = result.comparison
+        if comparison is not None:
+            self._show_result_layer(
+                source,
+                "disagreement",
+                comparison.disagreement.astype(np.uint8),
+                f"{source.name} (EM vs Sinkhorn-EM, K={settings.n_components}, "
+                f"ε={_epsilon_label(settings.epsilon)}: disagreement)",
+                colormap={None: "transparent", 0: "transparent", 1: "magenta"},
+            )
+            self.comparison_label.setText(
+                f"EM and Sinkhorn-EM agree on {100 * (1 - comparison.disagreement_fraction):.1f}% of the pixels\n"
+                f"(adjusted Rand index {comparison.adjusted_rand_index:.3f}); the disagreement layer shows where."
+            )
+        else:
+            self.comparison_label.setText("")
+        if result.confidence is not None:
+            method = settings.methods[-1]
+            self._show_result_layer(
+                source,
+                "confidence",
+                result.confidence,
+                f"{_result_name(source.name, method, settings)} confidence",
+                kind="image",
+                colormap="viridis",
+                contrast_limits=(1.0 / settings.n_components, 1.0),
+            )
+        self._last_result = result
+
+    def _show_model_labels(self, result: _ModelResult) -> None:
+        name = f"{result.source.name} (model {result.model_name})"
+        self._show_result_layer(result.source, ("model", result.model_name), result.labels, name)
+
+    # -------------------------------------------------------------- models
+    def save_model(self, path: str | os.PathLike) -> Path | None:
+        """Save the model of the last run to ``path`` (Sinkhorn-EM's when both methods ran).
+
+        Returns
+        -------
+        pathlib.Path or None
+            The file written, or None if there was nothing to save or writing failed
+            (a notification says why).
+        """
+        if self._last_result is None:
+            show_warning("There is no model to save yet: run a segmentation first.")
+            return None
+        segmenters = self._last_result.segmenters
+        method = "sinkhorn" if "sinkhorn" in segmenters else "em"
+        try:
+            written = segmenters[method].save(path, overwrite=True)
+        except (OSError, ValueError) as error:
+            show_error(f"The model could not be saved to {path}: {error}")
+            return None
+        show_info(f"Saved the {_METHOD_NAMES[method]} model to {written}.")
+        return written
+
+    def apply_model(self, path: str | os.PathLike) -> None:
+        """Label the selected image with the model saved in ``path``, in the background."""
+        try:
+            source = self._image_source()
+            segmenter = Segmenter.load(path)
+        except ValueError as error:
+            show_error(str(error))
+            return
+        except OSError as error:
+            show_error(f"The model file {path} could not be opened: {error.strerror or error}.")
+            return
+        self._start(_model_steps, (source, segmenter, Path(path).name), source)
+
+    def _ask_save_model(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save segmentation model", "model.json", "Models (*.json)")
+        if path:
+            self.save_model(path)
+
+    def _ask_apply_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Apply saved segmentation model", "", "Models (*.json)")
+        if path:
+            self.apply_model(path)

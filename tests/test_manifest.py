@@ -1,0 +1,66 @@
+"""The npe2 manifest: valid, contributes the widget where users look for it, and keeps Qt out of start-up."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+npe2 = pytest.importorskip("npe2")
+
+PLUGIN = "napari-sinkhorn-em"
+WIDGET_COMMAND = "napari-sinkhorn-em.segmentation_widget"
+GUI_PACKAGES = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "superqt", "magicgui", "napari", "vispy")
+
+
+def _modules_imported_by(code: str) -> set[str]:
+    """Names in sys.modules after running ``code`` in a fresh interpreter."""
+    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def _top_level(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return npe2.PluginManifest.from_distribution(PLUGIN)
+
+
+def test_npe2_validate_accepts_the_manifest_and_its_imports():
+    result = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", PLUGIN, "--imports"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "valid" in result.stdout
+
+
+def test_widget_is_contributed_and_listed_under_layers_segment(manifest):
+    (widget,) = manifest.contributions.widgets
+    assert widget.command == WIDGET_COMMAND
+    commands = {command.id: command for command in manifest.contributions.commands}
+    assert commands[WIDGET_COMMAND].python_name == "napari_sinkhorn_em._widget:SegmentationWidget"
+    segment_menu = manifest.contributions.menus["napari/layers/segment"]
+    assert [item.command for item in segment_menu] == [WIDGET_COMMAND]
+
+
+def test_sample_data_contributions_are_kept(manifest):
+    assert {sample.key for sample in manifest.contributions.sample_data} == {"neuropal_like", "worms_2d"}
+
+
+def test_library_modules_import_no_gui_toolkit():
+    imported = _modules_imported_by(
+        "import napari_sinkhorn_em, napari_sinkhorn_em.pipeline, napari_sinkhorn_em.features, "
+        "napari_sinkhorn_em.mixture, napari_sinkhorn_em.cli, napari_sinkhorn_em.data"
+    )
+    assert "napari_sinkhorn_em.cli" in imported
+    assert not set(GUI_PACKAGES) & _top_level(imported)
+
+
+def test_reading_the_manifest_imports_neither_the_widget_nor_qt():
+    # What napari does at start-up: discover the plugin and read its manifest.
+    imported = _modules_imported_by(f"import npe2\nnpe2.PluginManifest.from_distribution({PLUGIN!r})")
+    assert "napari_sinkhorn_em._widget" not in imported
+    assert not {"qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6"} & _top_level(imported)

@@ -1,0 +1,487 @@
+"""The dock widget: inputs, runs in the background, live updates, cancelling, errors, saved models."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("qtpy")
+pytest.importorskip("pytestqt")
+
+from napari_sinkhorn_em import ConvergenceWarning, _widget  # noqa: E402
+from napari_sinkhorn_em._widget import SegmentationWidget  # noqa: E402
+from napari_sinkhorn_em.pipeline import Segmenter, compare_labels  # noqa: E402
+
+TIMEOUT_MS = 60_000
+K = 3
+
+
+def three_bands(shape=(48, 48), seed=0):
+    """Three vertical bands of brightness 10, 50 and 100 with a little noise: K=3 classes in 2-D."""
+    rng = np.random.default_rng(seed)
+    columns = np.arange(shape[-1])
+    bands = 10.0 + 40.0 * (columns >= shape[-1] // 3) + 50.0 * (columns >= 2 * shape[-1] // 3)
+    return (np.broadcast_to(bands, shape) + rng.normal(0, 3, shape)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def compiled_kernels():
+    """Compile the numba kernels once on tiny data, so that timeouts measure the widget, not the compiler."""
+    image = three_bands((16, 16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for method in ("em", "sinkhorn"):
+            segmenter = Segmenter(2, method=method, max_iter=2).fit(image)
+            segmenter.predict_proba(image)
+            segmenter.predict(image)
+
+
+@pytest.fixture(autouse=True)
+def _opengl_free_image_layers(qapp, monkeypatch):
+    """Let napari create image layers on Qt's 'offscreen' platform, which has no OpenGL.
+
+    Adding an image layer makes napari ask OpenGL for its extensions and
+    texture sizes; these tests never draw, so fixed answers suffice. Where
+    OpenGL works (e.g. under xvfb-run) nothing is patched.
+    """
+    from qtpy.QtGui import QOffscreenSurface, QOpenGLContext
+
+    surface, context = QOffscreenSurface(), QOpenGLContext()
+    surface.create()
+    if context.create() and context.makeCurrent(surface):
+        context.doneCurrent()
+        return
+    import napari._vispy.canvas
+    import napari._vispy.layers.base
+    import napari._vispy.layers.image
+    import napari._vispy.layers.labels
+
+    monkeypatch.setattr(napari._vispy.layers.image, "get_gl_extensions", lambda: "")
+    vispy_modules = (napari._vispy.canvas, napari._vispy.layers.base, napari._vispy.layers.image, napari._vispy.layers.labels)
+    for module in vispy_modules:
+        monkeypatch.setattr(module, "get_max_texture_sizes", lambda: (4096, 512))
+
+
+@pytest.fixture
+def notifications(monkeypatch):
+    """Messages the widget shows, as (level, text) pairs."""
+    shown = []
+    for level in ("error", "warning", "info"):
+        monkeypatch.setattr(_widget, f"show_{level}", lambda message, level=level: shown.append((level, message)))
+    return shown
+
+
+@pytest.fixture
+def viewer(make_napari_viewer, compiled_kernels):
+    return make_napari_viewer()
+
+
+@pytest.fixture
+def widget(viewer, qtbot):
+    widget = SegmentationWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.n_components_spin.setValue(K)
+    widget.max_iter_spin.setValue(20)
+    widget.sample_size_spin.setValue(1000)
+    yield widget
+    # Leave no thread running into the next test.
+    if widget.worker is not None:
+        worker = widget.worker
+        worker.quit()
+        qtbot.waitUntil(lambda: not worker.is_running, timeout=TIMEOUT_MS)
+
+
+def run_to_end(widget, qtbot, start=None):
+    """Start a run (``widget.run`` unless ``start`` is given) and wait until it has finished."""
+    (start or widget.run)()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+
+
+def set_method(widget, method):
+    widget.method_combo.setCurrentIndex(widget.method_combo.findData(method))
+
+
+def start_long_fit(widget, qtbot):
+    """Start a fit that would run for minutes and wait until it is iterating."""
+    widget.max_iter_spin.setValue(1_000_000)
+    widget.tol_spin.setValue(0.0)
+    widget.sample_size_spin.setValue(0)
+    widget.run()
+    qtbot.waitUntil(lambda: "iteration" in widget.status_label.text(), timeout=TIMEOUT_MS)
+    return widget.worker
+
+
+def test_widget_opens_from_the_plugin_menu(viewer):
+    _, widget = viewer.window.add_plugin_dock_widget("napari-sinkhorn-em", "Segment by clustering")
+    assert isinstance(widget, SegmentationWidget)
+
+
+def test_every_control_explains_itself_in_a_tooltip(widget):
+    controls = [
+        widget.image_list, widget.channel_axis_combo, widget.mask_combo, widget.dimensions_combo,
+        widget.time_combo, widget.features_combo, widget.sigmas_edit, widget.n_components_spin,
+        widget.epsilon_slider, widget.epsilon_spin, widget.method_combo, widget.weights_combo,
+        widget.covariance_combo, widget.seed_spin, widget.sample_size_spin, widget.confidence_check,
+        widget.max_iter_spin, widget.tol_spin, widget.live_check, widget.run_button, widget.cancel_button,
+        widget.save_button, widget.apply_button,
+    ]
+    assert all(len(control.toolTip()) > 30 for control in controls)
+
+
+def test_both_methods_give_matched_labels_and_a_disagreement_layer(viewer, widget, qtbot):
+    source = viewer.add_image(three_bands(), name="worm", scale=(0.5, 0.25), translate=(3.0, 4.0))
+    set_method(widget, "both")
+    run_to_end(widget, qtbot)
+
+    em = viewer.layers["worm (EM, K=3)"]
+    sinkhorn = viewer.layers["worm (Sinkhorn-EM, K=3, ε=1)"]
+    disagreement = viewer.layers["worm (EM vs Sinkhorn-EM, K=3, ε=1: disagreement)"]
+    assert len(viewer.layers) == 4
+    for layer in (em, sinkhorn, disagreement):
+        assert layer.data.shape == source.data.shape
+        np.testing.assert_array_equal(layer.scale, source.scale)
+        np.testing.assert_array_equal(layer.translate, source.translate)
+    for labels in (em.data, sinkhorn.data):
+        assert set(np.unique(labels)) == {1, 2, 3}
+    np.testing.assert_array_equal(disagreement.data.astype(bool), em.data != sinkhorn.data)
+    assert "adjusted Rand index" in widget.comparison_label.text()
+
+
+def test_sinkhorn_labels_are_renumbered_to_match_em(viewer, widget, qtbot, monkeypatch):
+    predict = Segmenter.predict
+
+    def predict_reversed_for_sinkhorn(self, image, **options):
+        labels = predict(self, image, **options)
+        return K + 1 - labels if self.method == "sinkhorn" else labels
+
+    monkeypatch.setattr(Segmenter, "predict", predict_reversed_for_sinkhorn)
+    viewer.add_image(three_bands(), name="worm")
+    set_method(widget, "both")
+    run_to_end(widget, qtbot)
+
+    # Unmatched, the reversed numbers would agree with EM on the middle band only.
+    em, sinkhorn = viewer.layers["worm (EM, K=3)"].data, viewer.layers["worm (Sinkhorn-EM, K=3, ε=1)"].data
+    assert np.mean(sinkhorn == em) > 0.95
+
+
+def test_epsilon_slider_and_number_box_follow_each_other(widget):
+    widget.epsilon_slider.setValue(widget.epsilon_slider.maximum())
+    assert widget.epsilon_spin.value() == 100.0
+    widget.epsilon_spin.setValue(0.01)
+    assert widget.epsilon_slider.value() == widget.epsilon_slider.minimum()
+    widget.epsilon_spin.setValue(1.0)
+    assert widget.epsilon_slider.value() == (widget.epsilon_slider.maximum() + widget.epsilon_slider.minimum()) // 2
+
+
+def test_live_epsilon_change_updates_the_same_layer(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    run_to_end(widget, qtbot)
+    layer = viewer.layers["worm (Sinkhorn-EM, K=3, ε=1)"]
+    n_layers, first_labels = len(viewer.layers), layer.data
+
+    widget.live_check.setChecked(True)
+    widget.epsilon_spin.setValue(0.05)
+    qtbot.waitUntil(lambda: layer.name == "worm (Sinkhorn-EM, K=3, ε=0.05)", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+
+    assert viewer.layers["worm (Sinkhorn-EM, K=3, ε=0.05)"] is layer
+    assert layer.data is not first_labels
+    assert set(np.unique(layer.data)) == {1, 2, 3}
+    assert len(viewer.layers) == n_layers
+
+
+@pytest.fixture
+def fit_calls(monkeypatch):
+    """Records ("fit", method) for each Segmenter.fit_steps and ("refit", method, ε) for each refit_steps."""
+    calls = []
+    fit_steps, refit_steps = Segmenter.fit_steps, Segmenter.refit_steps
+
+    def recorded_fit_steps(self, *args, **options):
+        calls.append(("fit", self.method))
+        return fit_steps(self, *args, **options)
+
+    def recorded_refit_steps(self, *, epsilon):
+        calls.append(("refit", self.method, epsilon))
+        return refit_steps(self, epsilon=epsilon)
+
+    monkeypatch.setattr(Segmenter, "fit_steps", recorded_fit_steps)
+    monkeypatch.setattr(Segmenter, "refit_steps", recorded_refit_steps)
+    return calls
+
+
+def test_epsilon_change_reuses_em_and_continues_sinkhorn_em(viewer, widget, qtbot, fit_calls):
+    viewer.add_image(three_bands(), name="worm")
+    set_method(widget, "both")
+    run_to_end(widget, qtbot)
+    widget.epsilon_spin.setValue(0.2)
+    run_to_end(widget, qtbot)
+
+    assert fit_calls == [("fit", "em"), ("fit", "sinkhorn"), ("refit", "sinkhorn", 0.2)]
+    assert widget.fitted_segmenters["sinkhorn"].epsilon == 0.2
+    assert "worm (Sinkhorn-EM, K=3, ε=0.2)" in viewer.layers
+
+
+def test_other_changes_fit_anew(viewer, widget, qtbot, fit_calls):
+    viewer.add_image(three_bands(), name="worm")
+    run_to_end(widget, qtbot)
+    widget.epsilon_spin.setValue(0.2)
+    widget.seed_spin.setValue(7)
+    run_to_end(widget, qtbot)
+
+    assert fit_calls == [("fit", "sinkhorn"), ("fit", "sinkhorn")]
+
+
+def test_editing_the_mask_makes_the_next_run_fit_anew(viewer, widget, qtbot, fit_calls):
+    viewer.add_image(three_bands(), name="worm")
+    body = viewer.add_labels(np.ones((48, 48), dtype=np.uint8), name="body")
+    widget.mask_combo.setCurrentIndex(widget.mask_combo.findData("body"))
+    run_to_end(widget, qtbot)
+    body.data[:8] = 0  # in place, as painting does
+    widget.epsilon_spin.setValue(0.2)
+    run_to_end(widget, qtbot)
+
+    assert fit_calls == [("fit", "sinkhorn"), ("fit", "sinkhorn")]
+    assert not viewer.layers["worm (Sinkhorn-EM, K=3, ε=0.2)"].data[:8].any()
+
+
+def test_live_k_change_reruns_after_a_short_pause(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    widget.live_check.setChecked(True)
+    widget.n_components_spin.setValue(2)
+    assert widget.worker is None  # debounced: nothing starts at once
+    qtbot.waitUntil(lambda: "worm (Sinkhorn-EM, K=2, ε=1)" in viewer.layers, timeout=TIMEOUT_MS)
+    assert set(np.unique(viewer.layers["worm (Sinkhorn-EM, K=2, ε=1)"].data)) == {1, 2}
+
+
+def test_live_change_stops_the_running_fit_and_starts_a_new_one(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    long_fit = start_long_fit(widget, qtbot)
+    widget.max_iter_spin.setValue(20)
+    widget.tol_spin.setValue(1e-4)
+    widget.live_check.setChecked(True)
+    widget.n_components_spin.setValue(2)
+    qtbot.waitUntil(lambda: "worm (Sinkhorn-EM, K=2, ε=1)" in viewer.layers, timeout=TIMEOUT_MS)
+
+    assert long_fit.abort_requested
+    assert [layer.name for layer in viewer.layers] == ["worm", "worm (Sinkhorn-EM, K=2, ε=1)"]
+
+
+def test_changes_without_live_mode_do_not_run(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    widget.n_components_spin.setValue(2)
+    qtbot.wait(2 * _widget.LIVE_DELAY_MS)
+    assert widget.worker is None
+    assert len(viewer.layers) == 1
+
+
+def test_rerun_after_the_result_was_deleted_adds_a_new_layer(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    run_to_end(widget, qtbot)
+    viewer.layers.remove("worm (Sinkhorn-EM, K=3, ε=1)")
+    run_to_end(widget, qtbot)
+    assert [layer.name for layer in viewer.layers] == ["worm", "worm (Sinkhorn-EM, K=3, ε=1)"]
+
+
+def test_cancel_stops_a_long_fit_and_adds_nothing(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    start_long_fit(widget, qtbot)
+    assert widget.cancel_button.isEnabled()
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+
+    assert [layer.name for layer in viewer.layers] == ["worm"]
+    assert not widget.cancel_button.isEnabled()
+    assert widget.run_button.isEnabled()
+    assert "Stopped" in widget.status_label.text()
+
+
+def test_removing_the_image_during_a_fit_stops_it_with_a_warning(viewer, widget, qtbot, notifications):
+    viewer.add_image(three_bands(), name="worm")
+    start_long_fit(widget, qtbot)
+    viewer.layers.remove("worm")
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+
+    assert len(viewer.layers) == 0
+    assert [level for level, _ in notifications] == ["warning"]
+    assert "'worm' was removed" in notifications[0][1]
+
+
+def test_closing_the_viewer_stops_the_fit(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    worker = start_long_fit(widget, qtbot)
+    viewer.close()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=TIMEOUT_MS)
+    assert worker.abort_requested
+
+
+def test_destroying_the_widget_stops_the_fit(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    worker = start_long_fit(widget, qtbot)
+    viewer.window.remove_dock_widget(widget)
+    widget.deleteLater()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=TIMEOUT_MS)
+    assert worker.abort_requested
+    assert [layer.name for layer in viewer.layers] == ["worm"]
+
+
+def test_running_without_an_image_layer_is_reported(viewer, widget, notifications):
+    widget.run()
+    assert widget.worker is None
+    assert [level for level, _ in notifications] == ["error"]
+    assert "Choose an image layer" in notifications[0][1]
+
+
+def test_more_classes_than_pixels_is_reported(viewer, widget, notifications):
+    viewer.add_image(three_bands(), name="worm")
+    mask = np.zeros((48, 48), dtype=np.uint8)
+    mask[0, :2] = 1
+    viewer.add_labels(mask, name="two pixels")
+    widget.mask_combo.setCurrentIndex(widget.mask_combo.findData("two pixels"))
+    widget.run()
+    assert widget.worker is None
+    assert [level for level, _ in notifications] == ["error"]
+    assert "only 2 pixels inside the mask" in notifications[0][1]
+
+
+def test_a_failing_fit_is_reported_and_the_widget_stays_usable(viewer, widget, qtbot, notifications, monkeypatch):
+    viewer.add_image(three_bands(), name="worm")
+
+    def failing_fit_steps(self, image, **options):
+        raise ValueError("the features could not be computed")
+        yield
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Segmenter, "fit_steps", failing_fit_steps)
+        run_to_end(widget, qtbot)
+    assert notifications == [("error", "Segmenting 'worm' failed: the features could not be computed")]
+    assert len(viewer.layers) == 1
+
+    run_to_end(widget, qtbot)
+    assert "worm (Sinkhorn-EM, K=3, ε=1)" in viewer.layers
+
+
+def test_mask_leaves_pixels_outside_it_unlabelled(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    mask = np.zeros((48, 48), dtype=np.uint8)
+    mask[8:40, 8:40] = 1
+    viewer.add_labels(mask, name="body")
+    widget.mask_combo.setCurrentIndex(widget.mask_combo.findData("body"))
+    run_to_end(widget, qtbot)
+
+    labels = viewer.layers["worm (Sinkhorn-EM, K=3, ε=1)"].data
+    assert not labels[mask == 0].any()
+    assert set(np.unique(labels[mask == 1])) == {1, 2, 3}
+
+
+def test_layers_selected_together_are_used_as_channels(viewer, widget, qtbot):
+    # The classes differ only in the second channel.
+    flat = np.random.default_rng(1).normal(100, 3, (48, 48)).astype(np.float32)
+    first = viewer.add_image(flat, name="head mTagBFP2")
+    second = viewer.add_image(three_bands(seed=2), name="head CyOFP1")
+    widget.select_layers(first, second)
+    run_to_end(widget, qtbot)
+
+    labels = viewer.layers["head (Sinkhorn-EM, K=3, ε=1)"].data
+    assert labels.shape == (48, 48)
+    assert widget.fitted_segmenters["sinkhorn"].n_channels_ == 2
+    bands = np.broadcast_to(np.arange(48) // 16, (48, 48))
+    assert compare_labels(bands, labels).adjusted_rand_index > 0.95
+
+
+def test_channel_axis_of_one_layer(viewer, widget, qtbot):
+    image = np.stack([three_bands(seed=3), three_bands(seed=4)])
+    viewer.add_image(image, name="two colours", scale=(1.0, 0.5, 0.25))
+    widget.channel_axis_combo.setCurrentIndex(widget.channel_axis_combo.findData(0))
+    assert not widget.time_combo.isEnabled()
+    run_to_end(widget, qtbot)
+
+    layer = viewer.layers["two colours (Sinkhorn-EM, K=3, ε=1)"]
+    assert layer.data.shape == (48, 48)
+    np.testing.assert_array_equal(layer.scale, (0.5, 0.25))
+    assert widget.fitted_segmenters["sinkhorn"].n_channels_ == 2
+
+
+def test_rgb_layer_uses_its_colours_as_channels(viewer, widget, qtbot):
+    image = np.stack([three_bands(seed=seed) for seed in range(3)], axis=-1).clip(0, 255).astype(np.uint8)
+    viewer.add_image(image, name="photo", rgb=True)
+    run_to_end(widget, qtbot)
+
+    assert viewer.layers["photo (Sinkhorn-EM, K=3, ε=1)"].data.shape == (48, 48)
+    assert widget.fitted_segmenters["sinkhorn"].n_channels_ == 3
+
+
+def test_time_series_labels_the_current_time_point(viewer, widget, qtbot):
+    viewer.add_image(np.stack([three_bands(seed=seed) for seed in range(3)]), name="movie")
+    widget.dimensions_combo.setCurrentIndex(widget.dimensions_combo.findData("2"))
+    viewer.dims.set_current_step(0, 2)
+    run_to_end(widget, qtbot)
+
+    labels = viewer.layers["movie (Sinkhorn-EM, K=3, ε=1)"].data
+    assert labels.shape == (3, 48, 48)
+    assert not labels[:2].any()
+    assert set(np.unique(labels[2])) == {1, 2, 3}
+
+
+def test_time_series_labels_all_time_points_with_one_model(viewer, widget, qtbot):
+    movie = np.stack([three_bands(seed=seed) for seed in range(3)])
+    viewer.add_image(movie, name="movie")
+    widget.dimensions_combo.setCurrentIndex(widget.dimensions_combo.findData("2"))
+    widget.time_combo.setCurrentIndex(widget.time_combo.findData("all"))
+    run_to_end(widget, qtbot)
+
+    labels = viewer.layers["movie (Sinkhorn-EM, K=3, ε=1)"].data
+    segmenter = widget.fitted_segmenters["sinkhorn"]
+    for frame in range(3):
+        np.testing.assert_array_equal(labels[frame], segmenter.predict(movie[frame]))
+
+
+def test_three_d_stack_is_segmented_as_a_volume(viewer, widget, qtbot):
+    viewer.add_image(np.stack([three_bands((16, 16), seed=seed) for seed in range(4)]), name="stack")
+    widget.dimensions_combo.setCurrentIndex(widget.dimensions_combo.findData("3"))
+    assert not widget.time_combo.isEnabled()
+    run_to_end(widget, qtbot)
+
+    labels = viewer.layers["stack (Sinkhorn-EM, K=3, ε=1)"].data
+    assert labels.shape == (4, 16, 16)
+    assert all(set(np.unique(plane)) == {1, 2, 3} for plane in labels)
+
+
+def test_confidence_map_is_added_on_request(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    widget.confidence_check.setChecked(True)
+    run_to_end(widget, qtbot)
+
+    confidence = viewer.layers["worm (Sinkhorn-EM, K=3, ε=1) confidence"].data
+    assert confidence.shape == (48, 48)
+    assert confidence.min() >= 1 / K - 1e-6 and confidence.max() <= 1 + 1e-6
+
+
+def test_saved_model_labels_another_image(viewer, widget, qtbot, tmp_path, notifications):
+    viewer.add_image(three_bands(seed=0), name="first worm")
+    run_to_end(widget, qtbot)
+    path = widget.save_model(tmp_path / "worms.json")
+    assert path.exists()
+    assert notifications[-1][0] == "info"
+
+    other = three_bands(seed=5)
+    widget.select_layers(viewer.add_image(other, name="second worm"))
+    run_to_end(widget, qtbot, start=lambda: widget.apply_model(path))
+
+    labels = viewer.layers["second worm (model worms.json)"].data
+    np.testing.assert_array_equal(labels, Segmenter.load(path).predict(other))
+    assert set(np.unique(labels)) == {1, 2, 3}
+
+
+def test_saving_before_any_run_is_reported(widget, tmp_path, notifications):
+    assert widget.save_model(tmp_path / "model.json") is None
+    assert [level for level, _ in notifications] == ["warning"]
+    assert not (tmp_path / "model.json").exists()
+
+
+def test_applying_an_unreadable_model_is_reported(viewer, widget, tmp_path, notifications):
+    viewer.add_image(three_bands(), name="worm")
+    path = tmp_path / "not a model.json"
+    path.write_text("{}")
+    widget.apply_model(path)
+    assert widget.worker is None
+    assert [level for level, _ in notifications] == ["error"]
