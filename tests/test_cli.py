@@ -100,6 +100,18 @@ def test_save_model_fits_once_and_applies_to_all(tmp_path, inputs):
                                   loaded.predict(second.data, scale=second.scale))
 
 
+def test_save_model_still_fits_the_first_input_when_its_output_exists(tmp_path, inputs):
+    out, model = tmp_path / "out", tmp_path / "model.json"
+    out.mkdir()
+    (out / "a_labels.tif").write_bytes(b"from an earlier run")
+
+    assert main(["segment", *map(str, inputs), "--out", str(out), "--save-model", str(model), *FAST]) == 0
+
+    assert model.exists()
+    assert (out / "a_labels.tif").read_bytes() == b"from an earlier run"
+    assert (out / "b_labels.tif").exists()
+
+
 def test_model_option_applies_a_saved_model(tmp_path, inputs):
     segmenter = Segmenter(2, random_state=5).fit(io.read_image(inputs[0]).data)
     model = segmenter.save(tmp_path / "model.json")

@@ -87,9 +87,11 @@ class _ProgressBar:
         self.stream.flush()
 
     def close(self) -> None:
+        """End the bar's line (once, and only if something was drawn)."""
         if self.shown is not None:
             self.stream.write("\n")
             self.stream.flush()
+            self.shown = None
 
 
 def _stem(path: Path) -> str:
@@ -245,8 +247,11 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
     failures = 0
     for path, output in zip(args.inputs, outputs):
         fits_model = args.save_model is not None and model is None
-        if output.exists() and not args.overwrite and not fits_model:
-            print(f"{path}: skipped, {output} already exists (use --overwrite to replace it)", file=stderr)
+        # An existing output is kept (resumable runs); with --save-model its input is still fitted.
+        done_before = output.exists() and not args.overwrite
+        skipped = f"{path}: skipped, {output} already exists (use --overwrite to replace it)"
+        if done_before and not fits_model:
+            print(skipped, file=stderr)
             continue
         bar = _ProgressBar(path.name, stderr)
         try:
@@ -265,8 +270,8 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
             if args.instances:
                 labels = split_instances(labels, min_size=args.min_size)
             bar.close()
-            if output.exists() and not args.overwrite:
-                print(f"{path}: skipped, {output} already exists (use --overwrite to replace it)", file=stderr)
+            if done_before:
+                print(skipped, file=stderr)
                 continue
             io.write_tiff(output, labels, scale=image.scale, overwrite=args.overwrite)
         except (OSError, ValueError, MemoryError) as error:
