@@ -146,3 +146,17 @@ def test_newton_solver_contract_from_a_cold_start(epsilon, max_passes):
         resp, _, n_passes = sinkhorn_responsibilities(log_prob, weights, epsilon=epsilon, tol=1e-6)
     assert n_passes <= max_passes
     assert np.max(np.abs(resp.mean(axis=0) / weights - 1.0)) <= 1e-6
+
+
+def test_newton_converges_when_log_densities_differ_by_thousands_of_epsilon():
+    # Tight, well-separated clusters of very unequal sizes with equal target masses: the
+    # potentials must move by thousands of epsilon, which a fixed trust radius never reached.
+    rng = np.random.default_rng(0)
+    points = np.concatenate([rng.normal(c, 0.05, size=n) for c, n in ((0.0, 560), (10.0, 40), (20.0, 10))])
+    log_prob = -0.5 * ((points[:, None] - np.array([0.0, 10.0, 20.0])) / 0.05) ** 2
+    weights = np.full(3, 1 / 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SinkhornConvergenceWarning)
+        resp, _, n_passes = sinkhorn_responsibilities(log_prob, weights, epsilon=1.0)
+    assert n_passes < 500
+    np.testing.assert_allclose(resp.mean(axis=0), weights, rtol=1e-6)

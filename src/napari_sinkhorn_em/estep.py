@@ -24,8 +24,13 @@ from . import _kernels
 from ._validation import check_choice, check_epsilon, check_positive_int, check_weights
 
 SOLVERS = ("newton", "sweeps")
-# Largest Newton step, in units of epsilon: a column's mass changes by at most e**10 per step.
-TRUST_RADIUS = 10.0
+# Largest Newton step at first, in units of epsilon (a column's mass changes by at most e**10);
+# the radius grows after every accepted full step and shrinks after a rejected one, so a problem
+# whose log-densities differ by thousands of epsilon is still crossed in a few dozen steps.
+INITIAL_TRUST_RADIUS = 10.0
+# Relative change of the dual below which it is treated as round-off.
+DUAL_ROUND_OFF = 1e-12
+TRUST_GROWTH = 4.0
 ARMIJO = 1e-4
 # Newton's Hessian has the constant vector in its kernel; the ridge only guards round-off.
 HESSIAN_RIDGE = 1e-12
@@ -195,10 +200,13 @@ def solve_sinkhorn(
     n_points = log_prob.shape[0]
     log_weights = np.log(weights)
     inv_eps = 1.0 / epsilon
+    # The M-step moments cost K d(d+1)/2 per point and pass. When that outweighs the plan's own
+    # work (many features), intermediate passes skip them and one last pass adds them.
+    defer_moments = X is not None and X.shape[1] * (X.shape[1] + 1) // 2 > log_prob.shape[1]
 
-    def evaluate(g, want_outer, evaluated=None):
+    def evaluate(g, want_outer, evaluated=None, moments=not defer_moments):
         column_sums, sum_lse, outer, first, second = evaluated or _softmax(
-            log_prob, g, inv_eps, want_outer=want_outer, X=X, centre=centre
+            log_prob, g, inv_eps, want_outer=want_outer, X=X if moments else None, centre=centre
         )
         want_outer = outer.shape[0] > 0
         m = column_sums / n_points
@@ -236,6 +244,7 @@ def solve_sinkhorn(
             )
     state = evaluate(g - g.mean(), want_outer=solver == "newton", evaluated=first_pass)
     n_passes += 1
+    trust_radius = INITIAL_TRUST_RADIUS
     while state.mass_error > tol and n_passes < max_passes:
         if solver == "sweeps":
             # A plain Sinkhorn sweep: rescale every column to its target mass.
@@ -244,13 +253,21 @@ def solve_sinkhorn(
             state = evaluate(g - g.mean(), want_outer=False)
             n_passes += 1
             continue
-        state, used = _newton_step(state, weights, epsilon, evaluate, max_passes - n_passes)
+        state, used, trust_radius = _newton_step(
+            state, weights, epsilon, evaluate, max_passes - n_passes, trust_radius
+        )
         n_passes += used
+    if defer_moments and state.first_moment.shape[0] == 0:
+        state = evaluate(state.potentials, want_outer=False, moments=True)
+        n_passes += 1
     return SinkhornResult(state=state, n_passes=n_passes, converged=state.mass_error <= tol)
 
 
-def _newton_step(state, weights, epsilon, evaluate, passes_left):
-    """One damped Newton step on the dual with backtracking; return the new state and passes used."""
+def _newton_step(state, weights, epsilon, evaluate, passes_left, trust_radius):
+    """One damped Newton step on the dual with backtracking.
+
+    Returns the new state, the passes used and the trust radius for the next step.
+    """
     m = state.column_means
     gradient = weights - m
     hessian = np.diag(m) - state.outer
@@ -261,16 +278,24 @@ def _newton_step(state, weights, epsilon, evaluate, passes_left):
         direction = epsilon * np.linalg.lstsq(hessian, gradient, rcond=None)[0]
     direction -= direction.mean()
     longest = np.max(np.abs(direction)) / epsilon
-    step_size = min(1.0, TRUST_RADIUS / longest) if longest > 0 else 1.0
+    step_size = min(1.0, trust_radius / longest) if longest > 0 else 1.0
+    capped = step_size < 1.0
     slope = float(gradient @ direction)
     used = 0
     while used < passes_left:
         trial = evaluate(state.potentials + step_size * direction, want_outer=True)
         used += 1
-        # Accept on sufficient increase of the dual; near the optimum the dual's change drowns
-        # in round-off, so a smaller mass error is also accepted.
-        if (trial.dual_value >= state.dual_value + ARMIJO * step_size * slope
-                or trial.mass_error < state.mass_error):
-            return trial, used
+        # Accept on sufficient increase of the dual. Near the optimum the dual's change drowns in
+        # round-off, and only there a smaller mass error is accepted instead (anywhere else that
+        # rule lets the search cycle between two points).
+        change = trial.dual_value - state.dual_value
+        within_round_off = abs(change) <= DUAL_ROUND_OFF * max(1.0, abs(state.dual_value))
+        if (change >= ARMIJO * step_size * slope
+                or (within_round_off and trial.mass_error < state.mass_error)):
+            if capped and used == 1:
+                trust_radius *= TRUST_GROWTH
+            return trial, used, trust_radius
         step_size *= 0.5
-    return state, used
+        capped = False
+        trust_radius = max(INITIAL_TRUST_RADIUS, step_size * longest)
+    return state, used, trust_radius
