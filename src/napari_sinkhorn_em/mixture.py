@@ -277,7 +277,7 @@ class GaussianMixture:
                 run.n_iter += warmup_run.n_iter
             if best is None or run.score > best.score:
                 best = run
-        if not best.converged and self.tol > 0:
+        if not best.converged and self.tol > 0 and self.max_iter > 0:
             warnings.warn(
                 f"The {self._method_name()} fit did not converge within max_iter={self.max_iter} "
                 f"iterations; increase max_iter or tol.",
