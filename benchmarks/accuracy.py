@@ -20,9 +20,9 @@ truth is never chosen):
   reported.
 * Nuclei: the whole image, K = 2, nuclei = the BRIGHTEST class (label K).
 
-All methods see the same features. Ours: ``segment(...)`` with the package
-defaults (weights fixed at 1/K, Sinkhorn epsilon 1) except ``sample_size``,
-plus EM with learned weights (``weights="em"``). scikit-learn: ``GaussianMixture(K, covariance_type="full",
+All methods see the same features. Ours: ``segment(...)`` with the mixture
+options in ``METHODS`` (weights fixed at 1/K or learned, with or without the
+Sinkhorn-EM means warm-up; Sinkhorn epsilon 1) and ``sample_size``. scikit-learn: ``GaussianMixture(K, covariance_type="full",
 max_iter=100, random_state=seed)`` fitted on the same random rows of the same
 features (standardised by ``extract_features`` on all rows instead of on the
 subsample: an affine change that a full-covariance mixture absorbs), and its
@@ -64,11 +64,14 @@ SEEDS = (0, 1, 2)
 MULTISCALE_SEEDS = (0,)
 SAMPLE_SIZE = 50_000
 WELLS = ("A01", "C05", "A15", "D17")
-# Our methods with their mixture options (package defaults: weights fixed at 1/K); None = scikit-learn.
+# Our methods with their mixture options, all spelled out; None = scikit-learn.
 METHODS = {
-    "EM": {"method": "em"},
-    "EM, learned weights": {"method": "em", "weights": "em"},
-    "Sinkhorn-EM": {"method": "sinkhorn"},
+    "EM": {"method": "em", "weights": "uniform", "warmup": None},
+    "EM, learned weights": {"method": "em", "weights": "em", "warmup": None},
+    "Sinkhorn-EM": {"method": "sinkhorn", "weights": "uniform", "warmup": None},
+    "Sinkhorn means -> EM, learned (segmentation default)": {
+        "method": "em", "weights": "em", "warmup": "sinkhorn_means",
+    },
     "scikit-learn GMM": None,
 }
 # One filter scale keeps Sinkhorn-EM's multiscale fits within the time budget (see docs/accuracy.md).
@@ -215,9 +218,10 @@ in `../shared/data` (see their `SOURCE.md`), written by `benchmarks/accuracy.py`
 - Command: `{command}` (from the repository root; took {minutes:.1f} min)
 - Machine: {machine}
 - Seeds: {seeds} for intensity features, {multiscale_seeds} for multiscale features; each fit uses {sample_size} randomly drawn pixels (the same rows for all methods)
-- Weights: the mixture's default is `weights="uniform"` for both of our methods. "EM" therefore
-  uses equal prior weights 1/K in its posterior, and "Sinkhorn-EM" (epsilon = 1) gives every class
-  exactly 1/K of the pixels in its transport plan. "EM, learned weights" is `weights="em"`, the
+- Weights: "EM" uses equal prior weights 1/K (`weights="uniform"`) in its posterior, and
+  "Sinkhorn-EM" (epsilon = 1) gives every class exactly 1/K of the pixels in its transport plan.
+  "Sinkhorn means -> EM, learned" is the segmentation default (`warmup="sinkhorn_means"`,
+  `weights="em"`). "EM, learned weights" is `weights="em"`, the
   classical EM that scikit-learn also runs. Everything else is the package default.
 
 ## How the foreground is chosen (fixed in advance)
@@ -252,7 +256,7 @@ intensity rows only (about 3 minutes).
   scikit-learn on the same features and rows, a little lower (by 0.01-0.02 IoU). The cause was not
   investigated; the initialisations differ (scikit-learn runs k-means, ours k-means++ seeding
   followed by one nearest-mean assignment) and so do the stopping rules.
-- On the nuclei the package defaults (weights fixed at 1/K) are the weakest choice: nuclei cover
+- On the nuclei fixed equal class sizes (weights 1/K) are the weakest choice: nuclei cover
   about 20 % of the pixels, far from 1/2. Sinkhorn-EM with uniform weights forces each class to
   hold 1/K of the pixels in its transport plan, which costs it most there; on the worms it ties
   with EM on intensity and falls behind on multiscale features. It is the right model when class
