@@ -1,6 +1,6 @@
 """Evidence B: EM vs Sinkhorn-EM recipes segmenting the synthetic NeuroPAL-like head (40 nuclei).
 
-Image: ``data.neuropal_like(seed=--image-seed, size_spread=0.3)`` ("unequal" nuclei, radii
+Image: ``data.neuropal_like(seed=--image-seeds, size_spread=0.3)`` ("unequal" nuclei, radii
 1.6 um +/- 30%) and ``size_spread=0.0`` ("equal"). Foreground: the pan-neuronal channel (3)
 above its Otsu threshold (it also holds the blurred halo around the nuclei). Features, one row
 per foreground voxel, from ``extract_features(image, channel_axis=0, scale=sample.scale,
@@ -36,8 +36,8 @@ nucleus, voxels outside the foreground included). ARI: adjusted Rand index betwe
 components and ground-truth labels (0 = halo) on the foreground voxels; also on the foreground
 voxels inside nuclei only.
 
-Rerun (about 8 minutes on an idle 2-core machine, twice that when the cores are shared; the
-Sinkhorn-EM fits dominate):
+Rerun (about 8 minutes per image on an idle 2-core machine, twice that when the cores are
+shared; the Sinkhorn-EM fits dominate; the fits from the true means come last):
 
     nice -n 10 python benchmarks/evidence_neuropal.py --plot docs/figures/evidence_neuropal.png
 

@@ -27,8 +27,8 @@ objective, at most --max-iter iterations):
                   GaussianMixture(method="em", weights="em", means_init=centres) -- the classic
                   recipe (scikit-learn's own default initialisation), as a control
 
-Rerun (about 3-4 minutes on 2 shared cores at --seeds 100; the second line is the check with a
-tighter stopping rule):
+Rerun (about 4 minutes on 2 shared cores at --seeds 100, the second line 6-11 minutes; it is the
+check with a tighter stopping rule):
 
     nice -n 10 python benchmarks/evidence_toy.py --seeds 100 --plot docs/figures/evidence_toy.png
     nice -n 10 python benchmarks/evidence_toy.py --seeds 100 --tol 1e-6
