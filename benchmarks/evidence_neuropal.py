@@ -36,10 +36,11 @@ nucleus, voxels outside the foreground included). ARI: adjusted Rand index betwe
 components and ground-truth labels (0 = halo) on the foreground voxels; also on the foreground
 voxels inside nuclei only.
 
-Rerun (about 8 minutes per image on an idle 2-core machine, twice that when the cores are
-shared; the Sinkhorn-EM fits dominate; the fits from the true means come last):
+The default run (3 starts per kind) takes about 5 minutes on an idle 2-core machine and about 9
+when the cores are shared; the Sinkhorn-EM fits dominate, the fits from the true means come last.
+docs/evidence.md reports 5 starts (8 minutes idle, 15 under load):
 
-    nice -n 10 python benchmarks/evidence_neuropal.py --plot docs/figures/evidence_neuropal.png
+    nice -n 10 python benchmarks/evidence_neuropal.py --starts 5 --plot docs/figures/evidence_neuropal.png
 
 To split a run, fit one condition at a time (--conditions unequal / equal, each with
 --json FILE) and print the tables and figure of both with --merge FILE FILE [--plot PNG].
@@ -349,7 +350,8 @@ def report(results, image_seeds, starts, max_iter):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--starts", type=int, default=5, help="start seeds 0..starts-1 per init kind")
+    parser.add_argument("--starts", type=int, default=3,
+                        help="start seeds 0..starts-1 per init kind (docs/evidence.md: 5)")
     parser.add_argument("--conditions", nargs="+", default=[c for c, _ in CONDITIONS],
                         choices=[c for c, _ in CONDITIONS], help="nucleus-size conditions to fit (default both)")
     parser.add_argument("--image-seeds", type=int, nargs="+", default=[0], help="neuropal_like seeds")
