@@ -48,6 +48,7 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
+from .mixture import METHOD_NAMES
 from .pipeline import LabelComparison, Progress, Segmenter, compare_labels
 
 __all__ = ["SegmentationWidget"]
@@ -63,7 +64,6 @@ _FIT_SHARE = 0.9
 # Where each stage reported by Segmenter.fit_steps falls inside one fit.
 _STAGE_SPANS = {"features": (0.0, 0.1), "fit": (0.1, 1.0)}
 
-_METHOD_NAMES = {"em": "EM", "sinkhorn": "Sinkhorn-EM"}
 _METHOD_CHOICES = (("Sinkhorn-EM", "sinkhorn"), ("EM", "em"), ("both (compare)", "both"))
 _FEATURE_CHOICES = (("intensity", "intensity"), ("multiscale (edges, blobs, ridges)", "multiscale"))
 _WEIGHT_CHOICES = (("equal", "uniform"), ("estimated from the image", "em"))
@@ -333,7 +333,7 @@ def _segmentation_steps(
             segmenters[method] = segmenter
         for done, method in enumerate(to_fit):
             labels[method] = yield from _label_frames(
-                segmenters[method], source, _METHOD_NAMES[method], done, len(to_fit)
+                segmenters[method], source, METHOD_NAMES[method], done, len(to_fit)
             )
         comparison = None
         if settings.method == "both":
@@ -1083,7 +1083,7 @@ class SegmentationWidget(QWidget):
         except (OSError, ValueError) as error:
             show_error(f"The model could not be saved to {path}: {error}")
             return None
-        show_info(f"Saved the {_METHOD_NAMES[method]} model to {written}.")
+        show_info(f"Saved the {METHOD_NAMES[method]} model to {written}.")
         return written
 
     def apply_model(self, path: str | os.PathLike) -> None:

@@ -20,6 +20,8 @@ from ._validation import (
 from .estep import SOLVERS, solve_sinkhorn, warn_unconverged
 
 METHODS = ("sinkhorn", "em")
+# How each method is named in messages, progress reports and layer names.
+METHOD_NAMES = {"em": "EM", "sinkhorn": "Sinkhorn-EM"}
 COVARIANCE_TYPES = ("full", "diag", "spherical")
 INITS = ("kmeans++", "random")
 WARMUPS = (None, "sinkhorn_means")
@@ -279,15 +281,12 @@ class GaussianMixture:
                 best = run
         if not best.converged and self.tol > 0 and self.max_iter > 0:
             warnings.warn(
-                f"The {self._method_name()} fit did not converge within max_iter={self.max_iter} "
+                f"The {METHOD_NAMES[self.method]} fit did not converge within max_iter={self.max_iter} "
                 f"iterations; increase max_iter or tol.",
                 ConvergenceWarning,
                 stacklevel=3,
             )
         self._store(best, centre, X.shape[1])
-
-    def _method_name(self):
-        return "Sinkhorn-EM" if self.method == "sinkhorn" else "EM"
 
     def _main_phase(self):
         return _Phase("main", self.method, self._learns_weights(), False, self.max_iter)

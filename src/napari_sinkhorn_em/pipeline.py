@@ -35,7 +35,7 @@ from ._validation import check_epsilon, check_positive_int, check_random_state
 # _fit_robust_scaling: the same median / IQR rule as extract_features, fitted on the subsample.
 from .features import FeatureScaling, _fit_robust_scaling, expand_features, extract_features, halo_width
 from .io import atomic_write
-from .mixture import GaussianMixture, _parameter_shape
+from .mixture import METHOD_NAMES, GaussianMixture, _parameter_shape
 
 __all__ = [
     "FORMAT_VERSION",
@@ -93,12 +93,9 @@ class Progress:
     message: str
 
 
-_METHOD_NAMES = {"em": "EM", "sinkhorn": "Sinkhorn-EM"}
-
-
 def _fit_progress(mixture: GaussianMixture, step: Any) -> Progress:
     """A progress report for one iteration of ``mixture.fit_steps``."""
-    name = "Sinkhorn-EM warm-up" if step.phase == "warmup" else _METHOD_NAMES[mixture.method]
+    name = "Sinkhorn-EM warm-up" if step.phase == "warmup" else METHOD_NAMES[mixture.method]
     start = f", start {step.start + 1} of {step.n_starts}" if step.n_starts > 1 else ""
     message = (
         f"{name} iteration {step.iteration} of {step.max_iter}{start}, "
@@ -516,7 +513,7 @@ class Segmenter:
         _order_components(mixture)
         self.mixture_ = mixture
         self.epsilon = epsilon
-        yield Progress("fit", 1.0, f"{_METHOD_NAMES[mixture.method]} refit at ε = {epsilon:g} finished")
+        yield Progress("fit", 1.0, f"{METHOD_NAMES[mixture.method]} refit at ε = {epsilon:g} finished")
 
     def _fit_source(self, source: _FeatureSource, progress: ProgressCallback | None) -> None:
         for report in self._fit_source_steps(source):
@@ -551,7 +548,7 @@ class Segmenter:
         X = scaling.apply(rows, copy=False)
 
         mixture = self._new_mixture(rng)
-        yield Progress("fit", 0.0, f"Fitting {_METHOD_NAMES[mixture.method]} on {X.shape[0]:,} pixels")
+        yield Progress("fit", 0.0, f"Fitting {METHOD_NAMES[mixture.method]} on {X.shape[0]:,} pixels")
         for step in mixture.fit_steps(X):
             yield _fit_progress(mixture, step)
         _order_components(mixture)
@@ -569,7 +566,7 @@ class Segmenter:
         self.n_samples_fit_ = int(X.shape[0])
         # Kept (not saved) so that refit_steps can continue on the same pixels.
         self._fit_sample = X
-        yield Progress("fit", 1.0, f"{_METHOD_NAMES[mixture.method]} fit finished")
+        yield Progress("fit", 1.0, f"{METHOD_NAMES[mixture.method]} fit finished")
 
     # ------------------------------------------------------------ prediction
     def _prediction_source(self, image, channel_axis, scale, mask) -> _FeatureSource:
@@ -1153,7 +1150,7 @@ def compare_methods(
     source = em._source(image, channel_axis, scale, mask, em._settings_recipe(), keep=True)
     labels = {}
     for method, segmenter in segmenters.items():
-        name = _METHOD_NAMES[method]
+        name = METHOD_NAMES[method]
         stage_progress = None if progress is None else (lambda stage, fraction, name=name: progress(f"{stage} ({name})", fraction))
         segmenter._fit_source(source, stage_progress)
         labels[method] = segmenter._assign(source, stage_progress)
