@@ -124,6 +124,27 @@ def test_model_option_applies_a_saved_model(tmp_path, inputs):
                                   segmenter.predict(second.data, scale=second.scale))
 
 
+@pytest.mark.parametrize(
+    "options, settings",
+    [
+        ([], dict(method="sinkhorn_start")),
+        (["--method", "sinkhorn", "--class-sizes", "equal", "--epsilon", "0.5"],
+         dict(method="sinkhorn", weights="uniform", epsilon=0.5)),
+        (["--method", "em", "--class-sizes", "50,30,20", "--assign", "plan"],
+         dict(method="em", weights=(0.5, 0.3, 0.2), assignment="plan")),
+    ],
+    ids=["default", "sinkhorn-equal", "em-fractions-plan"],
+)
+def test_fit_options_give_the_same_labels_as_the_library(tmp_path, inputs, options, settings):
+    out = tmp_path / "out"
+
+    assert main(["segment", str(inputs[0]), "--out", str(out), *FAST, *options]) == 0
+
+    image = io.read_image(inputs[0])
+    expected = Segmenter(3, sample_size=2000, **settings).fit_predict(image.data, scale=image.scale)
+    np.testing.assert_array_equal(io.read_image(out / "a_labels.tif").data, expected)
+
+
 def test_instances_option_numbers_objects(tmp_path, inputs):
     out = tmp_path / "out"
 
@@ -179,6 +200,10 @@ def test_demo_writes_labels_and_figure(tmp_path, capsys):
         (["segment", "x.tif"], "--out"),
         (["segment", "x.tif", "--out", "o", "--epsilon", "-1"], "positive number"),
         (["segment", "x.tif", "--out", "o", "--method", "kmeans"], "invalid choice"),
+        (["segment", "x.tif", "--out", "o", "--class-sizes", "90,-10"], "one positive number per class"),
+        (["segment", "x.tif", "--out", "o", "--class-sizes", "90,10"], "2 sizes but there are 3 classes"),
+        (["segment", "x.tif", "--out", "o", "--assign", "nearest"], "invalid choice"),
+        (["segment", "x.tif", "--out", "o", "--model", "m.json", "--assign", "plan"], "cannot be used with it"),
         (["cluster"], "invalid choice"),
         (["segment", "x.tif", "--out", "o", "--model", "m.json", "-k", "4"], "cannot be used with it"),
         (["segment", "x.tif", "--out", "o", "--model", "missing.json"], "cannot use the model"),

@@ -71,8 +71,36 @@ def test_sinkhorn_plan_keeps_the_fixed_masses_and_its_objective_decreases(weight
     assert max(model.history_["mass_error"]) <= model.sinkhorn_tol
     objective = np.array(model.history_["ot_objective"])
     assert (np.diff(objective) <= 1e-9).all()
+    # Fixed fractions are handed to the components by the size of their starting clusters.
     expected = np.full(3, 1 / 3) if weights == "uniform" else weights
-    np.testing.assert_allclose(model.weights_, expected)
+    np.testing.assert_allclose(np.sort(model.weights_), np.sort(expected))
+
+
+def test_fixed_fractions_in_any_order_find_the_clusters_of_their_size():
+    X = blobs(n_per_component=(540, 40, 20), scale=0.7)
+    for weights in ([0.9, 1 / 15, 1 / 30], [1 / 30, 0.9, 1 / 15], [1 / 15, 1 / 30, 0.9]):
+        model = GaussianMixture(3, weights=weights, epsilon=1.0, random_state=0).fit(X)
+        nearest = np.argmin(((model.means_[:, None] - TRUE_MEANS[None]) ** 2).sum(axis=2), axis=1)
+        assert sorted(nearest) == [0, 1, 2]
+        np.testing.assert_allclose(model.weights_, np.array([0.9, 1 / 15, 1 / 30])[nearest])
+
+
+def test_predict_plan_enforces_the_class_sizes_that_the_posterior_lets_drift():
+    X = blobs(n_per_component=(200, 200, 200), scale=2.0)
+    model = GaussianMixture(3, method="em", weights="em", random_state=0).fit(X)
+    model.weights_ = np.array([0.5, 0.25, 0.25])
+    model.epsilon = 0.05
+    posterior_counts = np.bincount(model.predict(X), minlength=3)
+    labels, confidence = model.predict_plan(X)
+    plan_counts = np.bincount(labels, minlength=3)
+    assert np.abs(posterior_counts - [300, 150, 150]).max() > 40
+    np.testing.assert_allclose(plan_counts, [300, 150, 150], atol=6)
+    assert confidence.dtype == np.float32 and ((confidence > 0) & (confidence <= 1)).all()
+    # New points are labelled with the potentials solved on the training points.
+    potentials = model.transport_potentials(X)
+    np.testing.assert_array_equal(model.predict_plan(X[::-1], potentials)[0], labels[::-1])
+    with pytest.raises(ValueError, match="one per component"):
+        model.predict_plan(X, potentials=[0.0, 1.0])
 
 
 def test_sinkhorn_with_em_weights_at_epsilon_one_is_em():

@@ -11,6 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from napari_sinkhorn_em.pipeline import (
     FORMAT_VERSION,
     Segmenter,
+    class_sizes_from_labels,
     compare_labels,
     compare_methods,
     segment,
@@ -299,7 +300,9 @@ def test_compare_methods_equals_two_separate_segmentations(image2d):
     result = compare_methods(image, 3, sample_size=1500, **FAST)
 
     np.testing.assert_array_equal(result.em_labels, segment(image, 3, method="em", sample_size=1500, **FAST))
-    np.testing.assert_array_equal(result.sinkhorn_labels, segment(image, 3, sample_size=1500, **FAST))
+    np.testing.assert_array_equal(
+        result.sinkhorn_labels, segment(image, 3, method="sinkhorn", sample_size=1500, **FAST)
+    )
     assert result.comparison.adjusted_rand_index > 0.99
 
 
@@ -394,12 +397,11 @@ def test_fit_steps_reports_progress_and_fits_like_fit():
     np.testing.assert_array_equal(stepped.predict(image), plain.predict(image))
 
 
-def test_refit_steps_warm_starts_at_a_new_epsilon():
+def test_refit_steps_warm_starts_sinkhorn_em_at_a_new_epsilon():
     from napari_sinkhorn_em.data import worms_2d
-    from napari_sinkhorn_em.pipeline import Segmenter
 
     image = worms_2d().image[:96, :96]
-    segmenter = Segmenter(3, epsilon=1.0, sample_size=4000, max_iter=200).fit(image)
+    segmenter = Segmenter(3, method="sinkhorn", epsilon=1.0, sample_size=4000, max_iter=200).fit(image)
     fresh_iterations = segmenter.mixture_.n_iter_
     list(segmenter.refit_steps(epsilon=0.8))
     assert segmenter.epsilon == 0.8 and segmenter.mixture_.epsilon == 0.8
@@ -408,3 +410,111 @@ def test_refit_steps_warm_starts_at_a_new_epsilon():
     assert (np.diff(means[:, 0]) >= 0).all()
     with pytest.raises(ValueError, match="epsilon"):
         list(segmenter.refit_steps(epsilon=0))
+
+
+def test_refit_of_the_sinkhorn_start_equals_a_new_fit_at_that_epsilon(image2d):
+    image = image2d[0]
+    refitted = Segmenter(3, epsilon=1.0, sample_size=2000, **FAST).fit(image)
+    list(refitted.refit_steps(epsilon=0.3))
+    fresh = Segmenter(3, epsilon=0.3, sample_size=2000, **FAST).fit(image)
+    np.testing.assert_array_equal(refitted.mixture_.means_, fresh.mixture_.means_)
+    np.testing.assert_array_equal(refitted.plan_potentials_, fresh.plan_potentials_)
+
+
+def test_refit_of_em_only_solves_the_plan_again():
+    segmenter = Segmenter(2, method="em", sample_size=2000, **FAST).fit(_two_unequal_classes())
+    means, potentials = segmenter.mixture_.means_, segmenter.plan_potentials_
+    list(segmenter.refit_steps(epsilon=0.1))
+    np.testing.assert_array_equal(segmenter.mixture_.means_, means)
+    assert not np.allclose(segmenter.plan_potentials_, potentials)
+
+
+# ---------------------------------------------------------------- methods
+
+
+def _mixture_recipe(segmenter):
+    mixture = segmenter.mixture_
+    return mixture.method, mixture.warmup, mixture.weights
+
+
+def test_each_method_fits_the_mixture_it_names(image2d):
+    image = image2d[0]
+    recipes = {
+        method: _mixture_recipe(Segmenter(3, method=method, sample_size=1000, **FAST).fit(image))
+        for method in ("sinkhorn_start", "em", "sinkhorn")
+    }
+    assert recipes == {
+        "sinkhorn_start": ("em", "sinkhorn_means", "em"),
+        "em": ("em", None, "em"),
+        "sinkhorn": ("sinkhorn", None, "uniform"),
+    }
+    assert Segmenter().method == "sinkhorn_start"
+    fixed = Segmenter(3, method="sinkhorn", weights="em", sample_size=1000, **FAST).fit(image)
+    assert _mixture_recipe(fixed) == ("sinkhorn", None, "em")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (dict(method="sinkhorn_means"), "method"),
+        (dict(warmup="sinkhorn_means"), "with method="),
+        (dict(assignment="hard"), "assignment"),
+    ],
+)
+def test_unknown_method_or_assignment_is_a_clear_error_before_any_work(image2d, settings, message):
+    with pytest.raises(ValueError, match=message):
+        Segmenter(3, **settings).fit(image2d[0])
+
+
+def test_sinkhorn_start_learns_a_small_class_that_equal_sizes_make_impossible():
+    rng = np.random.default_rng(0)
+    truth = np.zeros((80, 80), dtype=bool)
+    truth[30:42, 10:70] = True  # a bright "worm" on 11 % of the image
+    image = np.where(truth, 10.0, 0.0) + rng.normal(0.0, 1.0, truth.shape)
+
+    default = segment(image, 2)
+    equal = segment(image, 2, method="sinkhorn")
+
+    assert np.mean((default == 2) == truth) > 0.99
+    assert np.mean((equal == 2) == truth) < 0.9  # equal sizes push background into the worm class
+
+
+def _two_unequal_classes():
+    """Two overlapping classes on 80 % and 20 % of the image."""
+    rng = np.random.default_rng(1)
+    return np.concatenate([rng.normal(0.0, 1.0, (48, 60)), rng.normal(2.5, 1.0, (12, 60))])
+
+
+def test_plan_labels_hold_the_class_sizes_and_posterior_labels_follow_the_image():
+    image = _two_unequal_classes()
+    weights = [0.5, 0.5]
+
+    # EM with the class sizes held equal, labelled by its posterior or by the plan at a small ε.
+    posterior = segment(image, 2, method="em", weights=weights, epsilon=0.05)
+    plan = segment(image, 2, method="em", weights=weights, epsilon=0.05, assignment="plan")
+
+    assert abs(np.mean(plan == 2) - 0.5) < 0.02
+    assert np.mean(posterior == 2) < 0.4
+
+
+def test_saved_model_keeps_the_plan(tmp_path, image2d):
+    segmenter = Segmenter(3, assignment="plan", epsilon=0.2, **FAST).fit(image2d[0])
+    loaded = Segmenter.load(segmenter.save(tmp_path / "plan.json"))
+
+    assert loaded.assignment == "plan"
+    np.testing.assert_array_equal(loaded.predict(image2d[0]), segmenter.predict(image2d[0]))
+
+
+def test_class_sizes_from_a_rough_painting():
+    painting = np.zeros((10, 10), dtype=np.uint8)
+    painting[0, :6] = 1
+    painting[5, :3] = 2
+    painting[9, :1] = 3
+
+    np.testing.assert_allclose(class_sizes_from_labels(painting, 3), [0.6, 0.3, 0.1])
+    with pytest.raises(ValueError, match="Class 3 is not painted"):
+        class_sizes_from_labels(np.where(painting == 3, 0, painting), 3)
+    with pytest.raises(ValueError, match="label 3, but there are 2 classes"):
+        class_sizes_from_labels(painting, 2)
+    with pytest.raises(ValueError, match="whole-number labels"):
+        class_sizes_from_labels(painting.astype(float), 3)

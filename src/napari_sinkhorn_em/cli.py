@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from . import data, io
-from .pipeline import MethodComparison, Segmenter, compare_methods, split_instances
+from .pipeline import ASSIGNMENTS, METHODS, MethodComparison, Segmenter, compare_methods, split_instances
 
 PROGRAM = "napari-sinkhorn-em"
 _TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
@@ -26,6 +26,8 @@ _FIT_OPTIONS = {
     "n_components": "-k",
     "method": "--method",
     "epsilon": "--epsilon",
+    "weights": "--class-sizes",
+    "assignment": "--assign",
     "features": "--features",
     "sigmas": "--sigmas",
     "sample_size": "--sample-size",
@@ -57,6 +59,22 @@ def _whole_number(minimum: int):
         return value
 
     return parse
+
+
+def _class_sizes(text: str) -> str | tuple[float, ...]:
+    """An argparse type: ``learned``, ``equal`` or positive numbers such as ``90,10`` (made fractions)."""
+    named = {"learned": "em", "equal": "uniform"}
+    if text in named:
+        return named[text]
+    try:
+        sizes = [float(part) for part in text.split(",")]
+    except ValueError:
+        sizes = []
+    if len(sizes) < 2 or not all(0 < size < float("inf") for size in sizes):
+        raise argparse.ArgumentTypeError(
+            f"expected 'learned', 'equal' or one positive number per class such as 90,10; got {text!r}"
+        )
+    return tuple(size / sum(sizes) for size in sizes)
 
 
 def _positive_float(text: str) -> float:
@@ -108,10 +126,20 @@ def _add_fit_options(parser: argparse.ArgumentParser, *, with_method: bool) -> N
     parser.add_argument("-k", "--classes", dest="n_components", type=_whole_number(1), default=None,
                         help="number of classes K (default 3)")
     if with_method:
-        parser.add_argument("--method", choices=("sinkhorn", "em"), default=None,
-                            help="Sinkhorn-EM or classical EM (default sinkhorn)")
+        parser.add_argument("--method", choices=tuple(METHODS), default=None,
+                            help="how the classes are fitted: sinkhorn_start (Sinkhorn-EM places the classes, "
+                                 "then EM fits them with class sizes learned from the image), em (classical "
+                                 "EM) or sinkhorn (Sinkhorn-EM, class sizes held fixed) (default sinkhorn_start)")
     parser.add_argument("--epsilon", type=_positive_float, default=None,
-                        help="Sinkhorn-EM's entropic regularisation (default 1)")
+                        help="Sinkhorn-EM's entropic regularisation; smaller gives harder class "
+                             "boundaries (default 1)")
+    parser.add_argument("--class-sizes", dest="weights", type=_class_sizes, default=None, metavar="SIZES",
+                        help="share of the pixels in each class: learned (from the image), equal, or one "
+                             "number per class such as 90,10 (default: learned, equal for --method sinkhorn)")
+    parser.add_argument("--assign", dest="assignment", choices=ASSIGNMENTS, default=None,
+                        help="label each pixel with its most probable class (posterior), or as the "
+                             "transport plan assigns it, which holds the class sizes (plan) "
+                             "(default posterior)")
     parser.add_argument("--features", choices=("intensity", "multiscale"), default=None,
                         help="per-pixel features: raw intensities, or smoothed/edge/blob filters at several "
                              "scales (default intensity)")
@@ -193,8 +221,15 @@ def _segmenter_settings(args: argparse.Namespace) -> dict[str, Any]:
         "sample_size": 200_000 if args.sample_size is None else args.sample_size,
         "random_state": 0 if args.seed is None else args.seed,
     }
-    if getattr(args, "method", None) is not None:
-        settings["method"] = args.method
+    for name in ("method", "weights", "assignment"):
+        if getattr(args, name, None) is not None:
+            settings[name] = getattr(args, name)
+    sizes = settings.get("weights")
+    if isinstance(sizes, tuple) and len(sizes) != settings["n_components"]:
+        raise CommandError(
+            f"--class-sizes gives {len(sizes)} sizes but there are {settings['n_components']} classes; "
+            "give one size per class"
+        )
     if args.sigmas is not None:
         settings["sigmas"] = tuple(args.sigmas)
     return settings
@@ -227,6 +262,7 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
             raise CommandError(f"cannot use the model {args.model}: {error}") from None
     else:
         model = None
+        settings = _segmenter_settings(args)
     if args.save_model is not None and args.save_model.exists() and not args.overwrite:
         raise CommandError(
             f"the model file {args.save_model} already exists; apply it with --model, or add --overwrite"
@@ -259,7 +295,7 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
             if model is not None:
                 labels = model.predict(image.data, channel_axis=channel_axis, scale=image.scale, progress=bar)
             else:
-                segmenter = Segmenter(**_segmenter_settings(args))
+                segmenter = Segmenter(**settings)
                 labels = segmenter.fit_predict(image.data, channel_axis=channel_axis, scale=image.scale,
                                                progress=bar)
                 if fits_model:

@@ -73,6 +73,9 @@ class GaussianMixture:
         (the mean of the ordinary posterior) every iteration. Sinkhorn-EM uses the
         weights as the fixed column masses of its plan; with ``"em"`` they are
         re-estimated first, and at ``epsilon=1`` Sinkhorn-EM then equals EM.
+        Fixed fractions go to the starting clusters by size (the largest fraction
+        to the component whose starting cluster holds the most points), unless
+        ``means_init`` is given: then ``weights[k]`` belongs to ``means_init[k]``.
     covariance_type : {"full", "diag", "spherical"}, default="full"
         Shape of each component's covariance.
     max_iter : int, default=100
@@ -316,10 +319,15 @@ class GaussianMixture:
         )
         state.update_from_moments(mass, first, second, self.reg_covar, X, rng)
         state.means = means - centre
-        state.weights = (
-            np.maximum(mass, 1.0) / np.maximum(mass, 1.0).sum()
-            if self._learns_weights() else self._fixed_weights()
-        )
+        if self._learns_weights():
+            state.weights = np.maximum(mass, 1.0) / np.maximum(mass, 1.0).sum()
+        elif self.means_init is None:
+            # Component numbers are arbitrary here, so each fixed fraction goes to the starting
+            # cluster of the same size rank; otherwise a 4 % class could start on 90 % of the points.
+            state.weights = np.empty(self.n_components)
+            state.weights[np.argsort(mass, kind="stable")] = np.sort(self._fixed_weights())
+        else:
+            state.weights = self._fixed_weights()
         if self.precisions_init is not None:
             state.set_precisions(np.asarray(self.precisions_init, dtype=np.float64))
         return state
@@ -464,15 +472,77 @@ class GaussianMixture:
         Works in blocks of rows, so memory stays small for any number of points.
         """
         X = self._check_fitted(X)
+        return self._assign(X, np.log(self.weights_), 1.0)
+
+    def transport_potentials(self, X):
+        """Dual potentials of the transport plan of ``X`` at the fitted parameters.
+
+        The plan gives component k exactly the fraction ``weights_[k]`` of the
+        points of ``X`` (Sinkhorn-EM's E-step at ``epsilon``); its rows are
+        ``softmax_k((log N(x_i; mu_k, Sigma_k) + g_k) / epsilon)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_components,)
+            The potentials g, mean zero.
+        """
+        X = self._check_fitted(X)
+        result = solve_sinkhorn(
+            self.estimate_log_prob(X), self.weights_, self.epsilon, potentials=self.potentials_,
+            tol=self.sinkhorn_tol, max_passes=self.sinkhorn_max_iter, solver=self.sinkhorn_solver,
+        )
+        if not result.converged:
+            warn_unconverged(result)
+        return result.state.potentials.copy()
+
+    def predict_plan(self, X, potentials=None):
+        """Component of each point under the transport plan, which enforces the class sizes.
+
+        Unlike :meth:`predict` (the ordinary posterior, whose class sizes follow
+        the data), each component k receives the fraction ``weights_[k]`` of the
+        points the plan was solved on.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+        potentials : array-like of shape (n_components,), optional
+            Potentials of a plan solved earlier, e.g. ``transport_potentials(X_train)``:
+            new points are then labelled as the training points were, which is how
+            an image too big to hold is labelled block by block. None solves the
+            plan on ``X`` itself.
+
+        Returns
+        -------
+        labels : ndarray of int of shape (n_points,)
+            Component index (0..K-1) of each point.
+        confidence : ndarray of float32 of shape (n_points,)
+            The point's share in its component under the plan.
+        """
+        X = self._check_fitted(X)
+        if potentials is None:
+            potentials = self.transport_potentials(X)
+        potentials = np.asarray(potentials, dtype=np.float64)
+        if potentials.shape != (self.n_components,) or not np.isfinite(potentials).all():
+            raise ValueError(
+                f"potentials must be {self.n_components} finite numbers, one per component; "
+                f"got shape {potentials.shape}."
+            )
+        return self._assign(X, potentials, 1.0 / self.epsilon)
+
+    def _assign(self, X, shift, inv_eps):
+        """argmax_k and max_k of softmax_k((log N + shift) * inv_eps), in blocks of rows."""
         means, prec_chol, log_det = self._kernel_parameters()
         labels = np.empty(X.shape[0], dtype=np.intp)
         confidence = np.empty(X.shape[0], dtype=np.float32)
-        log_weights = np.log(self.weights_)
         zero_centre = np.zeros(X.shape[1])
         for start in range(0, X.shape[0], PREDICT_BLOCK_ROWS):
             stop = min(start + PREDICT_BLOCK_ROWS, X.shape[0])
             _kernels.assign_pass(
-                X[start:stop], zero_centre, means, prec_chol, log_det, log_weights, 1.0,
+                X[start:stop], zero_centre, means, prec_chol, log_det, shift, inv_eps,
                 labels[start:stop], confidence[start:stop], _kernels.n_blocks_for(stop - start),
             )
         return labels, confidence

@@ -31,19 +31,24 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from ._validation import check_epsilon, check_positive_int, check_random_state
+from ._validation import check_choice, check_epsilon, check_positive_int, check_random_state
 # _fit_robust_scaling: the same median / IQR rule as extract_features, fitted on the subsample.
 from .features import FeatureScaling, _fit_robust_scaling, expand_features, extract_features, halo_width
 from .io import atomic_write
-from .mixture import METHOD_NAMES, GaussianMixture, _parameter_shape
+from .mixture import METHOD_NAMES as MIXTURE_METHOD_NAMES
+from .mixture import GaussianMixture, _parameter_shape
 
 __all__ = [
+    "ASSIGNMENTS",
     "FORMAT_VERSION",
+    "METHODS",
+    "METHOD_NAMES",
     "LabelComparison",
     "MethodComparison",
     "Progress",
     "Segmenter",
     "compare_labels",
+    "class_sizes_from_labels",
     "compare_methods",
     "segment",
     "split_instances",
@@ -66,11 +71,22 @@ _BYTES_PER_VALUE = 4
 
 ProgressCallback = Callable[[str, float], None]
 
-# Mixture settings for images unless the caller gives others (see docs/evidence.md): class sizes
-# are learned, because fixed equal sizes make a small class such as worms on a well impossible,
-# and the means first move by Sinkhorn-EM with covariances and equal masses held, which recovered
-# the most nuclei on the NeuroPAL-like sample and every mean of the toy mixture.
-SEGMENTATION_MIXTURE_DEFAULTS = {"weights": "em", "warmup": "sinkhorn_means"}
+#: The ways of fitting offered for images, each as GaussianMixture settings. "sinkhorn_start" (the
+#: default, chosen by the measurements in docs/evidence.md) moves the means by Sinkhorn-EM with
+#: covariances and equal class sizes held, then fits everything by EM with class sizes learned:
+#: it recovered the most nuclei on the NeuroPAL-like sample and every mean of the toy mixture.
+#: "sinkhorn" is the papers' Sinkhorn-EM, whose class sizes stay fixed (equal unless given).
+#: The class sizes (``weights``) may be overridden; ``method`` and ``warmup`` may not.
+METHODS = {
+    "sinkhorn_start": {"method": "em", "warmup": "sinkhorn_means", "weights": "em"},
+    "em": {"method": "em", "warmup": None, "weights": "em"},
+    "sinkhorn": {"method": "sinkhorn", "warmup": None, "weights": "uniform"},
+}
+#: How each method is named in messages, progress reports and layer names.
+METHOD_NAMES = {"sinkhorn_start": "Sinkhorn start → EM", **MIXTURE_METHOD_NAMES}
+#: How every voxel gets its label: the class of highest posterior probability (class sizes follow
+#: the image), or the class the transport plan gives it (class sizes held at the fitted ones).
+ASSIGNMENTS = ("posterior", "plan")
 
 
 @dataclass(frozen=True)
@@ -95,7 +111,7 @@ class Progress:
 
 def _fit_progress(mixture: GaussianMixture, step: Any) -> Progress:
     """A progress report for one iteration of ``mixture.fit_steps``."""
-    name = "Sinkhorn-EM warm-up" if step.phase == "warmup" else METHOD_NAMES[mixture.method]
+    name = "Sinkhorn-EM warm-up" if step.phase == "warmup" else MIXTURE_METHOD_NAMES[mixture.method]
     start = f", start {step.start + 1} of {step.n_starts}" if step.n_starts > 1 else ""
     message = (
         f"{name} iteration {step.iteration} of {step.max_iter}{start}, "
@@ -307,11 +323,26 @@ class Segmenter:
     ----------
     n_components : int, default 3
         Number of classes K; labels are 1..K.
-    method : {"sinkhorn", "em"}, default "sinkhorn"
-        Sinkhorn-EM (E-step = entropic optimal transport with fixed class
-        sizes) or classical EM.
+    method : {"sinkhorn_start", "em", "sinkhorn"}, default "sinkhorn_start"
+        How the mixture is fitted (see :data:`METHODS`). ``"sinkhorn_start"``:
+        Sinkhorn-EM first moves the class means with equal class sizes and one
+        shared covariance held, then EM fits everything with class sizes
+        learned from the image; the measurements in docs/evidence.md made it
+        the default. ``"em"``: classical EM (as scikit-learn).
+        ``"sinkhorn"``: Sinkhorn-EM, whose E-step is an entropic optimal
+        transport that holds every class at a fixed share of the voxels
+        (equal shares unless ``weights`` gives others).
     epsilon : float, default 1.0
-        Entropic regularisation of Sinkhorn-EM (ignored by EM).
+        Entropic regularisation of Sinkhorn-EM: of its warm-up with
+        ``"sinkhorn_start"``, of every step with ``"sinkhorn"``, and of the
+        transport plan with ``assignment="plan"``.
+    assignment : {"posterior", "plan"}, default "posterior"
+        How :meth:`predict` labels a voxel: with the class of highest
+        posterior probability at the fitted parameters (class sizes follow
+        the image), or with the class the transport plan gives it, which
+        holds the classes at the fitted sizes ``mixture_.weights_``
+        (:meth:`GaussianMixture.predict_plan`, with the plan solved on the
+        fitted subsample).
     features : str or list of (str, float or None), default "intensity"
         ``"intensity"``, ``"multiscale"``, a feature name or an explicit
         ``[(name, sigma), ...]`` list; see
@@ -335,10 +366,10 @@ class Segmenter:
         below it. Results do not depend on it.
     **mixture_options
         Passed to :class:`~napari_sinkhorn_em.mixture.GaussianMixture`
-        (e.g. ``weights="uniform"``, ``covariance_type="diag"``, ``max_iter=200``).
-        Unless given, ``weights="em"`` (class sizes learned from the image) and
-        ``warmup="sinkhorn_means"`` (Sinkhorn-EM moves the means first) are used:
-        the measurements in docs/evidence.md chose them.
+        (e.g. ``covariance_type="diag"``, ``max_iter=200``, or ``weights``:
+        ``"em"`` to learn the class sizes, ``"uniform"`` for equal ones, or
+        fractions such as :func:`class_sizes_from_labels` of a rough painting).
+        ``method`` chooses the mixture's ``method`` and ``warmup``.
 
     Attributes
     ----------
@@ -359,14 +390,19 @@ class Segmenter:
         Voxel size of the training image.
     n_samples_fit_ : int
         Number of voxels the mixture was fitted on.
+    plan_potentials_ : numpy.ndarray
+        Dual potentials of the transport plan on the fitted voxels at the
+        fitted parameters (:meth:`GaussianMixture.transport_potentials`),
+        used by ``assignment="plan"``.
     """
 
     def __init__(
         self,
         n_components: int = 3,
         *,
-        method: str = "sinkhorn",
+        method: str = "sinkhorn_start",
         epsilon: float = 1.0,
+        assignment: str = "posterior",
         features: Any = "intensity",
         sigmas: float | Sequence[float] = (1.0, 2.0, 4.0),
         coordinates: bool = False,
@@ -379,6 +415,7 @@ class Segmenter:
         self.n_components = n_components
         self.method = method
         self.epsilon = epsilon
+        self.assignment = assignment
         self.features = features
         self.sigmas = sigmas
         self.coordinates = coordinates
@@ -391,7 +428,7 @@ class Segmenter:
     def __repr__(self) -> str:
         return (
             f"Segmenter(n_components={self.n_components!r}, method={self.method!r}, "
-            f"epsilon={self.epsilon!r}, features={self.features!r})"
+            f"epsilon={self.epsilon!r}, assignment={self.assignment!r}, features={self.features!r})"
         )
 
     def get_params(self) -> dict[str, Any]:
@@ -400,6 +437,7 @@ class Segmenter:
             "n_components": self.n_components,
             "method": self.method,
             "epsilon": self.epsilon,
+            "assignment": self.assignment,
             "features": self.features,
             "sigmas": self.sigmas,
             "coordinates": self.coordinates,
@@ -411,14 +449,20 @@ class Segmenter:
         }
 
     # ------------------------------------------------------------- fitting
+    def _mixture_settings(self) -> dict[str, Any]:
+        """GaussianMixture keyword arguments of the settings (validated, apart from the mixture's own)."""
+        check_choice(self.method, "method", tuple(METHODS))
+        check_choice(self.assignment, "assignment", ASSIGNMENTS)
+        chosen_by_method = {"method", "warmup"} & set(self.mixture_options)
+        if chosen_by_method:
+            raise ValueError(
+                f"Choose how the mixture is fitted with method= (one of {', '.join(METHODS)}), "
+                f"not with {' or '.join(sorted(chosen_by_method))}=."
+            )
+        return {"epsilon": self.epsilon, **METHODS[self.method], **self.mixture_options}
+
     def _new_mixture(self, random_state: Any) -> GaussianMixture:
-        return GaussianMixture(
-            self.n_components,
-            method=self.method,
-            epsilon=self.epsilon,
-            random_state=random_state,
-            **(SEGMENTATION_MIXTURE_DEFAULTS | self.mixture_options),
-        )
+        return GaussianMixture(self.n_components, random_state=random_state, **self._mixture_settings())
 
     def _settings_recipe(self) -> dict[str, Any]:
         """The feature recipe that the settings ask for (validated)."""
@@ -494,26 +538,36 @@ class Segmenter:
         yield from self._fit_source_steps(source)
 
     def refit_steps(self, *, epsilon: float) -> Iterator[Progress]:
-        """Refit at a new ε, continuing from the current fit on the same pixels.
+        """Refit at a new ε on the same pixels, as cheaply as the method allows.
 
-        Features, subsample and standardisation are reused and the mixture starts
-        from its fitted means, covariances and Sinkhorn potentials (a warm start),
-        so this is much faster than a new fit: it is what makes a live ε slider
-        responsive. Yields :class:`Progress` like :meth:`fit_steps`; closing the
-        generator early leaves the current fit intact.
+        Features, subsample and standardisation are reused. With
+        ``method="sinkhorn"`` the mixture continues from its fitted means,
+        covariances and Sinkhorn potentials (a warm start), which is much faster
+        than a new fit: it is what makes a live ε slider responsive. With
+        ``"sinkhorn_start"`` the warm-up depends on ε, so the mixture is fitted
+        anew from the same start, exactly as a new fit at this ε would be. EM's
+        fit does not depend on ε; only the transport plan of
+        ``assignment="plan"`` is solved again. Yields :class:`Progress` like
+        :meth:`fit_steps`; closing the generator early leaves the current fit
+        intact.
         """
         if not hasattr(self, "_fit_sample"):
             raise RuntimeError("refit_steps needs a Segmenter fitted in this session; call fit(image) first.")
         epsilon = check_epsilon(epsilon)
-        mixture = copy.deepcopy(self.mixture_)
+        if self.method == "sinkhorn_start":
+            mixture = self._new_mixture(copy.deepcopy(self._mixture_rng))
+        else:
+            mixture = copy.deepcopy(self.mixture_)
+            mixture.warm_start = True
         mixture.epsilon = epsilon
-        mixture.warm_start = True
-        for step in mixture.fit_steps(self._fit_sample):
-            yield _fit_progress(mixture, step)
-        _order_components(mixture)
+        if self.method != "em":
+            for step in mixture.fit_steps(self._fit_sample):
+                yield _fit_progress(mixture, step)
+            _order_components(mixture)
+        self.plan_potentials_ = mixture.transport_potentials(self._fit_sample)
         self.mixture_ = mixture
         self.epsilon = epsilon
-        yield Progress("fit", 1.0, f"{METHOD_NAMES[mixture.method]} refit at ε = {epsilon:g} finished")
+        yield Progress("fit", 1.0, f"{METHOD_NAMES[self.method]} refit at ε = {epsilon:g} finished")
 
     def _fit_source(self, source: _FeatureSource, progress: ProgressCallback | None) -> None:
         for report in self._fit_source_steps(source):
@@ -521,6 +575,7 @@ class Segmenter:
 
     def _fit_source_steps(self, source: _FeatureSource) -> Iterator[Progress]:
         n_components = check_positive_int(self.n_components, "n_components")
+        self._mixture_settings()
         if self.sample_size is not None:
             check_positive_int(self.sample_size, "sample_size")
         rng = check_random_state(self.random_state)
@@ -547,13 +602,15 @@ class Segmenter:
         scaling = _fit_robust_scaling(rows, source.names, robust)
         X = scaling.apply(rows, copy=False)
 
+        mixture_rng = copy.deepcopy(rng)
         mixture = self._new_mixture(rng)
-        yield Progress("fit", 0.0, f"Fitting {METHOD_NAMES[mixture.method]} on {X.shape[0]:,} pixels")
+        yield Progress("fit", 0.0, f"Fitting {METHOD_NAMES[self.method]} on {X.shape[0]:,} pixels")
         for step in mixture.fit_steps(X):
             yield _fit_progress(mixture, step)
         _order_components(mixture)
 
         self.mixture_ = mixture
+        self.plan_potentials_ = mixture.transport_potentials(X)
         self.scaling_ = scaling
         self.recipe_ = {
             "features": [list(entry) for entry in source.features],
@@ -564,9 +621,10 @@ class Segmenter:
         self.n_channels_ = source.n_channels
         self.scale_ = source.scale
         self.n_samples_fit_ = int(X.shape[0])
-        # Kept (not saved) so that refit_steps can continue on the same pixels.
+        # Kept (not saved) so that refit_steps can continue on the same pixels, or start again.
         self._fit_sample = X
-        yield Progress("fit", 1.0, f"{METHOD_NAMES[mixture.method]} fit finished")
+        self._mixture_rng = mixture_rng
+        yield Progress("fit", 1.0, f"{METHOD_NAMES[self.method]} fit finished")
 
     # ------------------------------------------------------------ prediction
     def _prediction_source(self, image, channel_axis, scale, mask) -> _FeatureSource:
@@ -600,11 +658,21 @@ class Segmenter:
             X = self.scaling_.apply(table)
             if proba:
                 values = self.mixture_.predict_proba(X).astype(np.float32)
+            elif self.assignment == "plan":
+                values = self.mixture_.predict_plan(X, self._plan_potentials())[0] + 1
             else:
                 values = self.mixture_.predict(X) + 1
             source.place(out, start, stop, values)
             _report(progress, "assign", stop / source.spatial_shape[0])
         return out
+
+    def _plan_potentials(self) -> np.ndarray:
+        if not hasattr(self, "plan_potentials_"):
+            raise ValueError(
+                "This model was saved without its transport plan, so it cannot label with "
+                "assignment='plan'; use assignment='posterior', or fit the model again."
+            )
+        return self.plan_potentials_
 
     def predict(
         self,
@@ -635,7 +703,8 @@ class Segmenter:
         -------
         numpy.ndarray
             Labels 1..K of the image's spatial shape (0 outside ``mask``),
-            in the smallest unsigned integer type that holds K.
+            in the smallest unsigned integer type that holds K, chosen as
+            ``assignment`` says.
         """
         return self._assign(self._prediction_source(image, channel_axis, scale, mask), progress)
 
@@ -730,6 +799,7 @@ class Segmenter:
                 "precisions_cholesky": mixture.precisions_cholesky_,
                 "weights": mixture.weights_,
                 "potentials": mixture.potentials_,
+                "plan_potentials": self.plan_potentials_,
                 "converged": bool(mixture.converged_),
                 "n_iter": int(mixture.n_iter_),
                 "n_samples_fit": self.n_samples_fit_,
@@ -805,8 +875,9 @@ class Segmenter:
             "precisions_cholesky": parameter_shape,
             "weights": (n_components,),
         }
-        if stored["potentials"] is not None:
-            expected["potentials"] = (n_components,)
+        for key in ("potentials", "plan_potentials"):
+            if stored.get(key) is not None:
+                expected[key] = (n_components,)
         arrays = {}
         for key, shape in expected.items():
             array = np.asarray(stored[key], dtype=np.float64)
@@ -847,6 +918,8 @@ class Segmenter:
         segmenter.n_channels_ = check_positive_int(document["image"]["n_channels"], "n_channels")
         segmenter.scale_ = scale
         segmenter.n_samples_fit_ = int(stored["n_samples_fit"])
+        if "plan_potentials" in arrays:
+            segmenter.plan_potentials_ = arrays["plan_potentials"]
         return segmenter
 
 
@@ -866,6 +939,48 @@ def _reason(error: Exception) -> str:
 # ---------------------------------------------------------------------------
 # One-call segmentation and instances
 # ---------------------------------------------------------------------------
+
+
+def class_sizes_from_labels(labels: Any, n_components: int) -> np.ndarray:
+    """Class sizes of a rough painting, as fractions for the ``weights`` setting.
+
+    Paint a few regions of each class with labels 1..K in proportion to how
+    much of the image the class covers (0 = not painted); the fraction of the
+    painted pixels that carries each label becomes that class's size. Only
+    the sizes are used: the fitted classes are numbered as usual (by the mean
+    of the first feature), and each size goes to the class that starts with
+    a share of the pixels of the same rank.
+
+    Parameters
+    ----------
+    labels : array_like of int
+        The painting (e.g. a napari Labels layer's data).
+    n_components : int
+        Number of classes K; every label 1..K must be painted.
+
+    Returns
+    -------
+    numpy.ndarray
+        K fractions summing to 1; entry ``k - 1`` belongs to label k.
+    """
+    n_components = check_positive_int(n_components, "n_components")
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "biu":
+        raise ValueError(f"The painted classes must be whole-number labels; got values of type {labels.dtype}.")
+    painted = labels[labels != 0]
+    if painted.size and (painted.min() < 0 or painted.max() > n_components):
+        raise ValueError(
+            f"The painting uses label {int(painted.max()) if painted.max() > n_components else int(painted.min())}, "
+            f"but there are {n_components} classes; paint with labels 1 to {n_components} only."
+        )
+    counts = np.bincount(painted.astype(np.int64, copy=False), minlength=n_components + 1)[1:]
+    missing = [str(label) for label in np.flatnonzero(counts == 0) + 1]
+    if missing:
+        raise ValueError(
+            f"Class {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not painted; paint some "
+            f"pixels of every class 1 to {n_components}, in proportion to the area each covers."
+        )
+    return counts / counts.sum()
 
 
 def split_instances(labels: Any, *, min_size: int = DEFAULT_MIN_SIZE, connectivity: int = 1) -> np.ndarray:
@@ -912,8 +1027,9 @@ def segment(
     image: Any,
     n_components: int = 3,
     *,
-    method: str = "sinkhorn",
+    method: str = "sinkhorn_start",
     epsilon: float = 1.0,
+    assignment: str = "posterior",
     channel_axis: int | None = None,
     scale: Sequence[float] | None = None,
     features: Any = "intensity",
@@ -940,8 +1056,9 @@ def segment(
         2-D or 3-D image, optionally with a channel axis.
     n_components : int, default 3
         Number of classes K.
-    method, epsilon, features, sigmas, coordinates, coordinate_weight, sample_size, random_state, memory_limit
-        See :class:`Segmenter`.
+    method, epsilon, assignment, features, sigmas, coordinates, coordinate_weight, sample_size, random_state, memory_limit
+        See :class:`Segmenter`; by default Sinkhorn-EM moves the class means,
+        then EM fits everything with the class sizes learned from the image.
     channel_axis, scale, mask, progress
         See :meth:`Segmenter.fit`.
     instances : bool, default False
@@ -963,6 +1080,7 @@ def segment(
         n_components,
         method=method,
         epsilon=epsilon,
+        assignment=assignment,
         features=features,
         sigmas=sigmas,
         coordinates=coordinates,
@@ -1119,7 +1237,8 @@ def compare_methods(
     """Segment one image with EM and with Sinkhorn-EM and compare the results.
 
     Both fits use the same features (computed once when they fit in memory),
-    the same subsample and the same seed.
+    the same subsample and the same seed. EM learns the class sizes from the
+    image; Sinkhorn-EM holds them equal (a ``weights`` setting applies to both).
 
     Parameters
     ----------
