@@ -121,6 +121,7 @@ def test_every_control_explains_itself_in_a_tooltip(widget):
         widget.image_list, widget.channel_axis_combo, widget.mask_combo, widget.dimensions_combo,
         widget.time_combo, widget.features_combo, widget.sigmas_edit, widget.n_components_spin,
         widget.epsilon_slider, widget.epsilon_spin, widget.method_combo, widget.weights_combo,
+        widget.painting_combo, widget.assignment_combo, widget.class_sizes_label,
         widget.covariance_combo, widget.seed_spin, widget.sample_size_spin, widget.confidence_check,
         widget.max_iter_spin, widget.tol_spin, widget.live_check, widget.run_button, widget.cancel_button,
         widget.save_button, widget.apply_button,
@@ -176,15 +177,15 @@ def test_epsilon_slider_and_number_box_follow_each_other(widget):
 def test_live_epsilon_change_updates_the_same_layer(viewer, widget, qtbot):
     viewer.add_image(three_bands(), name="worm")
     run_to_end(widget, qtbot)
-    layer = viewer.layers["worm (Sinkhorn-EM, K=3, ε=1)"]
+    layer = viewer.layers["worm (Sinkhorn start → EM, K=3, ε=1)"]
     n_layers, first_labels = len(viewer.layers), layer.data
 
     widget.live_check.setChecked(True)
     widget.epsilon_spin.setValue(0.05)
-    qtbot.waitUntil(lambda: layer.name == "worm (Sinkhorn-EM, K=3, ε=0.05)", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: layer.name == "worm (Sinkhorn start → EM, K=3, ε=0.05)", timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
 
-    assert viewer.layers["worm (Sinkhorn-EM, K=3, ε=0.05)"] is layer
+    assert viewer.layers["worm (Sinkhorn start → EM, K=3, ε=0.05)"] is layer
     assert layer.data is not first_labels
     assert set(np.unique(layer.data)) == {1, 2, 3}
     assert len(viewer.layers) == n_layers
@@ -228,7 +229,7 @@ def test_other_changes_fit_anew(viewer, widget, qtbot, fit_calls):
     widget.seed_spin.setValue(7)
     run_to_end(widget, qtbot)
 
-    assert fit_calls == [("fit", "sinkhorn"), ("fit", "sinkhorn")]
+    assert fit_calls == [("fit", "sinkhorn_start"), ("fit", "sinkhorn_start")]
 
 
 def test_editing_the_mask_makes_the_next_run_fit_anew(viewer, widget, qtbot, fit_calls):
@@ -240,8 +241,8 @@ def test_editing_the_mask_makes_the_next_run_fit_anew(viewer, widget, qtbot, fit
     widget.epsilon_spin.setValue(0.2)
     run_to_end(widget, qtbot)
 
-    assert fit_calls == [("fit", "sinkhorn"), ("fit", "sinkhorn")]
-    assert not viewer.layers["worm (Sinkhorn-EM, K=3, ε=0.2)"].data[:8].any()
+    assert fit_calls == [("fit", "sinkhorn_start"), ("fit", "sinkhorn_start")]
+    assert not viewer.layers["worm (Sinkhorn start → EM, K=3, ε=0.2)"].data[:8].any()
 
 
 def test_live_k_change_reruns_after_a_short_pause(viewer, widget, qtbot):
@@ -249,8 +250,8 @@ def test_live_k_change_reruns_after_a_short_pause(viewer, widget, qtbot):
     widget.live_check.setChecked(True)
     widget.n_components_spin.setValue(2)
     assert widget.worker is None  # debounced: nothing starts at once
-    qtbot.waitUntil(lambda: "worm (Sinkhorn-EM, K=2, ε=1)" in viewer.layers, timeout=TIMEOUT_MS)
-    assert set(np.unique(viewer.layers["worm (Sinkhorn-EM, K=2, ε=1)"].data)) == {1, 2}
+    qtbot.waitUntil(lambda: "worm (Sinkhorn start → EM, K=2, ε=1)" in viewer.layers, timeout=TIMEOUT_MS)
+    assert set(np.unique(viewer.layers["worm (Sinkhorn start → EM, K=2, ε=1)"].data)) == {1, 2}
 
 
 def test_live_change_stops_the_running_fit_and_starts_a_new_one(viewer, widget, qtbot):
@@ -260,10 +261,10 @@ def test_live_change_stops_the_running_fit_and_starts_a_new_one(viewer, widget, 
     widget.tol_spin.setValue(1e-4)
     widget.live_check.setChecked(True)
     widget.n_components_spin.setValue(2)
-    qtbot.waitUntil(lambda: "worm (Sinkhorn-EM, K=2, ε=1)" in viewer.layers, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: "worm (Sinkhorn start → EM, K=2, ε=1)" in viewer.layers, timeout=TIMEOUT_MS)
 
     assert long_fit.abort_requested
-    assert [layer.name for layer in viewer.layers] == ["worm", "worm (Sinkhorn-EM, K=2, ε=1)"]
+    assert [layer.name for layer in viewer.layers] == ["worm", "worm (Sinkhorn start → EM, K=2, ε=1)"]
 
 
 def test_changes_without_live_mode_do_not_run(viewer, widget, qtbot):
@@ -277,9 +278,9 @@ def test_changes_without_live_mode_do_not_run(viewer, widget, qtbot):
 def test_rerun_after_the_result_was_deleted_adds_a_new_layer(viewer, widget, qtbot):
     viewer.add_image(three_bands(), name="worm")
     run_to_end(widget, qtbot)
-    viewer.layers.remove("worm (Sinkhorn-EM, K=3, ε=1)")
+    viewer.layers.remove("worm (Sinkhorn start → EM, K=3, ε=1)")
     run_to_end(widget, qtbot)
-    assert [layer.name for layer in viewer.layers] == ["worm", "worm (Sinkhorn-EM, K=3, ε=1)"]
+    assert [layer.name for layer in viewer.layers] == ["worm", "worm (Sinkhorn start → EM, K=3, ε=1)"]
 
 
 def test_cancel_stops_a_long_fit_and_adds_nothing(viewer, widget, qtbot):
@@ -357,7 +358,7 @@ def test_a_failing_fit_is_reported_and_the_widget_stays_usable(viewer, widget, q
     assert len(viewer.layers) == 1
 
     run_to_end(widget, qtbot)
-    assert "worm (Sinkhorn-EM, K=3, ε=1)" in viewer.layers
+    assert "worm (Sinkhorn start → EM, K=3, ε=1)" in viewer.layers
 
 
 def test_mask_leaves_pixels_outside_it_unlabelled(viewer, widget, qtbot):
@@ -368,7 +369,7 @@ def test_mask_leaves_pixels_outside_it_unlabelled(viewer, widget, qtbot):
     widget.mask_combo.setCurrentIndex(widget.mask_combo.findData("body"))
     run_to_end(widget, qtbot)
 
-    labels = viewer.layers["worm (Sinkhorn-EM, K=3, ε=1)"].data
+    labels = viewer.layers["worm (Sinkhorn start → EM, K=3, ε=1)"].data
     assert not labels[mask == 0].any()
     assert set(np.unique(labels[mask == 1])) == {1, 2, 3}
 
@@ -381,9 +382,9 @@ def test_layers_selected_together_are_used_as_channels(viewer, widget, qtbot):
     widget.select_layers(first, second)
     run_to_end(widget, qtbot)
 
-    labels = viewer.layers["head (Sinkhorn-EM, K=3, ε=1)"].data
+    labels = viewer.layers["head (Sinkhorn start → EM, K=3, ε=1)"].data
     assert labels.shape == (48, 48)
-    assert widget.fitted_segmenters["sinkhorn"].n_channels_ == 2
+    assert widget.fitted_segmenters["sinkhorn_start"].n_channels_ == 2
     bands = np.broadcast_to(np.arange(48) // 16, (48, 48))
     assert compare_labels(bands, labels).adjusted_rand_index > 0.95
 
@@ -395,10 +396,10 @@ def test_channel_axis_of_one_layer(viewer, widget, qtbot):
     assert not widget.time_combo.isEnabled()
     run_to_end(widget, qtbot)
 
-    layer = viewer.layers["two colours (Sinkhorn-EM, K=3, ε=1)"]
+    layer = viewer.layers["two colours (Sinkhorn start → EM, K=3, ε=1)"]
     assert layer.data.shape == (48, 48)
     np.testing.assert_array_equal(layer.scale, (0.5, 0.25))
-    assert widget.fitted_segmenters["sinkhorn"].n_channels_ == 2
+    assert widget.fitted_segmenters["sinkhorn_start"].n_channels_ == 2
 
 
 def test_rgb_layer_uses_its_colours_as_channels(viewer, widget, qtbot):
@@ -406,8 +407,8 @@ def test_rgb_layer_uses_its_colours_as_channels(viewer, widget, qtbot):
     viewer.add_image(image, name="photo", rgb=True)
     run_to_end(widget, qtbot)
 
-    assert viewer.layers["photo (Sinkhorn-EM, K=3, ε=1)"].data.shape == (48, 48)
-    assert widget.fitted_segmenters["sinkhorn"].n_channels_ == 3
+    assert viewer.layers["photo (Sinkhorn start → EM, K=3, ε=1)"].data.shape == (48, 48)
+    assert widget.fitted_segmenters["sinkhorn_start"].n_channels_ == 3
 
 
 def test_time_series_labels_the_current_time_point(viewer, widget, qtbot):
@@ -416,7 +417,7 @@ def test_time_series_labels_the_current_time_point(viewer, widget, qtbot):
     viewer.dims.set_current_step(0, 2)
     run_to_end(widget, qtbot)
 
-    labels = viewer.layers["movie (Sinkhorn-EM, K=3, ε=1)"].data
+    labels = viewer.layers["movie (Sinkhorn start → EM, K=3, ε=1)"].data
     assert labels.shape == (3, 48, 48)
     assert not labels[:2].any()
     assert set(np.unique(labels[2])) == {1, 2, 3}
@@ -429,8 +430,8 @@ def test_time_series_labels_all_time_points_with_one_model(viewer, widget, qtbot
     widget.time_combo.setCurrentIndex(widget.time_combo.findData("all"))
     run_to_end(widget, qtbot)
 
-    labels = viewer.layers["movie (Sinkhorn-EM, K=3, ε=1)"].data
-    segmenter = widget.fitted_segmenters["sinkhorn"]
+    labels = viewer.layers["movie (Sinkhorn start → EM, K=3, ε=1)"].data
+    segmenter = widget.fitted_segmenters["sinkhorn_start"]
     for frame in range(3):
         np.testing.assert_array_equal(labels[frame], segmenter.predict(movie[frame]))
 
@@ -441,7 +442,7 @@ def test_three_d_stack_is_segmented_as_a_volume(viewer, widget, qtbot):
     assert not widget.time_combo.isEnabled()
     run_to_end(widget, qtbot)
 
-    labels = viewer.layers["stack (Sinkhorn-EM, K=3, ε=1)"].data
+    labels = viewer.layers["stack (Sinkhorn start → EM, K=3, ε=1)"].data
     assert labels.shape == (4, 16, 16)
     assert all(set(np.unique(plane)) == {1, 2, 3} for plane in labels)
 
@@ -451,7 +452,7 @@ def test_confidence_map_is_added_on_request(viewer, widget, qtbot):
     widget.confidence_check.setChecked(True)
     run_to_end(widget, qtbot)
 
-    confidence = viewer.layers["worm (Sinkhorn-EM, K=3, ε=1) confidence"].data
+    confidence = viewer.layers["worm (Sinkhorn start → EM, K=3, ε=1) confidence"].data
     assert confidence.shape == (48, 48)
     assert confidence.min() >= 1 / K - 1e-6 and confidence.max() <= 1 + 1e-6
 
@@ -485,3 +486,66 @@ def test_applying_an_unreadable_model_is_reported(viewer, widget, tmp_path, noti
     widget.apply_model(path)
     assert widget.worker is None
     assert [level for level, _ in notifications] == ["error"]
+
+
+def test_each_method_offers_its_own_class_sizes(widget):
+    assert widget.method_combo.currentData() == "sinkhorn_start"
+    assert widget.weights_combo.currentData() == "em"
+    assert widget.epsilon_spin.isEnabled()  # the Sinkhorn start uses ε
+    set_method(widget, "sinkhorn")
+    assert widget.weights_combo.currentData() == "uniform"
+    set_method(widget, "em")
+    assert widget.weights_combo.currentData() == "em"
+    assert not widget.epsilon_spin.isEnabled()
+    widget.assignment_combo.setCurrentIndex(widget.assignment_combo.findData("plan"))
+    assert widget.epsilon_spin.isEnabled()
+    widget.weights_combo.setCurrentIndex(widget.weights_combo.findData("painted"))
+    assert widget.painting_combo.isEnabled()
+    set_method(widget, "sinkhorn")
+    assert widget.weights_combo.currentData() == "painted"
+
+
+def test_painted_classes_set_the_class_sizes_and_the_widget_shows_them(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    painting = np.zeros((48, 48), dtype=np.uint8)
+    painting[0, :10], painting[1, :30], painting[2, :20] = 1, 2, 3
+    viewer.add_labels(painting, name="sketch")
+    set_method(widget, "sinkhorn")
+    widget.weights_combo.setCurrentIndex(widget.weights_combo.findData("painted"))
+    widget.painting_combo.setCurrentIndex(widget.painting_combo.findData("sketch"))
+    run_to_end(widget, qtbot)
+
+    segmenter = widget.fitted_segmenters["sinkhorn"]
+    assert segmenter.mixture_options["weights"] == (1 / 6, 1 / 2, 1 / 3)
+    np.testing.assert_allclose(np.sort(segmenter.mixture_.weights_), [1 / 6, 1 / 3, 1 / 2])
+    shown = widget.class_sizes_label.text()
+    assert shown.startswith("Class sizes") and "Sinkhorn-EM: 1: " in shown and "50%" in shown
+
+
+def test_a_missing_or_incomplete_painting_is_reported(viewer, widget, notifications):
+    viewer.add_image(three_bands(), name="worm")
+    widget.weights_combo.setCurrentIndex(widget.weights_combo.findData("painted"))
+    widget.run()
+    painting = np.zeros((48, 48), dtype=np.uint8)
+    painting[0, :10] = 1
+    viewer.add_labels(painting, name="sketch")
+    widget.painting_combo.setCurrentIndex(widget.painting_combo.findData("sketch"))
+    widget.run()
+
+    assert widget.worker is None
+    assert [level for level, _ in notifications] == ["error", "error"]
+    assert "labels layer with the painted classes" in notifications[0][1]
+    assert "Class 2, 3 are not painted" in notifications[1][1]
+
+
+def test_labels_from_the_transport_plan_hold_the_class_sizes(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    set_method(widget, "sinkhorn")
+    widget.assignment_combo.setCurrentIndex(widget.assignment_combo.findData("plan"))
+    widget.epsilon_spin.setValue(0.1)
+    run_to_end(widget, qtbot)
+
+    segmenter = widget.fitted_segmenters["sinkhorn"]
+    assert segmenter.assignment == "plan"
+    labels = viewer.layers["worm (Sinkhorn-EM, K=3, ε=0.1)"].data
+    np.testing.assert_array_equal(labels, segmenter.predict(three_bands()))

@@ -48,8 +48,7 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
-from .mixture import METHOD_NAMES
-from .pipeline import LabelComparison, Progress, Segmenter, compare_labels
+from .pipeline import METHOD_NAMES, LabelComparison, Progress, Segmenter, class_sizes_from_labels, compare_labels
 
 __all__ = ["SegmentationWidget"]
 
@@ -64,9 +63,17 @@ _FIT_SHARE = 0.9
 # Where each stage reported by Segmenter.fit_steps falls inside one fit.
 _STAGE_SPANS = {"features": (0.0, 0.1), "fit": (0.1, 1.0)}
 
-_METHOD_CHOICES = (("Sinkhorn-EM", "sinkhorn"), ("EM", "em"), ("both (compare)", "both"))
+_METHOD_CHOICES = (
+    ("Sinkhorn start → EM (recommended)", "sinkhorn_start"),
+    ("EM", "em"),
+    ("Sinkhorn-EM (class sizes held)", "sinkhorn"),
+    ("compare EM and Sinkhorn-EM", "both"),
+)
 _FEATURE_CHOICES = (("intensity", "intensity"), ("multiscale (edges, blobs, ridges)", "multiscale"))
-_WEIGHT_CHOICES = (("equal", "uniform"), ("estimated from the image", "em"))
+_WEIGHT_CHOICES = (("learnt from the image", "em"), ("equal", "uniform"), ("from a painted labels layer", "painted"))
+# The class sizes each method starts with; in a comparison EM always learns them (see _Settings).
+_METHOD_WEIGHTS = {"sinkhorn_start": "em", "em": "em", "sinkhorn": "uniform", "both": "uniform"}
+_ASSIGNMENT_CHOICES = (("most probable class", "posterior"), ("class sizes held (transport plan)", "plan"))
 _COVARIANCE_CHOICES = (
     ("any shape (full)", "full"),
     ("axis-aligned (diagonal)", "diag"),
@@ -103,7 +110,8 @@ class _Settings:
     epsilon: float
     features: str
     sigmas: tuple[float, ...]
-    weights: str
+    weights: str | tuple[float, ...]
+    assignment: str
     covariance_type: str
     random_state: int
     sample_size: int | None
@@ -117,16 +125,20 @@ class _Settings:
         return ("em", "sinkhorn") if self.method == "both" else (self.method,)
 
     def segmenter(self, method: str) -> Segmenter:
-        """An unfitted :class:`Segmenter` with these settings and ``method``."""
+        """An unfitted :class:`Segmenter` with these settings and ``method``.
+
+        In a comparison the class-size setting is Sinkhorn-EM's, and EM learns the sizes.
+        """
         return Segmenter(
             self.n_components,
             method=method,
             epsilon=self.epsilon,
+            assignment=self.assignment,
             features=self.features,
             sigmas=self.sigmas,
             sample_size=self.sample_size,
             random_state=self.random_state,
-            weights=self.weights,
+            weights="em" if self.method == "both" and method == "em" else self.weights,
             covariance_type=self.covariance_type,
             max_iter=self.max_iter,
             tol=self.tol,
@@ -321,7 +333,9 @@ def _segmentation_steps(
     # must be caught here too: the worker would otherwise take it for its own
     # deletion and stop without signalling that it finished.
     try:
-        reused = {"em"} & set(settings.methods) if previous is not None else set()
+        # EM's fit does not depend on ε; its labels do only through the transport plan.
+        keeps_em = previous is not None and settings.assignment == "posterior"
+        reused = {"em"} & set(settings.methods) if keeps_em else set()
         segmenters = {method: previous.segmenters[method] for method in reused}
         labels = {method: previous.labels[method] for method in reused}
         to_fit = [method for method in settings.methods if method not in reused]
@@ -380,9 +394,18 @@ def _epsilon_label(epsilon: float) -> str:
 
 def _result_name(source_name: str, method: str, settings: _Settings) -> str:
     """E.g. ``worm (Sinkhorn-EM, K=5, ε=0.5)``."""
-    if method == "em":
+    if method == "em" and settings.assignment == "posterior":
         return f"{source_name} (EM, K={settings.n_components})"
-    return f"{source_name} (Sinkhorn-EM, K={settings.n_components}, ε={_epsilon_label(settings.epsilon)})"
+    return f"{source_name} ({METHOD_NAMES[method]}, K={settings.n_components}, ε={_epsilon_label(settings.epsilon)})"
+
+
+def _class_sizes_text(segmenters: dict[str, Segmenter]) -> str:
+    """E.g. ``Class sizes (share of the pixels) — EM: 1: 62%, 2: 30%, 3: 8%``."""
+    parts = []
+    for method, segmenter in segmenters.items():
+        sizes = ", ".join(f"{label}: {100 * size:.0f}%" for label, size in enumerate(segmenter.mixture_.weights_, 1))
+        parts.append(f"{METHOD_NAMES[method]}: {sizes}")
+    return "Class sizes (share of the pixels) — " + "; ".join(parts)
 
 
 def _without_axis(values: np.ndarray, axis: int | None) -> np.ndarray:
@@ -519,7 +542,8 @@ class SegmentationWidget(QWidget):
         epsilon_tooltip = (
             "How sharp Sinkhorn-EM's class boundaries are. Small values give crisp, all-or-nothing decisions "
             "that follow the class sizes strictly; large values let uncertain pixels be shared between classes "
-            "(near 1 it behaves like classical EM with fixed class sizes). EM ignores it."
+            "(near 1 it behaves like classical EM with fixed class sizes). EM ignores it unless pixels are "
+            "labelled with the class sizes held."
         )
         self.epsilon_slider = _with_tooltip(QSlider(Qt.Orientation.Horizontal), epsilon_tooltip)
         low, high = EPSILON_DECADES
@@ -535,17 +559,35 @@ class SegmentationWidget(QWidget):
 
         self.method_combo = _with_tooltip(
             _choice_combo(_METHOD_CHOICES),
-            "Sinkhorn-EM keeps every class at its expected share of the pixels, so a large bright or dark "
-            "region cannot swallow the small ones; EM lets the class sizes drift to fit the image. 'Both' runs "
-            "the two and shows where they disagree.",
+            "How the classes are found. Sinkhorn start → EM: Sinkhorn-EM first places the classes while "
+            "holding their sizes, which avoids the poor solutions EM can get stuck in, then EM refines "
+            "everything and learns the class sizes from the image; it did best in our measurements. EM: the "
+            "classical fit. Sinkhorn-EM: keeps every class at its given share of the pixels throughout. "
+            "Compare: runs EM and Sinkhorn-EM and shows where they disagree.",
         )
-        self.method_combo.currentIndexChanged.connect(self._refresh_enabled_controls)
+        self.method_combo.currentIndexChanged.connect(self._on_method_changed)
         self.weights_combo = _with_tooltip(
             _choice_combo(_WEIGHT_CHOICES),
-            "Expected share of the pixels in each class. Equal: every class covers about the same area. "
-            "Estimated: the shares are learnt from the image; choose it when, e.g., background fills most "
-            "of the image.",
+            "Share of the pixels in each class. Learnt: estimated from the image; right when, e.g., "
+            "background fills most of it. Equal: every class covers about the same area. Painted: paint a "
+            "rough sketch with labels 1 to K on a labels layer, each class in proportion to the area it "
+            "covers, and choose that layer below. Sinkhorn-EM holds these sizes; with Sinkhorn start → EM "
+            "they hold while the classes are placed. In a comparison, EM learns its own.",
         )
+        self.weights_combo.currentIndexChanged.connect(self._refresh_enabled_controls)
+        self.painting_combo = _with_tooltip(
+            QComboBox(),
+            "The labels layer with the painted classes (labels 1 to K; 0 = not painted) whose areas give "
+            "the class sizes.",
+        )
+        self.assignment_combo = _with_tooltip(
+            _choice_combo(_ASSIGNMENT_CHOICES),
+            "How each pixel gets its label once the classes are fitted. Most probable class: the class that "
+            "explains the pixel best; class sizes may differ from those fitted. Class sizes held: as "
+            "Sinkhorn-EM's transport plan assigns pixels, which keeps every class at its fitted share of the "
+            "pixels (ε sets how sharp the boundaries are).",
+        )
+        self.assignment_combo.currentIndexChanged.connect(self._refresh_enabled_controls)
         self.covariance_combo = _with_tooltip(
             _choice_combo(_COVARIANCE_CHOICES),
             "How flexible each class's spread of feature values is. Any shape: classes may follow correlated "
@@ -612,6 +654,11 @@ class SegmentationWidget(QWidget):
             "for identical segmentations and about 0 for unrelated ones.",
         )
         self.comparison_label.setWordWrap(True)
+        self.class_sizes_label = _with_tooltip(
+            QLabel(""),
+            "The share of the pixels each class was fitted with, by label number.",
+        )
+        self.class_sizes_label.setWordWrap(True)
         self.save_button = _with_tooltip(
             QPushButton("Save model…"),
             "Save the classes learnt by the last run (Sinkhorn-EM's when both methods ran) to a file, to "
@@ -640,6 +687,8 @@ class SegmentationWidget(QWidget):
         form.addRow("ε (sharpness)", epsilon_row)
         form.addRow("Method", self.method_combo)
         form.addRow("Class sizes", self.weights_combo)
+        form.addRow("Painted classes", self.painting_combo)
+        form.addRow("Label pixels by", self.assignment_combo)
         form.addRow("Class shape", self.covariance_combo)
         form.addRow("Seed", self.seed_spin)
         form.addRow("Sample size", self.sample_size_spin)
@@ -668,6 +717,7 @@ class SegmentationWidget(QWidget):
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status_label)
         layout.addWidget(self.comparison_label)
+        layout.addWidget(self.class_sizes_label)
         layout.addLayout(model_buttons)
         layout.addStretch(1)
         self._show_running(False)
@@ -723,14 +773,15 @@ class SegmentationWidget(QWidget):
                 self.image_list.item(row).setSelected(name in selected)
             if not self.image_list.selectedItems() and image_names:
                 self.image_list.item(0).setSelected(True)
-        mask = self.mask_combo.currentData()
-        with QSignalBlocker(self.mask_combo):
-            self.mask_combo.clear()
-            self.mask_combo.addItem("none", None)
-            for layer in self.viewer.layers:
-                if isinstance(layer, Labels):
-                    self.mask_combo.addItem(layer.name, layer.name)
-            self.mask_combo.setCurrentIndex(max(self.mask_combo.findData(mask), 0))
+        labels_names = [layer.name for layer in self.viewer.layers if isinstance(layer, Labels)]
+        for combo, first in ((self.mask_combo, "none"), (self.painting_combo, "choose a labels layer")):
+            chosen = combo.currentData()
+            with QSignalBlocker(combo):
+                combo.clear()
+                combo.addItem(first, None)
+                for name in labels_names:
+                    combo.addItem(name, name)
+                combo.setCurrentIndex(max(combo.findData(chosen), 0))
         self._refresh_axis_choices()
 
     def selected_layers(self) -> list[Image]:
@@ -784,11 +835,19 @@ class SegmentationWidget(QWidget):
     def _refresh_time_choices(self) -> None:
         self.time_combo.setEnabled(self._non_channel_ndim() > int(self.dimensions_combo.currentData()))
 
+    def _on_method_changed(self) -> None:
+        """Offer the chosen method's own class sizes, unless a painting was chosen."""
+        if self.weights_combo.currentData() != "painted":
+            default = _METHOD_WEIGHTS[self.method_combo.currentData()]
+            self.weights_combo.setCurrentIndex(self.weights_combo.findData(default))
+        self._refresh_enabled_controls()
+
     def _refresh_enabled_controls(self) -> None:
         self.sigmas_edit.setEnabled(self.features_combo.currentData() == "multiscale")
-        uses_epsilon = self.method_combo.currentData() != "em"
+        uses_epsilon = self.method_combo.currentData() != "em" or self.assignment_combo.currentData() == "plan"
         self.epsilon_slider.setEnabled(uses_epsilon)
         self.epsilon_spin.setEnabled(uses_epsilon)
+        self.painting_combo.setEnabled(self.weights_combo.currentData() == "painted")
 
     # ---------------------------------------------------- reading the controls
     def _settings(self) -> _Settings:
@@ -803,13 +862,18 @@ class SegmentationWidget(QWidget):
                 f"(got '{self.sigmas_edit.text()}')."
             )
         sample_size = self.sample_size_spin.value()
+        n_components = self.n_components_spin.value()
+        weights = self.weights_combo.currentData()
+        if weights == "painted":
+            weights = self._painted_class_sizes(n_components)
         return _Settings(
-            n_components=self.n_components_spin.value(),
+            n_components=n_components,
             method=self.method_combo.currentData(),
             epsilon=self.epsilon_spin.value(),
             features=self.features_combo.currentData(),
             sigmas=sigmas,
-            weights=self.weights_combo.currentData(),
+            weights=weights,
+            assignment=self.assignment_combo.currentData(),
             covariance_type=self.covariance_combo.currentData(),
             random_state=self.seed_spin.value(),
             sample_size=sample_size if sample_size > 0 else None,
@@ -817,6 +881,19 @@ class SegmentationWidget(QWidget):
             tol=self.tol_spin.value(),
             confidence=self.confidence_check.isChecked(),
         )
+
+    def _painted_class_sizes(self, n_components: int) -> tuple[float, ...]:
+        """Class sizes from the painted labels layer chosen in the widget."""
+        name = self.painting_combo.currentData()
+        if name is None:
+            raise _InputError(
+                "Choose the labels layer with the painted classes, or another class-size setting. To paint "
+                "one: Layers > New Labels Layer, then paint each class with its label 1 to K."
+            )
+        try:
+            return tuple(class_sizes_from_labels(self.viewer.layers[name].data, n_components))
+        except ValueError as error:
+            raise _InputError(f"The painted classes in '{name}' cannot give the class sizes: {error}") from None
 
     def _image_source(self) -> _ImageSource:
         """What the controls ask to segment, checked for consistency."""
@@ -1046,6 +1123,7 @@ class SegmentationWidget(QWidget):
             )
         else:
             self.comparison_label.setText("")
+        self.class_sizes_label.setText(_class_sizes_text(result.segmenters))
         if result.confidence is not None:
             method = settings.methods[-1]
             self._show_result_layer(
@@ -1077,7 +1155,7 @@ class SegmentationWidget(QWidget):
             show_warning("There is no model to save yet: run a segmentation first.")
             return None
         segmenters = self._last_result.segmenters
-        method = "sinkhorn" if "sinkhorn" in segmenters else "em"
+        method = self._last_result.settings.methods[-1]
         try:
             written = segmenters[method].save(path, overwrite=True)
         except (OSError, ValueError) as error:
