@@ -22,6 +22,7 @@ import json
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from ._validation import check_choice, check_epsilon, check_positive_int, check_random_state
+from .estep import SinkhornConvergenceWarning
 # _fit_robust_scaling: the same median / IQR rule as extract_features, fitted on the subsample.
 from .features import FeatureScaling, _fit_robust_scaling, expand_features, extract_features, halo_width
 from .io import atomic_write
@@ -311,6 +313,19 @@ def _order_components(mixture: GaussianMixture) -> None:
         mixture.potentials_ = mixture.potentials_[order]
 
 
+def _warn_if_fewer_distinct_than(X: np.ndarray, n_components: int) -> None:
+    """Warn when the rows of ``X`` take fewer distinct values than there are classes."""
+    rows = np.ascontiguousarray(X).view(np.dtype((np.void, X.dtype.itemsize * X.shape[1])))
+    n_distinct = len(np.unique(rows))
+    if n_distinct < n_components:
+        warnings.warn(
+            f"The pixels take only {n_distinct} distinct value(s) (features), fewer than the {n_components} "
+            f"classes asked for, so some classes will stay empty; use at most {n_distinct} classes.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 def _label_dtype(largest: int) -> np.dtype:
     """The smallest unsigned integer type holding 0..largest."""
     return np.min_scalar_type(int(largest))
@@ -564,10 +579,17 @@ class Segmenter:
             for step in mixture.fit_steps(self._fit_sample):
                 yield _fit_progress(mixture, step)
             _order_components(mixture)
-        self.plan_potentials_ = mixture.transport_potentials(self._fit_sample)
+        self.plan_potentials_ = self._solve_plan(mixture, self._fit_sample)
         self.mixture_ = mixture
         self.epsilon = epsilon
         yield Progress("fit", 1.0, f"{METHOD_NAMES[self.method]} refit at ε = {epsilon:g} finished")
+
+    def _solve_plan(self, mixture: GaussianMixture, X: np.ndarray) -> np.ndarray:
+        """The transport plan's potentials on the fitted pixels; its convergence matters only to plan labels."""
+        with warnings.catch_warnings():
+            if self.assignment != "plan":
+                warnings.simplefilter("ignore", SinkhornConvergenceWarning)
+            return mixture.transport_potentials(X)
 
     def _fit_source(self, source: _FeatureSource, progress: ProgressCallback | None) -> None:
         for report in self._fit_source_steps(source):
@@ -601,6 +623,7 @@ class Segmenter:
         robust = np.arange(len(source.names)) < source.n_feature_columns
         scaling = _fit_robust_scaling(rows, source.names, robust)
         X = scaling.apply(rows, copy=False)
+        _warn_if_fewer_distinct_than(X, n_components)
 
         mixture_rng = copy.deepcopy(rng)
         mixture = self._new_mixture(rng)
@@ -610,7 +633,7 @@ class Segmenter:
         _order_components(mixture)
 
         self.mixture_ = mixture
-        self.plan_potentials_ = mixture.transport_potentials(X)
+        self.plan_potentials_ = self._solve_plan(mixture, X)
         self.scaling_ = scaling
         self.recipe_ = {
             "features": [list(entry) for entry in source.features],
