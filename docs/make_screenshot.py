@@ -37,8 +37,9 @@ def main() -> None:
     widget.select_layers(*channels)
     widget.n_components_spin.setValue(4)
     widget.epsilon_spin.setValue(0.5)
-    widget.weights_combo.setCurrentIndex(widget.weights_combo.findData("em"))
+    # The method first: choosing one resets the class sizes to that method's own.
     widget.method_combo.setCurrentIndex(widget.method_combo.findData("both"))
+    widget.weights_combo.setCurrentIndex(widget.weights_combo.findData("em"))
     widget.sample_size_spin.setValue(50_000)
     widget.run()
     wait_for_run(widget)

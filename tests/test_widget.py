@@ -549,3 +549,42 @@ def test_labels_from_the_transport_plan_hold_the_class_sizes(viewer, widget, qtb
     assert segmenter.assignment == "plan"
     labels = viewer.layers["worm (Sinkhorn-EM, K=3, ε=0.1)"].data
     np.testing.assert_array_equal(labels, segmenter.predict(three_bands()))
+
+
+# ------------------------------------------------------------- unusual input
+
+
+def test_an_image_with_nan_pixels_is_reported_and_adds_nothing(viewer, widget, qtbot, notifications):
+    image = three_bands()
+    image[5, 5] = np.nan
+    viewer.add_image(image, name="worm")
+    run_to_end(widget, qtbot)
+
+    assert [level for level, _ in notifications] == ["error"]
+    assert "NaN or infinite" in notifications[0][1]
+    assert [layer.name for layer in viewer.layers] == ["worm"]
+
+
+def test_a_constant_image_is_labelled_and_the_warning_reaches_napari(viewer, widget, qtbot):
+    from napari.utils.notifications import notification_manager
+
+    viewer.add_image(np.full((48, 48), 3.0, dtype=np.float32), name="blank")
+    run_to_end(widget, qtbot)
+
+    labels = viewer.layers["blank (Sinkhorn start → EM, K=3, ε=1)"].data
+    assert len(np.unique(labels)) == 1
+    # The worker relays warnings raised during the fit to napari's notifications.
+    assert any("distinct value" in str(record.message) for record in notification_manager.records)
+
+
+def test_a_painting_removed_before_the_run_is_reported(viewer, widget, notifications):
+    viewer.add_image(three_bands(), name="worm")
+    sketch = viewer.add_labels(np.ones((48, 48), dtype=np.uint8), name="sketch")
+    widget.weights_combo.setCurrentIndex(widget.weights_combo.findData("painted"))
+    widget.painting_combo.setCurrentIndex(widget.painting_combo.findData("sketch"))
+    viewer.layers.remove(sketch)
+    widget.run()
+
+    assert widget.worker is None
+    assert [level for level, _ in notifications] == ["error"]
+    assert "Choose the labels layer with the painted classes" in notifications[0][1]

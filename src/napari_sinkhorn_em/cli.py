@@ -133,9 +133,10 @@ def _add_fit_options(parser: argparse.ArgumentParser, *, with_method: bool) -> N
     parser.add_argument("--epsilon", type=_positive_float, default=None,
                         help="Sinkhorn-EM's entropic regularisation; smaller gives harder class "
                              "boundaries (default 1)")
+    default_sizes = "learned, equal for --method sinkhorn" if with_method else "equal; EM always learns them"
     parser.add_argument("--class-sizes", dest="weights", type=_class_sizes, default=None, metavar="SIZES",
                         help="share of the pixels in each class: learned (from the image), equal, or one "
-                             "number per class such as 90,10 (default: learned, equal for --method sinkhorn)")
+                             f"number per class such as 90,10 (default: {default_sizes})")
     parser.add_argument("--assign", dest="assignment", choices=ASSIGNMENTS, default=None,
                         help="label each pixel with its most probable class (posterior), or as the "
                              "transport plan assigns it, which holds the class sizes (plan) "

@@ -1261,7 +1261,7 @@ def compare_methods(
 
     Both fits use the same features (computed once when they fit in memory),
     the same subsample and the same seed. EM learns the class sizes from the
-    image; Sinkhorn-EM holds them equal (a ``weights`` setting applies to both).
+    image; Sinkhorn-EM holds them (equal, unless ``weights`` gives them).
 
     Parameters
     ----------
@@ -1284,9 +1284,10 @@ def compare_methods(
     -------
     MethodComparison
     """
+    em_settings = {name: value for name, value in settings.items() if name != "weights"}
     segmenters = {
-        method: Segmenter(n_components, method=method, epsilon=epsilon, **settings)
-        for method in ("em", "sinkhorn")
+        "em": Segmenter(n_components, method="em", epsilon=epsilon, **em_settings),
+        "sinkhorn": Segmenter(n_components, method="sinkhorn", epsilon=epsilon, **settings),
     }
     em = segmenters["em"]
     source = em._source(image, channel_axis, scale, mask, em._settings_recipe(), keep=True)
