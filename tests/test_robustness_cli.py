@@ -30,7 +30,7 @@ def _error_lines(capsys):
         (lambda path: tifffile.imwrite(path, np.full((8, 8), np.nan, dtype=np.float32)), "NaN or infinite"),
         (lambda path: tifffile.imwrite(path, np.arange(8, dtype=np.uint8)), "2-D or 3-D image"),
         (lambda path: path.write_text("not an image"), "could not be read as a TIFF image"),
-        (lambda path: path.write_bytes(b""), "could not be read as a TIFF image"),
+        (lambda path: path.write_bytes(b""), "is empty (0 bytes)"),
     ],
     ids=["nan", "1-D", "text", "empty"],
 )

@@ -73,7 +73,7 @@ def test_more_classes_than_pixels_is_refused():
 
 @pytest.mark.parametrize("value", [0.0, 7.0])
 def test_a_constant_image_gets_one_label_and_a_warning(value):
-    with pytest.warns(UserWarning, match="only 1 distinct value.*at most 1 classes"):
+    with pytest.warns(UserWarning, match="only 1 distinct value.*at most 1 component"):
         labels = segment(np.full((16, 16), value), 3, **FAST)
     _check_valid(labels, (16, 16), 3)
     assert len(np.unique(labels)) == 1

@@ -53,13 +53,21 @@ def _log_prob_row(x, centre, means, prec_chol, log_det, diff, out):
 
 @numba.njit(cache=True, fastmath=SAFE_FASTMATH)
 def _softmax_row(log_prob_row, shift, inv_eps, out):
-    """Write softmax((log_prob_row + shift) * inv_eps) into ``out``; return its log normaliser."""
+    """Write softmax((log_prob_row + shift) * inv_eps) into ``out``; return its log normaliser.
+
+    A row that is -inf everywhere (a point beyond float range of every component) gets
+    the uniform row 1/K, not NaN; its log normaliser is -inf.
+    """
     largest = -np.inf
     for k in range(log_prob_row.shape[0]):
         z = (log_prob_row[k] + shift[k]) * inv_eps
         out[k] = z
         if z > largest:
             largest = z
+    if largest == -np.inf:
+        for k in range(log_prob_row.shape[0]):
+            out[k] = 1.0 / log_prob_row.shape[0]
+        return largest
     total = 0.0
     for k in range(log_prob_row.shape[0]):
         out[k] = math.exp(out[k] - largest)

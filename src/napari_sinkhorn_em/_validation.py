@@ -18,7 +18,8 @@ def check_points(X, *, name="X", min_rows=1):
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{name} must hold numbers; got dtype {array.dtype}.")
     if array.dtype != np.float32:
-        array = array.astype(np.float64)
+        # No copy of float64 input: the fit only reads X (a large table is not duplicated).
+        array = array.astype(np.float64, copy=False)
     array = np.ascontiguousarray(array)
     if array.shape[1] < 1:
         raise ValueError(f"{name} has no features (shape {array.shape}); give at least one column.")

@@ -77,6 +77,13 @@ def _log_prob_array(log_prob):
         raise ValueError("log_prob has no rows; give at least one point.")
     if np.isnan(array).any() or np.isposinf(array).any():
         raise ValueError("log_prob contains NaN or +inf; log-densities must be finite or -inf.")
+    impossible = np.flatnonzero(np.isneginf(array).all(axis=1))
+    if impossible.size:
+        raise ValueError(
+            f"log_prob is -inf in every column of {impossible.size} row(s) (first: row "
+            f"{impossible[0]}): such a point is impossible under every component and cannot be "
+            f"assigned. Remove those points or give them a finite log-density somewhere."
+        )
     return array
 
 
@@ -147,6 +154,13 @@ def sinkhorn_responsibilities(
     """
     log_prob = _log_prob_array(log_prob)
     weights = check_weights(weights, log_prob.shape[1])
+    unreachable = np.flatnonzero(np.isneginf(log_prob).all(axis=0))
+    if unreachable.size:
+        raise ValueError(
+            f"log_prob is -inf in every row of column(s) {unreachable.tolist()}: no point can "
+            f"belong to those components, so they cannot receive their fraction of the points "
+            f"(weights). Remove those components or give them a finite log-density somewhere."
+        )
     result = solve_sinkhorn(
         log_prob, weights, check_epsilon(epsilon), potentials=potentials, tol=tol,
         max_passes=max_iter, solver=solver,
@@ -158,13 +172,31 @@ def sinkhorn_responsibilities(
     return resp, result.state.potentials, result.n_passes
 
 
-def warn_unconverged(result):
+def warn_unconverged(result, *, n_unconverged=1, n_steps=1, stacklevel=3):
+    """Warn that a Sinkhorn E-step stopped before its column masses reached the tolerance.
+
+    Parameters
+    ----------
+    result : SinkhornResult
+        The unconverged E-step (for a whole fit: the one with the largest mass error).
+    n_unconverged, n_steps : int, default=1
+        How many of the fit's ``n_steps`` E-steps did not converge; a fit warns once.
+    stacklevel : int, default=3
+        As for :func:`warnings.warn`, counted from this function.
+    """
+    if n_steps > 1:
+        which = (
+            f"{n_unconverged} of the fit's {n_steps} Sinkhorn E-steps stopped before reaching "
+            f"sinkhorn_tol; the worst stopped after {result.n_passes} passes"
+        )
+    else:
+        which = f"The Sinkhorn E-step stopped after {result.n_passes} passes"
     warnings.warn(
-        f"The Sinkhorn E-step stopped after {result.n_passes} passes with a column-mass "
-        f"error of {result.state.mass_error:.2g}; the assignment is valid but the class sizes "
-        f"are only approximately enforced. Increase sinkhorn_max_iter or epsilon.",
+        f"{which} with a column-mass error of {result.state.mass_error:.2g}; the assignment is "
+        f"valid but the class sizes are only approximately enforced. Increase sinkhorn_max_iter "
+        f"or epsilon.",
         SinkhornConvergenceWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
 
 

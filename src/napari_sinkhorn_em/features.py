@@ -29,6 +29,7 @@ import functools
 import math
 import numbers
 import operator
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,13 @@ MULTISCALE_FEATURES = (
 PRESETS = ("intensity", "multiscale")
 
 _STATISTICS_SEED = 0
+# An interquartile range below this fraction of the largest magnitude of its feature (all
+# columns of one feature of one channel at one sigma, e.g. the three eigenvalues) is round-off,
+# not spread: e.g. the structure-tensor eigenvalue across a single-slice 3-D stack, exactly 0 in
+# exact arithmetic, computes to ~1e-16 of the others. Dividing by it would blow round-off up to
+# the size of the real features, so such a column is not rescaled. Real spreads stay far above
+# it: the squared contrast of a 16-bit image is at most ~1e-10.
+_MIN_RELATIVE_SPREAD = 1e-12
 _MIN_PIXEL_SIGMA = 0.1
 _EIGENVALUE_SLAB_ROWS = 1 << 16
 _STATISTICS_COLUMN_BLOCK = 8
@@ -464,7 +472,7 @@ class FeatureScaling:
         coordinate columns).
     scale : ndarray
         float64, positive and finite, one value per column (the
-        interquartile range, or 1 where that is 0 or not finite, and 1 for
+        interquartile range, or 1 where that is 0, round-off or not finite, and 1 for
         coordinate columns).
     """
 
@@ -545,7 +553,10 @@ def _fit_robust_scaling(data: np.ndarray, names: tuple[str, ...], robust: np.nda
 
     Statistics come from all rows, or from a seeded random subsample of
     :data:`MAX_STATISTICS_ROWS` rows for larger tables. Unflagged columns get
-    the identity transform (center 0, scale 1).
+    the identity transform (center 0, scale 1). A column whose interquartile
+    range is 0, not finite, or mere round-off (below ``_MIN_RELATIVE_SPREAD``
+    times the largest magnitude of its feature: the columns whose names
+    differ only in the ``[k]`` index) is centred but not rescaled (scale 1).
     """
     n_points, n_features = data.shape
     rows = None
@@ -553,7 +564,8 @@ def _fit_robust_scaling(data: np.ndarray, names: tuple[str, ...], robust: np.nda
         generator = np.random.default_rng(_STATISTICS_SEED)
         rows = np.sort(generator.choice(n_points, size=MAX_STATISTICS_ROWS, replace=False))
     center = np.zeros(n_features)
-    scale = np.ones(n_features)
+    spread = np.ones(n_features)
+    magnitude = np.zeros(n_features)
     for start in range(0, n_features, _STATISTICS_COLUMN_BLOCK):
         stop = min(start + _STATISTICS_COLUMN_BLOCK, n_features)
         columns = [j for j in range(start, stop) if robust[j]]
@@ -562,11 +574,21 @@ def _fit_robust_scaling(data: np.ndarray, names: tuple[str, ...], robust: np.nda
         block = data[:, start:stop] if rows is None else data[rows, start:stop]
         sample = block[:, [j - start for j in columns]]
         lower, median, upper = np.quantile(sample, [0.25, 0.5, 0.75], axis=0).astype(np.float64)
-        spread = upper - lower
-        usable = np.isfinite(spread) & (spread > np.finfo(np.float32).tiny)
         center[columns] = median
-        scale[columns] = np.where(usable, spread, 1.0)
-    return FeatureScaling(names=names, center=center, scale=scale)
+        spread[columns] = upper - lower
+        magnitude[columns] = np.abs(sample).max(axis=0)
+    feature_of = [re.sub(r"\[\d+\]", "", name) for name in names]
+    feature_magnitude: dict[str, float] = {}
+    for feature, value in zip(feature_of, magnitude):
+        feature_magnitude[feature] = max(feature_magnitude.get(feature, 0.0), value)
+    reference = np.array([feature_magnitude[feature] for feature in feature_of])
+    usable = (
+        robust
+        & np.isfinite(spread)
+        & (spread > np.finfo(np.float32).tiny)
+        & (spread > _MIN_RELATIVE_SPREAD * reference)
+    )
+    return FeatureScaling(names=names, center=center, scale=np.where(usable, spread, 1.0))
 
 
 # ---------------------------------------------------------------------------
@@ -753,9 +775,15 @@ def _spatial_channels(image: Any, channel_axis: int | None) -> tuple[np.ndarray,
             f"convert it, e.g. image.astype(np.float32)."
         )
     if channel_axis is not None:
-        if isinstance(channel_axis, (bool, np.bool_)):
-            raise ValueError(f"channel_axis must be an axis index or None, got {channel_axis!r}.")
-        channel_axis = operator.index(channel_axis)
+        try:
+            if isinstance(channel_axis, (bool, np.bool_)):
+                raise TypeError
+            channel_axis = operator.index(channel_axis)
+        except TypeError:
+            raise ValueError(
+                f"channel_axis must be an axis index (an integer such as 0 or -1) or None, "
+                f"got {channel_axis!r}."
+            ) from None
         if not -image.ndim <= channel_axis < image.ndim:
             raise ValueError(
                 f"channel_axis={channel_axis} is out of range for an image with {image.ndim} axes "
@@ -768,6 +796,8 @@ def _spatial_channels(image: Any, channel_axis: int | None) -> tuple[np.ndarray,
         hint = (
             " If one axis holds channels, pass its index as channel_axis."
             if channel_axis is None and spatial_ndim > 3
+            else " A 1-D profile can be given as a one-row image, e.g. image.reshape(1, -1)."
+            if spatial_ndim == 1
             else ""
         )
         raise ValueError(
@@ -862,7 +892,7 @@ def extract_features(
         use the true neighbourhood.
     standardize : bool or FeatureScaling, default True
         True: subtract each feature column's median and divide by its
-        interquartile range (1 where that is 0 or not finite), fitted on the
+        interquartile range (1 where that is 0, round-off or not finite), fitted on the
         rows (a seeded subsample of at most :data:`MAX_STATISTICS_ROWS`).
         False: raw values. A :class:`FeatureScaling`: apply that stored
         transform (its names must match the columns).
@@ -877,7 +907,8 @@ def extract_features(
     ValueError
         With a description of the problem and its fix, for: an image that is
         not 2-D/3-D after removing the channel axis, a non-numeric or empty
-        image, NaN/infinite pixels, ``channel_axis`` out of range, a ``scale``
+        image, NaN/infinite pixels, intensities so large that a feature
+        overflows float32, ``channel_axis`` not an integer or out of range, a ``scale``
         of the wrong length or with non-positive values, a mask of the wrong
         shape or selecting nothing, unknown feature names, non-positive or
         non-finite sigmas, a negative or non-finite ``coordinate_weight``, or
@@ -952,11 +983,20 @@ def extract_features(
                 for position in positions
                 for order in _REGISTRY[feature_list[position][0]].derivative_orders(ndim)
             }
-            derivatives = {} if sigma is None else _gaussian_derivatives(channel, sigma, physical_scale, orders)
-            space = _ChannelScale(channel, sigma, physical_scale, derivatives, select)
-            for position in positions:
-                feature_filter = _REGISTRY[feature_list[position][0]]
-                feature_filter.compute(space, data[:, column_slices[channel_index][position]])
+            # Overflow (huge intensities squared in float32) is reported below, as one clear error.
+            with np.errstate(over="ignore", invalid="ignore"):
+                derivatives = {} if sigma is None else _gaussian_derivatives(channel, sigma, physical_scale, orders)
+                space = _ChannelScale(channel, sigma, physical_scale, derivatives, select)
+                for position in positions:
+                    name = feature_list[position][0]
+                    columns = data[:, column_slices[channel_index][position]]
+                    _REGISTRY[name].compute(space, columns)
+                    if not np.isfinite(columns).all():
+                        raise ValueError(
+                            f"The feature {name!r} (sigma={sigma}) of channel {channel_index} overflows "
+                            f"32-bit floats: the intensities (up to {float(np.abs(channel).max()):.3g}) are "
+                            f"too large for it. Rescale the image first, e.g. image = image / np.abs(image).max()."
+                        )
             del space, derivatives
         del channel
 

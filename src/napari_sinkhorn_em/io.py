@@ -140,12 +140,21 @@ def read_image(path: str | os.PathLike) -> ImageFile:
     Raises
     ------
     ValueError
-        If the file cannot be read as a TIFF, holds a time series, or has
-        both a channel and a colour-sample axis.
+        If the path is a folder or an empty file, the file cannot be read as a
+        TIFF, holds a time series, or has both a channel and a colour-sample
+        axis.
     FileNotFoundError
         If the file does not exist.
     """
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; check the folder and the file name.")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not an image file; give the path of a TIFF file in it.")
+    if path.stat().st_size == 0:
+        raise ValueError(
+            f"{path} is empty (0 bytes), perhaps an interrupted copy or download; copy or save it again."
+        )
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
@@ -160,7 +169,11 @@ def read_image(path: str | os.PathLike) -> ImageFile:
     except FileNotFoundError:
         raise
     except (tifffile.TiffFileError, ElementTree.ParseError, ValueError, OSError, IndexError) as error:
-        raise ValueError(f"{path} could not be read as a TIFF image ({error}).") from None
+        raise ValueError(
+            f"{path} could not be read as a TIFF image ({error}). Only TIFF, ImageJ TIFF and "
+            f"OME-TIFF files are read; a damaged file must be copied again, another format "
+            f"converted (e.g. in Fiji: File > Save As > Tiff)."
+        ) from None
     if "T" in axes:
         raise ValueError(
             f"{path} holds a time series (axes {axes}); save one time point per file and segment those."
@@ -210,8 +223,16 @@ def atomic_write(path: str | os.PathLike, *, overwrite: bool = False) -> Iterato
     ------
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
+    IsADirectoryError
+        If ``path`` is a folder.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name in it, e.g. {path / 'labels.tif'}.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"The folder {path.parent} does not exist; create it first or choose another folder.")
     if not overwrite and path.exists():
         raise FileExistsError(f"{path} already exists; choose another name or allow overwriting.")
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
@@ -243,8 +264,9 @@ def write_tiff(
     path : str or path-like
         Destination, e.g. ``"cells_labels.tif"``.
     array : numpy.ndarray
-        Numeric or boolean image with axes YX or ZYX (booleans are stored as
-        0/1 uint8).
+        Numeric or boolean image with axes YX or ZYX. Booleans are stored as
+        0/1 uint8, float16 as float32, and 64-bit integers (which OME-TIFF
+        cannot hold) as 32-bit integers when their values fit.
     scale : sequence of float or None, default None
         Voxel size in micrometres per axis, stored as OME ``PhysicalSize*``
         (read back by :func:`read_image`, Fiji/Bio-Formats and napari
@@ -256,10 +278,17 @@ def write_tiff(
     -------
     pathlib.Path
         The path written.
+
+    Raises
+    ------
+    ValueError
+        For an array that is not 2-D or 3-D, not numeric, or of 64-bit
+        integers beyond the 32-bit range, and for a ``scale`` that is not one
+        positive voxel size per axis.
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False (the file is untouched).
     """
-    array = np.asarray(array)
-    if array.dtype == bool:
-        array = array.view(np.uint8)
+    array = _tiff_array(np.asarray(array))
     if array.ndim not in (2, 3):
         raise ValueError(f"Only 2-D and 3-D single-channel images are written here, got shape {array.shape}.")
     axes = "ZYX"[-array.ndim :]
@@ -267,12 +296,35 @@ def write_tiff(
     if scale is not None:
         if len(scale) != array.ndim:
             raise ValueError(f"scale needs one voxel size per axis ({array.ndim}), got {tuple(scale)}.")
+        if not all(isinstance(size, (int, float, np.number)) and math.isfinite(size) and size > 0 for size in scale):
+            raise ValueError(f"Every voxel size in scale must be a positive number (micrometres); got {tuple(scale)}.")
         for letter, size in zip(axes, scale):
             metadata[f"PhysicalSize{letter}"] = float(size)
             metadata[f"PhysicalSize{letter}Unit"] = "µm"
     with atomic_write(path, overwrite=overwrite) as handle:
         tifffile.imwrite(handle, array, ome=True, photometric="minisblack", metadata=metadata, compression="zlib")
     return Path(path)
+
+
+def _tiff_array(array: np.ndarray) -> np.ndarray:
+    """``array`` in a dtype OME-TIFF holds: bool as uint8, float16 as float32, 64-bit integers as 32-bit."""
+    if array.dtype == bool:
+        return array.view(np.uint8)
+    if array.dtype.kind not in "iufc":
+        raise ValueError(f"Only numeric images can be written as TIFF; got dtype {array.dtype}.")
+    if array.dtype.kind == "f" and array.dtype.itemsize == 2:
+        return array.astype(np.float32)
+    if array.dtype.kind in "iu" and array.dtype.itemsize == 8:
+        low, high = (int(array.min()), int(array.max())) if array.size else (0, 0)
+        for narrower in (np.int32, np.uint32):
+            info = np.iinfo(narrower)
+            if info.min <= low and high <= info.max:
+                return array.astype(narrower)
+        raise ValueError(
+            f"The values of this {array.dtype} image ({low} to {high}) do not fit in 32 bits, the "
+            f"largest integers OME-TIFF holds; relabel or rescale them first."
+        )
+    return array
 
 
 def _display_plane(array: np.ndarray) -> np.ndarray:

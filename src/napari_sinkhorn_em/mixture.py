@@ -31,6 +31,8 @@ EMPTY_COMPONENT_FRACTION = 1e-8
 PREDICT_BLOCK_ROWS = 1 << 18
 # Points used to choose k-means++ seeds: plenty to spread K seeds, cheap for any N.
 KMEANSPP_MAX_POINTS = 100_000
+# A feature spanning less than this many sqrt(reg_covar) is swamped by reg_covar (a warning).
+REG_COVAR_SPAN_RATIO = 10.0
 
 
 class ConvergenceWarning(UserWarning):
@@ -236,7 +238,31 @@ class GaussianMixture:
 
     # --------------------------------------------------------------- fitting
     def fit(self, X, y=None):
-        """Fit the mixture to the points ``X`` (n_points, n_features). Returns self."""
+        """Fit the mixture to the points ``X`` (n_points, n_features). Returns self.
+
+        ``X`` may have any numeric dtype, memory layout or byte order (it is read as
+        float64, float32 as is); it must be finite. Every warning below is issued at
+        most once per fit, however many starts and iterations ran.
+
+        Raises
+        ------
+        ValueError
+            For NaN or infinite values, values too large to square in float64, fewer
+            points than components, or invalid parameters.
+
+        Warns
+        -----
+        UserWarning
+            When X has fewer distinct points than components (some stay identical),
+            when a component lost all its points and was re-seeded (counted in
+            ``history_["n_reseeded"]``), or when a feature spans less than
+            ``10 * sqrt(reg_covar)``.
+        SinkhornConvergenceWarning
+            When Sinkhorn E-steps stopped at ``sinkhorn_max_iter`` before reaching
+            ``sinkhorn_tol``: how many, and the largest column-mass error.
+        ConvergenceWarning
+            When the fit stopped at ``max_iter`` before the objective settled.
+        """
         for _ in self.fit_steps(X):
             pass
         return self
@@ -261,27 +287,35 @@ class GaussianMixture:
                 f"warm_start needs the same number of components and features as the previous "
                 f"fit ({self.means_.shape}); got {(self.n_components, X.shape[1])}."
             )
+        self._check_value_range(X)
         centre = X.mean(axis=0, dtype=np.float64)
         best = None
         n_starts = 1 if continuing else self.n_init
+        # Problems met in any start or phase are reported once per fit, after it.
+        report = _FitReport()
         for start_index in range(n_starts):
             if continuing:
                 state = _FitState.from_estimator(self, centre)
                 warmup = None
             else:
-                state = self._initial_state(X, centre, rng)
+                state = self._initial_state(X, centre, rng, report)
                 warmup = self._warmup_phase(state, X, centre)
             if warmup is not None:
-                warmup_run = yield from self._run_iterations(X, centre, state, rng, warmup, start_index, n_starts)
+                warmup_run = yield from self._run_iterations(
+                    X, centre, state, rng, warmup, start_index, n_starts, report
+                )
                 state = warmup_run.state
                 if self._learns_weights():
                     state.weights = np.full(self.n_components, 1.0 / self.n_components)
-            run = yield from self._run_iterations(X, centre, state, rng, self._main_phase(), start_index, n_starts)
+            run = yield from self._run_iterations(
+                X, centre, state, rng, self._main_phase(), start_index, n_starts, report
+            )
             if warmup is not None:
                 run.history = {key: warmup_run.history[key] + run.history[key] for key in HISTORY_KEYS}
                 run.n_iter += warmup_run.n_iter
             if best is None or run.score > best.score:
                 best = run
+        report.warn(self.n_components)
         if not best.converged and self.tol > 0 and self.max_iter > 0:
             warnings.warn(
                 f"The {METHOD_NAMES[self.method]} fit did not converge within max_iter={self.max_iter} "
@@ -304,13 +338,46 @@ class GaussianMixture:
             state.weights = np.full(self.n_components, 1.0 / self.n_components)
         return _Phase("warmup", "sinkhorn", False, True, self.warmup_iter)
 
-    def _initial_state(self, X, centre, rng):
+    def _check_value_range(self, X):
+        """Refuse values whose squares overflow; warn when a feature spans so little that
+        ``reg_covar`` swamps it."""
+        largest, smallest = X.max(axis=0).astype(np.float64), X.min(axis=0).astype(np.float64)
+        # Sums of n * d squared values must stay finite in float64.
+        limit = 0.5 * np.sqrt(np.finfo(np.float64).max / X.size)
+        magnitude = np.maximum(np.abs(largest), np.abs(smallest))
+        if (magnitude > limit).any():
+            feature = int(np.argmax(magnitude))
+            raise ValueError(
+                f"Feature {feature} of X has values as large as {magnitude[feature]:.3g}: too large "
+                f"for 64-bit floats once squared (at most {limit:.3g} for {X.shape[0]} points). "
+                f"Rescale the features, e.g. divide X by its standard deviation."
+            )
+        if self.reg_covar == 0:
+            return
+        span = largest - smallest
+        smallest_spread = np.sqrt(self.reg_covar)
+        swamped = np.flatnonzero((span > 0) & (span < REG_COVAR_SPAN_RATIO * smallest_spread))
+        if swamped.size:
+            feature = int(swamped[np.argmin(span[swamped])])
+            warnings.warn(
+                f"Feature {feature} of X spans only {span[feature]:.2g}, less than "
+                f"{REG_COVAR_SPAN_RATIO:g} times sqrt(reg_covar) = {smallest_spread:.2g}, the smallest "
+                f"standard deviation a component can have (reg_covar={self.reg_covar:g} is added to "
+                f"every variance), so the fit cannot separate classes along it. Rescale the features "
+                f"(e.g. to unit standard deviation) or lower reg_covar.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    def _initial_state(self, X, centre, rng, report):
         if self.means_init is not None:
             means = np.asarray(self.means_init, dtype=np.float64)
         elif self.init == "random":
-            means = X[rng.choice(X.shape[0], self.n_components, replace=False)].astype(np.float64)
+            means = _random_distinct_points(X, self.n_components, rng)
         else:
             means = _kmeans_plusplus(X, self.n_components, rng)
+        if self.means_init is None:
+            report.note_starting_means(means)
         labels = _nearest_mean(X, means)
         mass, first, second = _moments_from_labels(X, centre, labels, self.n_components)
         state = _FitState(
@@ -332,14 +399,13 @@ class GaussianMixture:
             state.set_precisions(np.asarray(self.precisions_init, dtype=np.float64))
         return state
 
-    def _run_iterations(self, X, centre, state, rng, phase, start_index, n_starts):
+    def _run_iterations(self, X, centre, state, rng, phase, start_index, n_starts, report):
         n_points = X.shape[0]
         history = {key: [] for key in HISTORY_KEYS}
         previous = None
         converged = False
         n_iter = 0
         log_prob = None
-        sinkhorn_unconverged = None
         for n_iter in range(1, phase.max_iter + 1):
             prec_chol, log_det = state.precision_cholesky()
             if phase.method == "em":
@@ -368,8 +434,7 @@ class GaussianMixture:
                     tol=self.sinkhorn_tol, max_passes=self.sinkhorn_max_iter,
                     solver=self.sinkhorn_solver, X=X, centre=centre, first_pass=tuple(first_pass),
                 )
-                if not result.converged:
-                    sinkhorn_unconverged = result
+                report.sinkhorn_step(result)
                 plan = result.state
                 state.potentials = plan.potentials
                 mass = plan.column_means * n_points
@@ -383,6 +448,7 @@ class GaussianMixture:
             )
             if phase.method == "em" and phase.learn_weights:
                 state.weights = _normalised(mass)
+            report.n_reseeded += n_reseeded
             record.update(n_reseeded=n_reseeded, phase=phase.name)
             for key in HISTORY_KEYS:
                 history[key].append(record[key])
@@ -393,15 +459,6 @@ class GaussianMixture:
                 converged = True
                 break
             previous = objective
-        if sinkhorn_unconverged is not None:
-            warn_unconverged(sinkhorn_unconverged)
-        if sum(history["n_reseeded"]):
-            warnings.warn(
-                f"{sum(history['n_reseeded'])} time(s) a component lost all its points and was "
-                f"re-seeded at a random point; consider fewer components.",
-                UserWarning,
-                stacklevel=4,
-            )
         score = -np.inf
         if history["log_likelihood"]:
             final = history["ot_objective" if phase.method == "sinkhorn" else "log_likelihood"][-1]
@@ -460,6 +517,9 @@ class GaussianMixture:
     def predict_proba(self, X):
         """Posterior probability of each component for each point, shape (n_points, n_components)."""
         log_prob = self.estimate_log_prob(X) + np.log(self.weights_)
+        # A point so far from every component that all its log-densities are -inf gets 1/K each
+        # (as in predict_with_confidence), not NaN.
+        log_prob[np.isneginf(log_prob).all(axis=1)] = 0.0
         return np.exp(log_prob - scipy.special.logsumexp(log_prob, axis=1, keepdims=True))
 
     def predict(self, X):
@@ -490,13 +550,17 @@ class GaussianMixture:
         ndarray of shape (n_components,)
             The potentials g, mean zero.
         """
-        X = self._check_fitted(X)
+        return self._transport_potentials(self._check_fitted(X))
+
+    def _transport_potentials(self, X):
+        """:meth:`transport_potentials` of validated ``X``; warns at the caller of the public method."""
+        check_epsilon(self.epsilon)
         result = solve_sinkhorn(
             self.estimate_log_prob(X), self.weights_, self.epsilon, potentials=self.potentials_,
             tol=self.sinkhorn_tol, max_passes=self.sinkhorn_max_iter, solver=self.sinkhorn_solver,
         )
         if not result.converged:
-            warn_unconverged(result)
+            warn_unconverged(result, stacklevel=4)
         return result.state.potentials.copy()
 
     def predict_plan(self, X, potentials=None):
@@ -523,8 +587,9 @@ class GaussianMixture:
             The point's share in its component under the plan.
         """
         X = self._check_fitted(X)
+        check_epsilon(self.epsilon)
         if potentials is None:
-            potentials = self.transport_potentials(X)
+            potentials = self._transport_potentials(X)
         potentials = np.asarray(potentials, dtype=np.float64)
         if potentials.shape != (self.n_components,) or not np.isfinite(potentials).all():
             raise ValueError(
@@ -576,6 +641,57 @@ class _Phase:
     max_iter: int
 
 
+class _FitReport:
+    """Problems met during a fit, over all its starts and phases, warned about once at its end."""
+
+    def __init__(self):
+        self.n_sinkhorn_steps = 0
+        self.n_sinkhorn_unconverged = 0
+        self.worst_sinkhorn = None
+        self.n_reseeded = 0
+        self.n_distinct_starts = None
+
+    def sinkhorn_step(self, result):
+        """Count one Sinkhorn E-step; keep the unconverged one with the largest mass error."""
+        self.n_sinkhorn_steps += 1
+        if not result.converged:
+            self.n_sinkhorn_unconverged += 1
+            if self.worst_sinkhorn is None or not (
+                result.state.mass_error <= self.worst_sinkhorn.state.mass_error
+            ):
+                self.worst_sinkhorn = result
+
+    def note_starting_means(self, means):
+        n_distinct = _n_distinct_rows(means)
+        if self.n_distinct_starts is None or n_distinct < self.n_distinct_starts:
+            self.n_distinct_starts = n_distinct
+
+    def warn(self, n_components, stacklevel=4):
+        """Issue the warnings of the fit (``stacklevel`` 4: the caller of ``fit``)."""
+        if self.n_distinct_starts is not None and self.n_distinct_starts < n_components:
+            warnings.warn(
+                f"The points take only {self.n_distinct_starts} distinct value(s), fewer than the "
+                f"{n_components} components (classes) asked for, so {n_components - self.n_distinct_starts} "
+                f"component(s) start on the same point as another and stay identical to it: some labels "
+                f"will stay unused. Use at most {self.n_distinct_starts} component(s).",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+        if self.n_reseeded:
+            warnings.warn(
+                f"During the fit a component lost all its points {self.n_reseeded} time(s) and was "
+                f"re-seeded at a random point (see history_['n_reseeded']); the data may hold fewer "
+                f"groups than the {n_components} components. Use fewer components.",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+        if self.worst_sinkhorn is not None:
+            warn_unconverged(
+                self.worst_sinkhorn, n_unconverged=self.n_sinkhorn_unconverged,
+                n_steps=self.n_sinkhorn_steps, stacklevel=stacklevel + 1,
+            )
+
+
 class _FitRun:
     def __init__(self, state, history, converged, n_iter, score):
         self.state = state
@@ -622,6 +738,12 @@ class _FitState:
         """Upper-triangular U per component (precision = U U^T) and sum(log diag U)."""
         covariances = self.full_covariances()
         n_components, n_features = self.means.shape
+        if not (np.isfinite(covariances).all() and np.isfinite(self.means).all()):
+            raise ValueError(
+                "A component's mean or covariance is not a finite number: the values of X are too "
+                "large (their squared differences overflow 64-bit floats). Rescale the features, "
+                "e.g. divide X by its standard deviation."
+            )
         prec_chol = np.empty_like(covariances)
         for k in range(n_components):
             try:
@@ -715,6 +837,32 @@ def _parameter_shape(covariance_type, n_components, n_features):
 def _normalised(mass):
     mass = np.maximum(mass, np.finfo(float).tiny)
     return mass / mass.sum()
+
+
+def _n_distinct_rows(points):
+    """Number of distinct rows of a float array (-0.0 and 0.0 count as one)."""
+    return len(np.unique(np.asarray(points, dtype=np.float64) + 0.0, axis=0))
+
+
+def _random_distinct_points(X, n_components, rng):
+    """``n_components`` random points of ``X``, distinct in value wherever ``X`` has that many.
+
+    Points at distinct indices may still be equal (integer images repeat values); equal
+    starting means would give components that stay identical, so they are replaced by
+    random distinct points, looked for among at most ``KMEANSPP_MAX_POINTS`` points.
+    """
+    means = X[rng.choice(X.shape[0], n_components, replace=False)].astype(np.float64)
+    if _n_distinct_rows(means) == n_components:
+        return means
+    sample = X
+    if X.shape[0] > KMEANSPP_MAX_POINTS:
+        sample = X[np.sort(rng.choice(X.shape[0], KMEANSPP_MAX_POINTS, replace=False))]
+    _, first = np.unique(sample.astype(np.float64) + 0.0, axis=0, return_index=True)
+    distinct = sample[np.sort(first)].astype(np.float64)
+    chosen = rng.choice(distinct.shape[0], min(n_components, distinct.shape[0]), replace=False)
+    # Where X has fewer distinct points than components, the rest repeat chosen ones.
+    extra = rng.choice(chosen, n_components - chosen.size, replace=True)
+    return distinct[np.concatenate([chosen, extra])]
 
 
 def _nearest_mean(X, means):

@@ -313,19 +313,6 @@ def _order_components(mixture: GaussianMixture) -> None:
         mixture.potentials_ = mixture.potentials_[order]
 
 
-def _warn_if_fewer_distinct_than(X: np.ndarray, n_components: int) -> None:
-    """Warn when the rows of ``X`` take fewer distinct values than there are classes."""
-    rows = np.ascontiguousarray(X).view(np.dtype((np.void, X.dtype.itemsize * X.shape[1])))
-    n_distinct = len(np.unique(rows))
-    if n_distinct < n_components:
-        warnings.warn(
-            f"The pixels take only {n_distinct} distinct value(s) (features), fewer than the {n_components} "
-            f"classes asked for, so some classes will stay empty; use at most {n_distinct} classes.",
-            UserWarning,
-            stacklevel=4,
-        )
-
-
 def _label_dtype(largest: int) -> np.dtype:
     """The smallest unsigned integer type holding 0..largest."""
     return np.min_scalar_type(int(largest))
@@ -623,7 +610,6 @@ class Segmenter:
         robust = np.arange(len(source.names)) < source.n_feature_columns
         scaling = _fit_robust_scaling(rows, source.names, robust)
         X = scaling.apply(rows, copy=False)
-        _warn_if_fewer_distinct_than(X, n_components)
 
         mixture_rng = copy.deepcopy(rng)
         mixture = self._new_mixture(rng)
