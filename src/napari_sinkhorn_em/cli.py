@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from . import data, io
+from . import data, io, lazy
 from .pipeline import ASSIGNMENTS, METHODS, MethodComparison, Segmenter, compare_methods, split_instances
 
 PROGRAM = "napari-sinkhorn-em"
-_TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
+_IMAGE_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".ome.zarr", ".zarr")
 _BAR_WIDTH = 24
 # Options that shape a fit (argparse name: flag); a saved model (--model) brings its own.
 _FIT_OPTIONS = {
@@ -113,12 +113,16 @@ class _ProgressBar:
 
 
 def _stem(path: Path) -> str:
-    """File name without its TIFF / OME-TIFF extension."""
+    """File name without its TIFF / OME-TIFF / zarr extension."""
     name = path.name
-    for suffix in _TIFF_SUFFIXES:
+    for suffix in _IMAGE_SUFFIXES:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem
+
+
+def _is_zarr(path: Path) -> bool:
+    return path.name.lower().endswith(".zarr")
 
 
 def _add_fit_options(parser: argparse.ArgumentParser, *, with_method: bool) -> None:
@@ -174,7 +178,10 @@ def _build_parser() -> argparse.ArgumentParser:
                     "size) into the output folder. Inputs whose output exists are skipped, so an "
                     "interrupted run can be resumed.",
     )
-    segment.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="input TIFF / OME-TIFF files")
+    segment.add_argument("inputs", nargs="+", type=Path, metavar="IN",
+                         help="input TIFF / OME-TIFF files or zarr stores (.zarr, segmented chunk by chunk)")
+    segment.add_argument("--component", default=None, metavar="NAME",
+                         help="for zarr groups: the array to segment, e.g. 0 for the full resolution of OME-Zarr")
     segment.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     _add_fit_options(segment, with_method=True)
     _add_input_options(segment)
@@ -268,7 +275,9 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
         raise CommandError(
             f"the model file {args.save_model} already exists; apply it with --model, or add --overwrite"
         )
-    outputs = [args.out / f"{_stem(path)}_labels.tif" for path in args.inputs]
+    if args.instances and any(_is_zarr(path) for path in args.inputs):
+        raise CommandError("--instances is not available for zarr inputs (objects cross chunk borders)")
+    outputs = [args.out / f"{_stem(path)}_labels{'.zarr' if _is_zarr(path) else '.tif'}" for path in args.inputs]
     resolved_inputs = {path.resolve() for path in args.inputs}
     seen: dict[Path, Path] = {}
     for path, output in zip(args.inputs, outputs):
@@ -285,20 +294,26 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
     for path, output in zip(args.inputs, outputs):
         fits_model = args.save_model is not None and model is None
         # An existing output is kept (resumable runs); with --save-model its input is still fitted.
-        done_before = output.exists() and not args.overwrite
+        # A zarr output counts once complete; an unfinished one is resumed chunk by chunk.
+        finished = lazy.zarr_labels_complete(output) if _is_zarr(path) else output.exists()
+        done_before = finished and not args.overwrite
         skipped = f"{path}: skipped, {output} already exists (use --overwrite to replace it)"
         if done_before and not fits_model:
             print(skipped, file=stderr)
             continue
         bar = _ProgressBar(path.name, stderr)
         try:
-            image, channel_axis = _read(path, args.channel_axis)
+            if _is_zarr(path):
+                image, channel_axis, scale = lazy.read_zarr(path, args.component), args.channel_axis, None
+            else:
+                image_file, channel_axis = _read(path, args.channel_axis)
+                image, scale = image_file.data, image_file.scale
             if model is not None:
-                labels = model.predict(image.data, channel_axis=channel_axis, scale=image.scale, progress=bar)
+                segmenter = model
+                labels = model.predict(image, channel_axis=channel_axis, scale=scale, progress=bar)
             else:
                 segmenter = Segmenter(**settings)
-                labels = segmenter.fit_predict(image.data, channel_axis=channel_axis, scale=image.scale,
-                                               progress=bar)
+                labels = segmenter.fit_predict(image, channel_axis=channel_axis, scale=scale, progress=bar)
                 if fits_model:
                     bar.close()
                     segmenter.save(args.save_model, overwrite=args.overwrite)
@@ -310,8 +325,16 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
             if done_before:
                 print(skipped, file=stderr)
                 continue
-            io.write_tiff(output, labels, scale=image.scale, overwrite=args.overwrite)
-        except (OSError, ValueError, MemoryError) as error:
+            if _is_zarr(path):
+                written = lazy.write_zarr_labels(labels, output, segmenter=segmenter, overwrite=args.overwrite,
+                                                 progress=bar)
+                bar.close()
+                earlier = written.n_chunks - written.n_written
+                resumed = f", {earlier} written by an earlier run" if earlier else ""
+                print(f"{path}: wrote {output} ({written.n_chunks} chunks{resumed})", file=stderr)
+                continue
+            io.write_tiff(output, labels, scale=scale, overwrite=args.overwrite)
+        except (OSError, ValueError, MemoryError, ImportError) as error:
             bar.close()
             failures += 1
             print(f"{path}: error: {_sentence(error)}", file=stderr)

@@ -518,6 +518,10 @@ class Segmenter:
         Segmenter
             ``self``, fitted.
         """
+        from . import lazy
+
+        if lazy.is_dask_array(image):
+            return lazy.fit_dask(self, image, channel_axis=channel_axis, scale=scale, mask=mask, progress=progress)
         self._fit_source(self._source(image, channel_axis, scale, mask, self._settings_recipe(), keep=False), progress)
         return self
 
@@ -715,6 +719,10 @@ class Segmenter:
             in the smallest unsigned integer type that holds K, chosen as
             ``assignment`` says.
         """
+        from . import lazy
+
+        if lazy.is_dask_array(image):
+            return lazy.predict_dask(self, image, channel_axis=channel_axis, scale=scale, mask=mask)
         return self._assign(self._prediction_source(image, channel_axis, scale, mask), progress)
 
     def predict_proba(
@@ -753,6 +761,11 @@ class Segmenter:
         Parameters and return value are as for :meth:`fit` and
         :meth:`predict`.
         """
+        from . import lazy
+
+        if lazy.is_dask_array(image):
+            lazy.fit_dask(self, image, channel_axis=channel_axis, scale=scale, mask=mask, progress=progress)
+            return lazy.predict_dask(self, image, channel_axis=channel_axis, scale=scale, mask=mask)
         source = self._source(image, channel_axis, scale, mask, self._settings_recipe(), keep=True)
         self._fit_source(source, progress)
         return self._assign(source, progress)
@@ -1085,6 +1098,15 @@ def segment(
         feature (1 = darkest), 0 outside ``mask``; with ``instances``, one
         number per object and 0 also where small objects were removed.
     """
+    from . import lazy
+
+    if lazy.is_dask_array(image):
+        return lazy.segment_dask(
+            image, n_components, channel_axis=channel_axis, scale=scale, mask=mask, progress=progress,
+            instances=instances, method=method, epsilon=epsilon, assignment=assignment, features=features,
+            sigmas=sigmas, coordinates=coordinates, coordinate_weight=coordinate_weight, sample_size=sample_size,
+            random_state=random_state, memory_limit=memory_limit, **mixture_options,
+        )
     labels = Segmenter(
         n_components,
         method=method,
