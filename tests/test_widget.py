@@ -589,3 +589,45 @@ def test_a_painting_removed_before_the_run_is_reported(viewer, widget, notificat
     assert widget.worker is None
     assert [level for level, _ in notifications] == ["error"]
     assert "Choose the labels layer with the painted classes" in notifications[0][1]
+
+
+# ------------------------------------------------------------- lazy layers
+
+
+def test_a_dask_layer_is_fitted_on_a_sample_and_labelled_lazily(viewer, widget, qtbot):
+    da = pytest.importorskip("dask.array")
+    image = three_bands()
+    viewer.add_image(da.from_array(image, chunks=(16, 24)), name="big")
+    run_to_end(widget, qtbot)
+
+    labels = viewer.layers["big (Sinkhorn start → EM, K=3, ε=1)"].data
+    assert isinstance(labels, da.Array) and labels.chunks == ((16, 16, 16), (24, 24))
+    expected = Segmenter(K, max_iter=20, sample_size=1000, tol=1e-4).fit(image)
+    np.testing.assert_array_equal(widget.fitted_segmenters["sinkhorn_start"].mixture_.means_, expected.mixture_.means_)
+    np.testing.assert_array_equal(labels.compute(), expected.predict(image))
+
+
+def test_a_dask_movie_is_labelled_lazily_at_every_time_point(viewer, widget, qtbot):
+    da = pytest.importorskip("dask.array")
+    movie = np.stack([three_bands(seed=seed) for seed in range(3)])
+    viewer.add_image(da.from_array(movie, chunks=(1, 24, 24)), name="movie")
+    widget.dimensions_combo.setCurrentIndex(widget.dimensions_combo.findData("2"))
+    widget.time_combo.setCurrentIndex(widget.time_combo.findData("all"))
+    run_to_end(widget, qtbot)
+
+    labels = viewer.layers["movie (Sinkhorn start → EM, K=3, ε=1)"].data
+    assert isinstance(labels, da.Array) and labels.shape == movie.shape
+    segmenter = widget.fitted_segmenters["sinkhorn_start"]
+    for frame in range(3):
+        np.testing.assert_array_equal(labels[frame].compute(), segmenter.predict(movie[frame]))
+
+
+def test_the_confidence_map_is_refused_for_a_dask_layer(viewer, widget, notifications):
+    da = pytest.importorskip("dask.array")
+    viewer.add_image(da.from_array(three_bands(), chunks=16), name="big")
+    widget.confidence_check.setChecked(True)
+    widget.run()
+
+    assert widget.worker is None
+    assert [level for level, _ in notifications] == ["error"]
+    assert "lazy" in notifications[0][1]

@@ -48,6 +48,7 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
+from . import lazy
 from .pipeline import METHOD_NAMES, LabelComparison, Progress, Segmenter, class_sizes_from_labels, compare_labels
 
 __all__ = ["SegmentationWidget"]
@@ -213,17 +214,27 @@ class _ImageSource:
             self.frames,
         )
 
+    @property
+    def lazy(self) -> bool:
+        """Whether the data are dask arrays (e.g. a zarr stack): then nothing is loaded whole."""
+        return any(lazy.is_dask_array(array) for array in self.arrays)
+
     def uses(self, layer: Layer) -> bool:
         """Whether ``layer`` is one of the image layers segmented."""
         return any(layer is source for source in self.layers)
 
-    def image(self, frame: tuple[int, ...]) -> tuple[np.ndarray, int | None]:
-        """The image of one time point, channels last, and its channel axis (None for one channel)."""
+    def image(self, frame: tuple[int, ...]) -> tuple[Any, int | None]:
+        """The image of one time point, channels last, and its channel axis (None for one channel).
+
+        A numpy array, or a dask array when the layers are lazy (numpy's
+        stack and moveaxis hand dask arrays to dask).
+        """
+        load = (lambda array: array) if self.lazy else np.asarray
         if len(self.arrays) > 1:
-            return np.stack([np.asarray(array[frame]) for array in self.arrays], axis=-1), self.n_spatial
+            return np.stack([load(array[frame]) for array in self.arrays], axis=-1), self.n_spatial
         if self.channel_axis is None:
-            return np.asarray(self.arrays[0][frame]), None
-        return np.asarray(np.moveaxis(self.arrays[0], self.channel_axis, -1)[frame]), self.n_spatial
+            return load(self.arrays[0][frame]), None
+        return load(np.moveaxis(self.arrays[0], self.channel_axis, -1)[frame]), self.n_spatial
 
     def mask_at(self, frame: tuple[int, ...]) -> np.ndarray | None:
         """The mask of one time point (True = segment), or None without a mask."""
@@ -277,16 +288,37 @@ def _overall_progress(progress: Progress, done: int, total: int) -> _RunProgress
 def _label_frames(
     segmenter: Segmenter, source: _ImageSource, what: str, done: int, total: int
 ) -> Iterator[_RunProgress]:
-    """Label every time point of ``source``; yields before each, returns the label image."""
+    """Label every time point of ``source``; yields before each, returns the label image.
+
+    For lazy (dask) layers the label image is lazy too: napari computes the
+    chunks it displays, so only the region looked at is ever labelled.
+    """
     labels = None
+    by_frame = {}
     for number, frame in enumerate(source.frames):
         where = "the image" if len(source.frames) == 1 else f"time point {number + 1} of {len(source.frames)}"
         yield _RunProgress(_FIT_SHARE + (1 - _FIT_SHARE) * (done + number) / total, f"Labelling {where} ({what})")
         frame_labels = segmenter.predict(**source.fit_inputs(frame))
+        if source.lazy:
+            by_frame[frame] = frame_labels
+            continue
         if labels is None:
             labels = np.zeros(source.output_shape, dtype=frame_labels.dtype)
         labels[frame] = frame_labels
-    return labels
+    return _stack_lazy_frames(by_frame, source.output_shape) if source.lazy else labels
+
+
+def _stack_lazy_frames(by_frame: dict[tuple[int, ...], Any], output_shape: tuple[int, ...]) -> Any:
+    """One lazy label image from lazy frames (0 at the time points not labelled), keeping their chunks."""
+    import dask.array
+
+    first = next(iter(by_frame.values()))
+    leading_shape = output_shape[: len(output_shape) - first.ndim]
+    if not leading_shape:
+        return first
+    blank = dask.array.zeros_like(first)
+    frames = [by_frame.get(frame, blank) for frame in np.ndindex(leading_shape)]
+    return dask.array.stack(frames).reshape(output_shape)
 
 
 def _start_fit(
@@ -991,6 +1023,11 @@ class SegmentationWidget(QWidget):
             mask = source.mask_at(source.current_frame)
             if mask is not None:
                 n_pixels = int(np.count_nonzero(mask))
+            if source.lazy and settings.confidence:
+                raise _InputError(
+                    "The confidence map needs the whole image in memory, so it is not offered for lazy "
+                    "(dask or zarr) layers; untick 'add a confidence map'."
+                )
             if n_pixels < settings.n_components:
                 where = "inside the mask" if mask is not None else "in the image"
                 raise _InputError(

@@ -41,11 +41,12 @@ from typing import Any
 import numpy as np
 
 from .features import extract_features, halo_width
-from .pipeline import ProgressCallback, Segmenter, _label_dtype
+from .pipeline import Progress, ProgressCallback, Segmenter, _label_dtype
 
 __all__ = [
     "ZarrWrite",
     "fit_dask",
+    "fit_dask_steps",
     "is_dask_array",
     "predict_dask",
     "read_zarr",
@@ -409,6 +410,32 @@ def fit_dask(
     )
     segmenter._fit_source(source, progress)
     return segmenter
+
+
+def fit_dask_steps(
+    segmenter: Segmenter,
+    image: Any,
+    *,
+    channel_axis: int | None = None,
+    scale: Sequence[float] | None = None,
+    mask: Any = None,
+) -> Iterator[Progress]:
+    """Fit like :func:`fit_dask`, yielding a :class:`~napari_sinkhorn_em.pipeline.Progress` report per step.
+
+    This is :meth:`Segmenter.fit_steps` for dask images (which it calls for
+    them): the segmenter is fitted once the generator is exhausted, and closing
+    it early leaves a previous fit intact. Parameters are as for
+    :func:`fit_dask`.
+    """
+    source = _DaskFeatureSource(
+        image,
+        channel_axis=channel_axis,
+        scale=scale,
+        mask=mask,
+        recipe=segmenter._settings_recipe(),
+        progress=None,
+    )
+    yield from segmenter._fit_source_steps(source)
 
 
 # ---------------------------------------------------------------------------

@@ -500,8 +500,10 @@ class Segmenter:
 
         Parameters
         ----------
-        image : array_like
-            2-D or 3-D image, optionally with a channel axis.
+        image : array_like or dask.array.Array
+            2-D or 3-D image, optionally with a channel axis. A dask array
+            (e.g. a zarr store) is fitted without loading it:
+            :func:`napari_sinkhorn_em.lazy.fit_dask`, with the same result.
         channel_axis : int or None, default None
             Axis of ``image`` holding channels; None for one channel.
         scale : sequence of float or None, default None
@@ -540,6 +542,11 @@ class Segmenter:
         a run is cancelled) abandons the fit and leaves a previous fit intact.
         Parameters are as for :meth:`fit`.
         """
+        from . import lazy
+
+        if lazy.is_dask_array(image):
+            yield from lazy.fit_dask_steps(self, image, channel_axis=channel_axis, scale=scale, mask=mask)
+            return
         source = self._source(image, channel_axis, scale, mask, self._settings_recipe(), keep=False)
         yield from self._fit_source_steps(source)
 
@@ -700,9 +707,10 @@ class Segmenter:
 
         Parameters
         ----------
-        image : array_like
+        image : array_like or dask.array.Array
             2-D or 3-D image with the same number of channels and spatial
-            axes as the training image.
+            axes as the training image. A dask array gets lazy labels with
+            its chunks (:func:`napari_sinkhorn_em.lazy.predict_dask`).
         channel_axis : int or None, default None
             Axis of ``image`` holding channels; None for one channel.
         scale : sequence of float or None, default None
