@@ -1,6 +1,7 @@
 """Checks shared by every public entry point; each error names the problem and the fix."""
 
 import numbers
+import operator
 
 import numpy as np
 
@@ -97,3 +98,50 @@ def check_random_state(random_state):
     if random_state is None or isinstance(random_state, numbers.Integral):
         return np.random.default_rng(random_state)
     raise ValueError(f"random_state must be None, an integer or a numpy Generator; got {random_state!r}.")
+
+
+def check_image_layout(shape, dtype, channel_axis):
+    """Check an image's type, channel axis and number of spatial axes; return the channel axis in 0..ndim-1.
+
+    Only ``shape`` and ``dtype`` are looked at, so the same check serves numpy and dask images.
+    """
+    ndim = len(shape)
+    if np.dtype(dtype).kind not in "biuf":
+        raise ValueError(
+            f"The image must hold numbers (bool, integer or float), but its dtype is {dtype}; "
+            f"convert it, e.g. image.astype(np.float32)."
+        )
+    if channel_axis is not None:
+        try:
+            if isinstance(channel_axis, (bool, np.bool_)):
+                raise TypeError
+            channel_axis = operator.index(channel_axis)
+        except TypeError:
+            raise ValueError(
+                f"channel_axis must be an axis index (an integer such as 0 or -1) or None, "
+                f"got {channel_axis!r}."
+            ) from None
+        if not -ndim <= channel_axis < ndim:
+            raise ValueError(
+                f"channel_axis={channel_axis} is out of range for an image with {ndim} axes "
+                f"(shape {tuple(shape)}); use an index from {-ndim} to {ndim - 1}, "
+                f"or None for a single-channel image."
+            )
+        channel_axis %= ndim
+    spatial_ndim = ndim - (channel_axis is not None)
+    if spatial_ndim not in (2, 3):
+        hint = (
+            " If one axis holds channels, pass its index as channel_axis."
+            if channel_axis is None and spatial_ndim > 3
+            else " A 1-D profile can be given as a one-row image, e.g. image.reshape(1, -1)."
+            if spatial_ndim == 1
+            else ""
+        )
+        raise ValueError(
+            f"Expected a 2-D or 3-D image after removing the channel axis, but the image of shape "
+            f"{tuple(shape)} has {spatial_ndim} spatial axes.{hint} For time series, work on one time "
+            f"point at a time."
+        )
+    if 0 in shape:
+        raise ValueError(f"The image of shape {tuple(shape)} contains no pixels.")
+    return channel_axis

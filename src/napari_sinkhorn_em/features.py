@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,8 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+
+from ._validation import check_image_layout
 
 __all__ = [
     "DOG_SIGMA_RATIO",
@@ -769,44 +770,7 @@ def _valid_scale(scale: Sequence[float] | None, ndim: int) -> tuple[float, ...]:
 def _spatial_channels(image: Any, channel_axis: int | None) -> tuple[np.ndarray, int | None]:
     """Validate the image and return it together with the normalised channel axis."""
     image = np.asarray(image)
-    if image.dtype.kind not in "biuf":
-        raise ValueError(
-            f"The image must hold numbers (bool, integer or float), but its dtype is {image.dtype}; "
-            f"convert it, e.g. image.astype(np.float32)."
-        )
-    if channel_axis is not None:
-        try:
-            if isinstance(channel_axis, (bool, np.bool_)):
-                raise TypeError
-            channel_axis = operator.index(channel_axis)
-        except TypeError:
-            raise ValueError(
-                f"channel_axis must be an axis index (an integer such as 0 or -1) or None, "
-                f"got {channel_axis!r}."
-            ) from None
-        if not -image.ndim <= channel_axis < image.ndim:
-            raise ValueError(
-                f"channel_axis={channel_axis} is out of range for an image with {image.ndim} axes "
-                f"(shape {image.shape}); use an index from {-image.ndim} to {image.ndim - 1}, "
-                f"or None for a single-channel image."
-            )
-        channel_axis %= image.ndim
-    spatial_ndim = image.ndim - (channel_axis is not None)
-    if spatial_ndim not in (2, 3):
-        hint = (
-            " If one axis holds channels, pass its index as channel_axis."
-            if channel_axis is None and spatial_ndim > 3
-            else " A 1-D profile can be given as a one-row image, e.g. image.reshape(1, -1)."
-            if spatial_ndim == 1
-            else ""
-        )
-        raise ValueError(
-            f"Expected a 2-D or 3-D image after removing the channel axis, but the image of shape "
-            f"{image.shape} has {spatial_ndim} spatial axes.{hint} For time series, compute features "
-            f"one time point at a time."
-        )
-    if image.size == 0:
-        raise ValueError(f"The image of shape {image.shape} contains no pixels.")
+    channel_axis = check_image_layout(image.shape, image.dtype, channel_axis)
     if image.dtype.kind == "f":
         if not np.isfinite(image).all():
             raise ValueError(

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import shutil
 import tempfile
 import threading
@@ -40,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_image_layout
 from .features import extract_features, halo_width
 from .pipeline import Progress, ProgressCallback, Segmenter, _label_dtype
 
@@ -80,7 +80,7 @@ def _import_zarr() -> Any:
     try:
         import zarr
     except ImportError as error:
-        raise ImportError(f"Reading and writing zarr stores needs the optional package zarr; {_INSTALL_HINT}") from None
+        raise ImportError(f"Reading and writing zarr stores needs the optional package zarr; {_INSTALL_HINT}") from error
     return zarr
 
 
@@ -105,31 +105,12 @@ def _as_dask(image: Any) -> Any:
 def _channels_first(image: Any, channel_axis: int | None) -> tuple[Any, int | None]:
     """The image with its channels on a leading axis of one chunk (a size-1 axis for one channel)."""
     image = _as_dask(image)
-    if image.dtype.kind not in "biuf":
-        raise ValueError(
-            f"The image must hold numbers (bool, integer or float), but its dtype is {image.dtype}; "
-            f"convert it, e.g. image.astype(np.float32)."
-        )
+    channel_axis = check_image_layout(image.shape, image.dtype, channel_axis)
     if channel_axis is None:
-        data = image[None]
-    else:
-        is_index = isinstance(channel_axis, numbers.Integral) and not isinstance(channel_axis, (bool, np.bool_))
-        if not is_index or not -image.ndim <= channel_axis < image.ndim:
-            raise ValueError(
-                f"channel_axis={channel_axis!r} does not name an axis of the image of shape {image.shape}; "
-                f"use an index from {-image.ndim} to {image.ndim - 1}, or None for a single-channel image."
-            )
-        channel_axis = int(channel_axis) % image.ndim
-        data = image.rechunk({channel_axis: -1}).transpose(
-            (channel_axis, *(axis for axis in range(image.ndim) if axis != channel_axis))
-        )
-    ndim = data.ndim - 1
-    if ndim not in (2, 3):
-        hint = " If one axis holds channels, give its index as channel_axis." if channel_axis is None else ""
-        raise ValueError(
-            f"Expected a 2-D or 3-D image (plus an optional channel axis), but the image of shape "
-            f"{image.shape} has {ndim} spatial axes.{hint}"
-        )
+        return image[None], None
+    data = image.rechunk({channel_axis: -1}).transpose(
+        (channel_axis, *(axis for axis in range(image.ndim) if axis != channel_axis))
+    )
     return data, channel_axis
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import numbers
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +31,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from ._validation import check_choice, check_epsilon, check_positive_int, check_random_state
+from ._validation import check_choice, check_epsilon, check_image_layout, check_positive_int, check_random_state
 from .estep import SinkhornConvergenceWarning
 # _fit_robust_scaling: the same median / IQR rule as extract_features, fitted on the subsample.
 from .features import FeatureScaling, _fit_robust_scaling, expand_features, extract_features, halo_width
@@ -162,23 +161,10 @@ class _FeatureSource:
         keep: bool = False,
     ) -> None:
         image = np.asarray(image)
-        if channel_axis is not None:
-            is_index = isinstance(channel_axis, numbers.Integral) and not isinstance(channel_axis, (bool, np.bool_))
-            if not is_index or not -image.ndim <= channel_axis < image.ndim:
-                raise ValueError(
-                    f"channel_axis={channel_axis!r} does not name an axis of the image of shape {image.shape}; "
-                    f"use an index from {-image.ndim} to {image.ndim - 1}, or None for a single-channel image."
-                )
-            channel_axis = int(channel_axis) % image.ndim
+        channel_axis = check_image_layout(image.shape, image.dtype, channel_axis)
         spatial_axes = [axis for axis in range(image.ndim) if axis != channel_axis]
         self.spatial_shape = tuple(image.shape[axis] for axis in spatial_axes)
         ndim = len(self.spatial_shape)
-        if ndim not in (2, 3):
-            hint = " If one axis holds channels, give its index as channel_axis." if channel_axis is None else ""
-            raise ValueError(
-                f"Expected a 2-D or 3-D image (plus an optional channel axis), but the image of shape "
-                f"{image.shape} has {ndim} spatial axes.{hint}"
-            )
         self.scale = (1.0,) * ndim if scale is None else tuple(float(step) for step in scale)
         if len(self.scale) != ndim:
             raise ValueError(
