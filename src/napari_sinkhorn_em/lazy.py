@@ -381,15 +381,7 @@ def fit_dask(
     Segmenter
         ``segmenter``, fitted.
     """
-    source = _DaskFeatureSource(
-        image,
-        channel_axis=channel_axis,
-        scale=scale,
-        mask=mask,
-        recipe=segmenter._settings_recipe(),
-        progress=progress,
-    )
-    segmenter._fit_source(source, progress)
+    segmenter._fit_source(_source_to_fit(segmenter, image, channel_axis, scale, mask, progress), progress)
     return segmenter
 
 
@@ -408,15 +400,18 @@ def fit_dask_steps(
     it early leaves a previous fit intact. Parameters are as for
     :func:`fit_dask`.
     """
-    source = _DaskFeatureSource(
+    yield from segmenter._fit_source_steps(_source_to_fit(segmenter, image, channel_axis, scale, mask, None))
+
+
+def _source_to_fit(segmenter, image, channel_axis, scale, mask, progress) -> _DaskFeatureSource:
+    return _DaskFeatureSource(
         image,
         channel_axis=channel_axis,
         scale=scale,
         mask=mask,
         recipe=segmenter._settings_recipe(),
-        progress=None,
+        progress=progress,
     )
-    yield from segmenter._fit_source_steps(source)
 
 
 # ---------------------------------------------------------------------------
