@@ -33,6 +33,8 @@ PREDICT_BLOCK_ROWS = 1 << 18
 KMEANSPP_MAX_POINTS = 100_000
 # A feature spanning less than this many sqrt(reg_covar) is swamped by reg_covar (a warning).
 REG_COVAR_SPAN_RATIO = 10.0
+# ...unless it spans less than this fraction of it: then the feature is constant up to round-off.
+ROUND_OFF_SPAN_RATIO = 1e-6
 
 
 class ConvergenceWarning(UserWarning):
@@ -356,7 +358,11 @@ class GaussianMixture:
             return
         span = largest - smallest
         smallest_spread = np.sqrt(self.reg_covar)
-        swamped = np.flatnonzero((span > 0) & (span < REG_COVAR_SPAN_RATIO * smallest_spread))
+        # A span far below reg_covar's is a constant feature up to round-off (e.g. a z-derivative of a
+        # single-slice stack): it carries nothing to separate, so it is not worth a warning.
+        swamped = np.flatnonzero(
+            (span > ROUND_OFF_SPAN_RATIO * smallest_spread) & (span < REG_COVAR_SPAN_RATIO * smallest_spread)
+        )
         if swamped.size:
             feature = int(swamped[np.argmin(span[swamped])])
             warnings.warn(
