@@ -175,7 +175,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "segment",
         help="segment TIFF / OME-TIFF images into classes",
         description="Segment each input and write <name>_labels.tif (OME-TIFF with the input's voxel "
-                    "size) into the output folder. Inputs whose output exists are skipped, so an "
+                    "size), or <name>_labels.zarr for a zarr store, into the output folder. Inputs whose "
+                    "output exists are skipped and unfinished zarr outputs are completed, so an "
                     "interrupted run can be resumed.",
     )
     segment.add_argument("inputs", nargs="+", type=Path, metavar="IN",
