@@ -595,8 +595,8 @@ class SegmentationWidget(QWidget):
             "holding their sizes, which avoids the poor solutions EM can get stuck in, then EM refines "
             "everything and learns the class sizes from the image; it did best on images of many similar "
             "objects such as nuclei. EM: the classical fit; try it too when a few classes differ a lot in "
-            "size, e.g. a few worms on a large background. Sinkhorn-EM: keeps every class at its given share of the pixels throughout. "
-            "Compare: runs EM and Sinkhorn-EM and shows where they disagree.",
+            "size, e.g. a few worms on a large background. Sinkhorn-EM: keeps every class at its given "
+            "share of the pixels throughout. Compare: runs EM and Sinkhorn-EM and shows where they disagree.",
         )
         self.method_combo.currentIndexChanged.connect(self._on_method_changed)
         self.weights_combo = _with_tooltip(
