@@ -150,7 +150,8 @@ def test_non_contiguous_memory_mapped_and_list_images_give_the_same_labels(tmp_p
     mapped = np.lib.format.open_memmap(tmp_path / "image.npy", mode="w+", dtype=np.float32, shape=(32, 32))
     mapped[:] = image[:, ::2]
     np.testing.assert_array_equal(segment(mapped, 2, **FAST), expected)
-    np.testing.assert_array_equal(segment(image[:, ::2].tolist(), 2, **FAST), segment(image[:, ::2].astype(float), 2, **FAST))
+    as_list = segment(image[:, ::2].tolist(), 2, **FAST)
+    np.testing.assert_array_equal(as_list, segment(image[:, ::2].astype(float), 2, **FAST))
 
 
 @pytest.mark.parametrize("features", ["intensity", "multiscale"])
