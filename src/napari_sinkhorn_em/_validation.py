@@ -145,3 +145,27 @@ def check_image_layout(shape, dtype, channel_axis):
     if 0 in shape:
         raise ValueError(f"The image of shape {tuple(shape)} contains no pixels.")
     return channel_axis
+
+
+def check_scale(scale, ndim):
+    """Return ``scale`` as ``ndim`` positive voxel sizes (all 1 when None)."""
+    if scale is None:
+        return (1.0,) * ndim
+    values = np.asarray(scale, dtype=np.float64).reshape(-1)
+    if values.size != ndim:
+        raise ValueError(
+            f"scale must give one voxel size per spatial axis ({ndim} values for this {ndim}-D image, "
+            f"e.g. (z_step, pixel_size, pixel_size)); got {tuple(np.ravel(scale))}."
+        )
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError(f"Every voxel size in scale must be a positive finite number; got {tuple(values)}.")
+    return tuple(float(value) for value in values)
+
+
+def check_mask_layout(shape, dtype, spatial_shape):
+    """Check that a mask of ``shape`` and ``dtype`` is a True/False image of ``spatial_shape``."""
+    if tuple(shape) != tuple(spatial_shape) or np.dtype(dtype).kind not in "biu":
+        raise ValueError(
+            f"The mask must be a True/False image of the image's spatial shape {tuple(spatial_shape)}; "
+            f"got shape {tuple(shape)} and dtype {dtype}."
+        )

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ._validation import check_image_layout
+from ._validation import check_image_layout, check_mask_layout, check_scale
 
 __all__ = [
     "DOG_SIGMA_RATIO",
@@ -753,20 +753,6 @@ def expand_features(
     return expanded
 
 
-def _valid_scale(scale: Sequence[float] | None, ndim: int) -> tuple[float, ...]:
-    if scale is None:
-        return (1.0,) * ndim
-    values = np.asarray(scale, dtype=np.float64).reshape(-1)
-    if values.size != ndim:
-        raise ValueError(
-            f"scale must give one voxel size per spatial axis ({ndim} values for this {ndim}-D image, "
-            f"e.g. (z_step, pixel_size, pixel_size)); got {tuple(np.ravel(scale))}."
-        )
-    if not np.all(np.isfinite(values) & (values > 0)):
-        raise ValueError(f"Every voxel size in scale must be a positive finite number; got {tuple(values)}.")
-    return tuple(float(value) for value in values)
-
-
 def _spatial_channels(image: Any, channel_axis: int | None) -> tuple[np.ndarray, int | None]:
     """Validate the image and return it together with the normalised channel axis."""
     image = np.asarray(image)
@@ -785,13 +771,7 @@ def _spatial_channels(image: Any, channel_axis: int | None) -> tuple[np.ndarray,
 
 def _valid_mask(mask: Any, spatial_shape: tuple[int, ...]) -> np.ndarray:
     mask = np.asarray(mask)
-    if mask.shape != spatial_shape:
-        raise ValueError(
-            f"The mask must have the image's spatial shape {spatial_shape} (no channel axis), "
-            f"but it has shape {mask.shape}."
-        )
-    if mask.dtype.kind not in "biu":
-        raise ValueError(f"The mask must be a boolean (or 0/1 integer) array, got dtype {mask.dtype}.")
+    check_mask_layout(mask.shape, mask.dtype, spatial_shape)
     mask = mask.astype(bool)
     if not mask.any():
         raise ValueError("The mask selects no pixels; it must be True on at least one pixel.")
@@ -889,7 +869,7 @@ def extract_features(
     channels = [image] if channel_axis is None else list(np.moveaxis(image, channel_axis, 0))
     spatial_shape = tuple(channels[0].shape)
     ndim = len(spatial_shape)
-    physical_scale = _valid_scale(scale, ndim)
+    physical_scale = check_scale(scale, ndim)
     feature_list = expand_features(features, sigmas)
     coordinate_weight = float(coordinate_weight)
     if not (math.isfinite(coordinate_weight) and coordinate_weight >= 0):
@@ -1026,7 +1006,7 @@ def halo_width(features: FeatureSpec, sigmas: float | Sequence[float], scale: Se
         structure tensor's gradient and averaging windows). 0 for intensity.
     """
     feature_list = expand_features(features, sigmas)
-    physical_scale = _valid_scale(scale, len(scale))
+    physical_scale = check_scale(scale, len(scale))
     return tuple(
         max(
             sum(_kernel_radius(pass_sigma / step, order) for pass_sigma, order in _REGISTRY[name].passes(sigma))

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_image_layout
+from ._validation import check_image_layout, check_mask_layout, check_scale
 from .features import extract_features, halo_width
 from .pipeline import Progress, ProgressCallback, Segmenter, _label_dtype
 
@@ -114,13 +114,6 @@ def _channels_first(image: Any, channel_axis: int | None) -> tuple[Any, int | No
     return data, channel_axis
 
 
-def _valid_scale(scale: Sequence[float] | None, ndim: int) -> tuple[float, ...]:
-    scale = (1.0,) * ndim if scale is None else tuple(float(step) for step in scale)
-    if len(scale) != ndim:
-        raise ValueError(f"scale must give one voxel size per spatial axis ({ndim} for this image), got {scale}.")
-    return scale
-
-
 def _with_halo_room(data: Any, halo: Sequence[int]) -> tuple[Any, tuple[tuple[int, ...], ...], tuple[int, ...]]:
     """``data`` rechunked where needed for overlapping chunks, its spatial chunks, and the overlap per axis.
 
@@ -150,11 +143,7 @@ def _dask_mask(mask: Any, spatial_shape: tuple[int, ...], chunks: tuple[tuple[in
         return None
     _, da = _import_dask()
     mask = mask if is_dask_array(mask) else da.from_array(np.asarray(mask), chunks=chunks)
-    if mask.shape != spatial_shape or mask.dtype.kind not in "biu":
-        raise ValueError(
-            f"The mask must be a True/False image of the image's spatial shape {spatial_shape}; "
-            f"got shape {mask.shape} and dtype {mask.dtype}."
-        )
+    check_mask_layout(mask.shape, mask.dtype, spatial_shape)
     return mask.astype(bool).rechunk(chunks)
 
 
@@ -274,7 +263,7 @@ class _DaskFeatureSource:
         _, da = _import_dask()
         data, _ = _channels_first(image, channel_axis)
         self.spatial_shape = tuple(data.shape[1:])
-        self.scale = _valid_scale(scale, len(self.spatial_shape))
+        self.scale = check_scale(scale, len(self.spatial_shape))
         self.features = [tuple(entry) for entry in recipe["features"]]
         self.coordinates = recipe["coordinates"]
         self.coordinate_weight = recipe["coordinate_weight"]
@@ -542,7 +531,7 @@ def predict_dask(
             f"The model was fitted on {len(segmenter.scale_)}-D images, but this image is "
             f"{len(spatial_shape)}-D (shape {image.shape}); use a model fitted on {len(spatial_shape)}-D images."
         )
-    scale = _valid_scale(segmenter.scale_ if scale is None else scale, len(spatial_shape))
+    scale = check_scale(segmenter.scale_ if scale is None else scale, len(spatial_shape))
     halo = halo_width([tuple(entry) for entry in segmenter.recipe_["features"]], (), scale)
     data, chunks, depth = _with_halo_room(data, halo)
     dtype = _label_dtype(segmenter.mixture_.n_components)

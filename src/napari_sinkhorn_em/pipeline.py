@@ -31,7 +31,15 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from ._validation import check_choice, check_epsilon, check_image_layout, check_positive_int, check_random_state
+from ._validation import (
+    check_choice,
+    check_epsilon,
+    check_image_layout,
+    check_mask_layout,
+    check_positive_int,
+    check_random_state,
+    check_scale,
+)
 from .estep import SinkhornConvergenceWarning
 # _fit_robust_scaling: the same median / IQR rule as extract_features, fitted on the subsample.
 from .features import FeatureScaling, _fit_robust_scaling, expand_features, extract_features, halo_width
@@ -165,18 +173,10 @@ class _FeatureSource:
         spatial_axes = [axis for axis in range(image.ndim) if axis != channel_axis]
         self.spatial_shape = tuple(image.shape[axis] for axis in spatial_axes)
         ndim = len(self.spatial_shape)
-        self.scale = (1.0,) * ndim if scale is None else tuple(float(step) for step in scale)
-        if len(self.scale) != ndim:
-            raise ValueError(
-                f"scale must give one voxel size per spatial axis ({ndim} for this image), got {tuple(scale)}."
-            )
+        self.scale = check_scale(scale, ndim)
         if mask is not None:
             mask = np.asarray(mask)
-            if mask.shape != self.spatial_shape or mask.dtype.kind not in "biu":
-                raise ValueError(
-                    f"The mask must be a True/False image of the image's spatial shape {self.spatial_shape}; "
-                    f"got shape {mask.shape} and dtype {mask.dtype}."
-                )
+            check_mask_layout(mask.shape, mask.dtype, self.spatial_shape)
             mask = mask.astype(bool, copy=False)
         self.image = image
         self.channel_axis = channel_axis
