@@ -49,7 +49,7 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from . import lazy
-from .pipeline import METHOD_NAMES, LabelComparison, Progress, Segmenter, class_sizes_from_labels, compare_labels
+from .pipeline import METHOD_NAMES, METHODS, LabelComparison, Progress, Segmenter, class_sizes_from_labels, compare_labels
 
 __all__ = ["SegmentationWidget"]
 
@@ -72,8 +72,6 @@ _METHOD_CHOICES = (
 )
 _FEATURE_CHOICES = (("intensity", "intensity"), ("multiscale (edges, blobs, ridges)", "multiscale"))
 _WEIGHT_CHOICES = (("learnt from the image", "em"), ("equal", "uniform"), ("from a painted labels layer", "painted"))
-# The class sizes each method starts with; in a comparison EM always learns them (see _Settings).
-_METHOD_WEIGHTS = {"sinkhorn_start": "em", "em": "em", "sinkhorn": "uniform", "both": "uniform"}
 _ASSIGNMENT_CHOICES = (("most probable class", "posterior"), ("class sizes held (transport plan)", "plan"))
 _COVARIANCE_CHOICES = (
     ("any shape (full)", "full"),
@@ -871,7 +869,9 @@ class SegmentationWidget(QWidget):
     def _on_method_changed(self) -> None:
         """Offer the chosen method's own class sizes, unless a painting was chosen."""
         if self.weights_combo.currentData() != "painted":
-            default = _METHOD_WEIGHTS[self.method_combo.currentData()]
+            method = self.method_combo.currentData()
+            # The method's own class sizes; in a comparison the setting is Sinkhorn-EM's (EM learns its own).
+            default = METHODS["sinkhorn" if method == "both" else method]["weights"]
             self.weights_combo.setCurrentIndex(self.weights_combo.findData(default))
         self._refresh_enabled_controls()
 
