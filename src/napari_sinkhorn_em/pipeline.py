@@ -999,13 +999,18 @@ def class_sizes_from_labels(labels: Any, n_components: int) -> np.ndarray:
     return counts / counts.sum()
 
 
-def split_instances(labels: Any, *, min_size: int = DEFAULT_MIN_SIZE, connectivity: int = 1) -> np.ndarray:
-    """Split every class of a label image into its connected objects.
+def split_instances(
+    labels: Any, *, classes: Any = None, min_size: int = DEFAULT_MIN_SIZE, connectivity: int = 1
+) -> np.ndarray:
+    """Split the object classes of a label image into their connected objects.
 
     Parameters
     ----------
     labels : array_like of int
         Class labels (0 = not segmented, 1..K classes), 2-D or 3-D.
+    classes : int or sequence of int, optional
+        The classes that hold objects (e.g. the worms' class). The others, such as
+        the background, become 0. None splits every class.
     min_size : int, default 10
         Objects with fewer pixels (voxels) than this are removed (set to 0).
     connectivity : int, default 1
@@ -1016,17 +1021,25 @@ def split_instances(labels: Any, *, min_size: int = DEFAULT_MIN_SIZE, connectivi
     -------
     numpy.ndarray
         One label per object, numbered from 1 class by class (all objects of
-        class 1 first) in scan order; 0 outside the classes and for removed
+        class 1 first) in scan order; 0 outside the object classes and for removed
         objects. Smallest unsigned integer type that holds the count.
     """
     labels = np.asarray(labels)
     if labels.dtype.kind not in "biu" or (labels.size and labels.min() < 0):
         raise ValueError(f"labels must hold non-negative whole numbers, got dtype {labels.dtype}.")
     min_size = check_positive_int(min_size, "min_size", minimum=0)
+    present = np.unique(labels[labels > 0])
+    if classes is not None:
+        wanted = np.atleast_1d(np.asarray(classes))
+        if wanted.ndim != 1 or wanted.dtype.kind not in "iu" or (wanted.size and wanted.min() < 1):
+            raise ValueError(
+                f"classes must be class numbers (whole numbers from 1), e.g. classes=[1]; got {classes!r}."
+            )
+        present = present[np.isin(present, wanted)]
     structure = ndimage.generate_binary_structure(labels.ndim, connectivity)
     objects = np.zeros(labels.shape, dtype=np.uint32)
     n_objects = 0
-    for value in np.unique(labels[labels > 0]):
+    for value in present:
         components, n_components = ndimage.label(labels == value, structure)
         sizes = np.bincount(components.ravel(), minlength=n_components + 1)
         keep = sizes >= min_size
