@@ -8,16 +8,28 @@
   to a temporary file in the destination folder, which then replaces the
   destination with :func:`os.replace`. A crash or an error part-way leaves the
   old file (or no file), never half a file.
+  Without ``overwrite`` the finished file is published with an exclusive
+  link, so of two runs writing the same new file one wins and the other gets
+  :class:`FileExistsError`; temporaries left by a killed run are removed by
+  the next write (:func:`remove_stale_temporaries`).
 * :func:`write_tiff` and :func:`write_comparison_figure` use it for label
-  images (OME-TIFF with the voxel size) and the EM / Sinkhorn-EM figure.
+  images (OME-TIFF with the voxel size and, optionally, the settings that made
+  them, read back by :func:`read_tiff_settings`) and the EM / Sinkhorn-EM
+  figure.
+* :func:`parse_json` reads JSON documents such as model files, refusing
+  numbers beyond float range and absurd nesting with a ValueError.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
+import re
+import time
 import uuid
+import warnings
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +39,21 @@ from typing import IO, Any
 import numpy as np
 import tifffile
 
-__all__ = ["ImageFile", "atomic_write", "read_image", "write_comparison_figure", "write_tiff"]
+try:  # POSIX: a temporary being written is locked, so a later run can tell it from a dead run's
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+__all__ = [
+    "ImageFile",
+    "atomic_write",
+    "parse_json",
+    "read_image",
+    "read_tiff_settings",
+    "remove_stale_temporaries",
+    "write_comparison_figure",
+    "write_tiff",
+]
 
 # Length units met in OME and ImageJ metadata, in micrometres.
 _MICROMETRES_PER_UNIT = {
@@ -45,6 +71,14 @@ _MICROMETRES_PER_UNIT = {
     "m": 1e6,
 }
 _CHANNEL_LETTERS = "CS"
+# Temporary files of atomic_write: ".<name>.<12 hex digits>.tmp".
+_TEMPORARY_NAME = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
+# Without file locks (Windows), a temporary this old (seconds) is taken as left by a dead run.
+_STALE_AGE = 24 * 3600
+# Key of the settings stored in the OME Description of a TIFF written with write_tiff(settings=...).
+_SETTINGS_KEY = "napari-sinkhorn-em settings"
+# Deepest nesting parse_json accepts (a model file nests 4 levels).
+_MAX_JSON_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -87,20 +121,27 @@ def _micrometres(value: Any, unit: str | None) -> float | None:
     return length * factor
 
 
-def _ome_sizes(tif: tifffile.TiffFile) -> dict[str, float]:
-    """Physical sizes per axis letter from the first OME ``Pixels`` element."""
+def _ome_sizes(tif: tifffile.TiffFile) -> tuple[dict[str, float], list[str]]:
+    """Physical sizes per axis letter from the first OME ``Pixels`` element, and the unusable ones.
+
+    The second item describes each ``PhysicalSize*`` that is given but not a
+    positive finite length in a known unit, e.g. ``"PhysicalSizeX = 0 µm"``.
+    """
     root = ElementTree.fromstring(tif.ome_metadata)
     for element in root.iter():
         if element.tag.rsplit("}", 1)[-1] == "Pixels":
-            sizes = {
-                letter: _micrometres(
-                    element.get(f"PhysicalSize{letter}"), element.get(f"PhysicalSize{letter}Unit")
-                )
-                for letter in "XYZ"
-                if element.get(f"PhysicalSize{letter}") is not None
-            }
-            return {letter: size for letter, size in sizes.items() if size is not None}
-    return {}
+            sizes, unusable = {}, []
+            for letter in "XYZ":
+                value, unit = element.get(f"PhysicalSize{letter}"), element.get(f"PhysicalSize{letter}Unit")
+                if value is None:
+                    continue
+                size = _micrometres(value, unit)
+                if size is None:
+                    unusable.append(f"PhysicalSize{letter} = {value} {unit or 'µm'}")
+                else:
+                    sizes[letter] = size
+            return sizes, unusable
+    return {}, []
 
 
 def _imagej_sizes(tif: tifffile.TiffFile) -> dict[str, float]:
@@ -155,20 +196,21 @@ def read_image(path: str | os.PathLike) -> ImageFile:
         raise ValueError(
             f"{path} is empty (0 bytes), perhaps an interrupted copy or download; copy or save it again."
         )
+    unusable: list[str] = []
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             axes = series.axes
             data = series.asarray()
             if tif.is_ome:
-                sizes = _ome_sizes(tif)
+                sizes, unusable = _ome_sizes(tif)
             elif tif.is_imagej:
                 sizes = _imagej_sizes(tif)
             else:
                 sizes = {}
-    except FileNotFoundError:
+    except (FileNotFoundError, MemoryError):
         raise
-    except (tifffile.TiffFileError, ElementTree.ParseError, ValueError, OSError, IndexError) as error:
+    except Exception as error:  # a damaged file fails anywhere in the decoder: zlib.error, struct.error...
         raise ValueError(
             f"{path} could not be read as a TIFF image ({error}). Only TIFF, ImageJ TIFF and "
             f"OME-TIFF files are read; a damaged file must be copied again, another format "
@@ -187,6 +229,19 @@ def read_image(path: str | os.PathLike) -> ImageFile:
     scale = None
     if sizes:
         scale = tuple(sizes.get(letter if letter in "XY" else "Z", 1.0) for letter in spatial)
+    if unusable:
+        used = (
+            f"the voxel size used is {scale} µm (1 µm along the axes without a usable size)"
+            if scale is not None
+            else "no voxel size is used: filter scales count in pixels and the labels are written without one"
+        )
+        warnings.warn(
+            f"{path.name}: the voxel size in the file's OME metadata is not a positive length "
+            f"({', '.join(unusable)}); {used}. Set the right voxel size in the file (e.g. in Fiji: "
+            f"Image > Properties) if it matters.",
+            UserWarning,
+            stacklevel=2,
+        )
     return ImageFile(
         data=data,
         axes=axes,
@@ -196,14 +251,108 @@ def read_image(path: str | os.PathLike) -> ImageFile:
     )
 
 
+def _lock(handle: IO[bytes]) -> bool:
+    """Take an exclusive lock on an open file without waiting; True if taken (always, without fcntl)."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _is_stale(temporary: Path) -> bool:
+    """True if no running process writes ``temporary`` (its lock is free; old, without file locks)."""
+    if fcntl is None:
+        return time.time() - temporary.stat().st_mtime > _STALE_AGE
+    with open(temporary, "rb") as handle:
+        return _lock(handle)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_write` left in ``folder`` when its process was killed.
+
+    Only files named as :func:`atomic_write` names them (``.NAME.<12 hex
+    digits>.tmp``) are considered, and only those no running process is
+    writing (on POSIX a temporary is locked while it is written; elsewhere
+    one older than a day counts as left behind).
+
+    Parameters
+    ----------
+    folder : str or path-like
+        The folder to clean; a missing folder has nothing to clean.
+    name : str or None, default None
+        Only the temporaries of this destination file name (e.g.
+        ``"cells_labels.tif"``); None: those of every name.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for candidate in folder.iterdir():
+        match = _TEMPORARY_NAME.match(candidate.name)
+        if match is None or (name is not None and match["name"] != name) or not candidate.is_file():
+            continue
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to delete
+            if _is_stale(candidate):
+                candidate.unlink()
+                removed.append(candidate)
+    return removed
+
+
+def _open_temporary(path: Path) -> tuple[Path, IO[bytes]]:
+    """A new, locked hidden temporary file next to ``path``."""
+    while True:
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+        # Exclusive creation ("x"), not tempfile.mkstemp, so the file gets the usual permissions (umask).
+        handle = open(temporary, "xb")
+        _lock(handle)
+        # A cleaner that ran between the creation and the lock may have removed it: start again.
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(handle.fileno()), os.stat(temporary)):
+                return temporary, handle
+        handle.close()
+
+
+def _publish(temporary: Path, path: Path, overwrite: bool) -> None:
+    """Move the finished temporary to ``path``; without ``overwrite``, only if ``path`` still does not exist."""
+    if overwrite:
+        os.replace(temporary, path)
+        return
+    try:
+        os.link(temporary, path)  # atomic and exclusive: fails if another process created path meanwhile
+    except FileExistsError:
+        raise FileExistsError(
+            f"{path} was created by another program or run while this one was writing it; that file is "
+            f"kept and this result was not saved. Do not run two jobs into the same output folder, or "
+            f"allow overwriting."
+        ) from None
+    except OSError:  # a file system without hard links: the check just before is the best there is
+        if path.exists():
+            raise FileExistsError(f"{path} already exists; choose another name or allow overwriting.") from None
+        os.replace(temporary, path)
+        return
+    os.unlink(temporary)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[IO[bytes]]:
     """Open a binary file that appears at ``path`` only once it is completely written.
 
-    The data go to a hidden temporary file in the same folder, which is
-    flushed to disk and then moved over ``path`` with :func:`os.replace`
-    (atomic on POSIX and Windows). If the ``with`` block raises, the
-    temporary file is deleted and ``path`` is left as it was.
+    The data go to a hidden temporary file ``.NAME.<hex>.tmp`` in the same
+    folder, which is flushed to disk and then moved to ``path``: with
+    :func:`os.replace` when overwriting (atomic on POSIX and Windows), else
+    with an exclusive hard link, so that a file another process created at
+    ``path`` in the meantime is never replaced. If the ``with`` block raises,
+    the temporary file is deleted and ``path`` is left as it was. Temporaries
+    of ``path`` left by a killed process are deleted first
+    (:func:`remove_stale_temporaries`).
 
     Parameters
     ----------
@@ -222,7 +371,9 @@ def atomic_write(path: str | os.PathLike, *, overwrite: bool = False) -> Iterato
     Raises
     ------
     FileExistsError
-        If ``path`` exists and ``overwrite`` is False.
+        If ``path`` exists and ``overwrite`` is False, checked before writing
+        and again when the file is put in place (another run may have written
+        it meanwhile; its file is kept).
     FileNotFoundError
         If the folder of ``path`` does not exist.
     IsADirectoryError
@@ -235,19 +386,77 @@ def atomic_write(path: str | os.PathLike, *, overwrite: bool = False) -> Iterato
         raise FileNotFoundError(f"The folder {path.parent} does not exist; create it first or choose another folder.")
     if not overwrite and path.exists():
         raise FileExistsError(f"{path} already exists; choose another name or allow overwriting.")
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    # Exclusive creation ("x"), not tempfile.mkstemp, so the file gets the usual permissions (umask).
-    handle = open(temporary, "xb")
+    remove_stale_temporaries(path.parent, path.name)
+    temporary, handle = _open_temporary(path)
     try:
         with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+            if fcntl is not None:  # put in place while still locked, so no cleaner takes it for a dead run's
+                _publish(temporary, path, overwrite)
+        if fcntl is None:  # Windows cannot move an open file
+            _publish(temporary, path, overwrite)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def parse_json(text: str | bytes, *, max_depth: int = _MAX_JSON_DEPTH) -> Any:
+    """Parse a JSON document from an untrusted file (e.g. a model file), with one kind of error.
+
+    Parameters
+    ----------
+    text : str or bytes
+        The document (bytes are decoded as UTF-8).
+    max_depth : int, default 64
+        Deepest nesting of arrays and objects accepted.
+
+    Returns
+    -------
+    object
+        The parsed document; every number is an int or a finite float.
+
+    Raises
+    ------
+    ValueError
+        If the text is not JSON, holds ``NaN``/``Infinity`` or a number
+        beyond float range (such as ``1e999``), or nests deeper than
+        ``max_depth``. The message says which, without a traceback's worth of
+        detail.
+    """
+
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):
+            raise ValueError(f"the number {number[:40]} is beyond the range of floating-point numbers")
+        return value
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"it holds {constant}, which is not a number JSON allows")
+
+    try:
+        document = json.loads(text, parse_float=finite, parse_constant=refuse)
+    except RecursionError:
+        document = None
+        depth = max_depth + 1
+    else:
+        depth = _json_depth(document)
+    if depth > max_depth:
+        raise ValueError(f"its arrays or objects are nested more than {max_depth} levels deep")
+    return document
+
+
+def _json_depth(document: Any) -> int:
+    """Deepest nesting of lists and dicts in a parsed JSON document (without recursion)."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, (list, dict)):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def write_tiff(
@@ -255,6 +464,7 @@ def write_tiff(
     array: np.ndarray,
     *,
     scale: Sequence[float] | None = None,
+    settings: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a 2-D or 3-D single-channel image (e.g. labels) as an OME-TIFF, atomically.
@@ -271,6 +481,9 @@ def write_tiff(
         Voxel size in micrometres per axis, stored as OME ``PhysicalSize*``
         (read back by :func:`read_image`, Fiji/Bio-Formats and napari
         readers that understand OME-TIFF); None stores no voxel size.
+    settings : dict or None, default None
+        The settings that made the image (JSON-serialisable), stored in the
+        OME ``Description`` and read back by :func:`read_tiff_settings`.
     overwrite : bool, default False
         Replace an existing file.
 
@@ -283,8 +496,8 @@ def write_tiff(
     ------
     ValueError
         For an array that is not 2-D or 3-D, not numeric, or of 64-bit
-        integers beyond the 32-bit range, and for a ``scale`` that is not one
-        positive voxel size per axis.
+        integers beyond the 32-bit range, for a ``scale`` that is not one
+        positive voxel size per axis, and for ``settings`` JSON cannot hold.
     FileExistsError
         If ``path`` exists and ``overwrite`` is False (the file is untouched).
     """
@@ -301,9 +514,43 @@ def write_tiff(
         for letter, size in zip(axes, scale):
             metadata[f"PhysicalSize{letter}"] = float(size)
             metadata[f"PhysicalSize{letter}Unit"] = "µm"
+    if settings is not None:
+        try:
+            metadata["Description"] = json.dumps({_SETTINGS_KEY: settings}, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"The settings cannot be stored in the TIFF as JSON: {error}") from None
     with atomic_write(path, overwrite=overwrite) as handle:
         tifffile.imwrite(handle, array, ome=True, photometric="minisblack", metadata=metadata, compression="zlib")
     return Path(path)
+
+
+def read_tiff_settings(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The settings :func:`write_tiff` stored in a TIFF (``settings=``), or None.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A TIFF file.
+
+    Returns
+    -------
+    dict or None
+        The settings; None if the file holds none (written without
+        ``settings=``, by another program, or unreadable).
+    """
+    try:
+        with tifffile.TiffFile(path) as tif:
+            xml = tif.ome_metadata if tif.is_ome else None
+        if xml is None:
+            return None
+        for element in ElementTree.fromstring(xml).iter():
+            if element.tag.rsplit("}", 1)[-1] == "Description" and element.text:
+                stored = parse_json(element.text)
+                if isinstance(stored, dict) and isinstance(stored.get(_SETTINGS_KEY), dict):
+                    return stored[_SETTINGS_KEY]
+    except (OSError, ValueError, tifffile.TiffFileError, ElementTree.ParseError):
+        return None
+    return None
 
 
 def _tiff_array(array: np.ndarray) -> np.ndarray:
