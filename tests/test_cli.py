@@ -145,15 +145,40 @@ def test_fit_options_give_the_same_labels_as_the_library(tmp_path, inputs, optio
     np.testing.assert_array_equal(io.read_image(out / "a_labels.tif").data, expected)
 
 
-def test_instances_option_numbers_objects(tmp_path, inputs):
+def test_instances_option_numbers_objects_of_all_but_the_largest_class(tmp_path, inputs):
     out = tmp_path / "out"
 
     assert main(["segment", str(inputs[0]), "--out", str(out), "--instances", "--min-size", "50", *FAST]) == 0
 
     labels = io.read_image(out / "a_labels.tif").data
-    assert labels.max() == 3  # three bands, one object each; stray pixels are removed
-    band_objects = [np.bincount(labels[:, band].ravel())[1:].argmax() + 1 for band in (slice(0, 21), slice(21, 42), slice(42, None))]
-    assert sorted(band_objects) == [1, 2, 3]
+    # Three bands; the widest (the last, 22 columns) is the largest class, taken as background.
+    assert labels.max() == 2  # one object per other band; stray pixels are removed
+    band_objects = [np.bincount(labels[:, band].ravel()).argmax() for band in (slice(0, 21), slice(21, 42), slice(42, None))]
+    assert band_objects == [1, 2, 0]
+
+
+def test_object_classes_chooses_the_classes_that_are_split(tmp_path, inputs):
+    out = tmp_path / "out"
+
+    assert main(["segment", str(inputs[0]), "--out", str(out), "--instances", "--object-classes", "3",
+                 "--min-size", "50", *FAST]) == 0
+
+    labels = io.read_image(out / "a_labels.tif").data
+    assert labels.max() == 1 and (labels[:, 42:] == 1).mean() > 0.9 and (labels[:, :42] == 0).mean() > 0.9
+
+
+def test_instances_remove_objects_below_the_minimum_size(tmp_path):
+    image = np.full((40, 40), 100, dtype=np.uint16)
+    image[5:15, 5:15] = 200  # one object of 100 pixels
+    image[30, 30] = 200  # and one of a single pixel
+    tifffile.imwrite(tmp_path / "spots.tif", image)
+    out = tmp_path / "out"
+
+    assert main(["segment", str(tmp_path / "spots.tif"), "--out", str(out), "-k", "2", "--instances",
+                 "--min-size", "5", *FAST]) == 0
+
+    labels = io.read_image(out / "spots_labels.tif").data
+    assert labels.max() == 1 and (labels == 1).sum() == 100 and labels[30, 30] == 0
 
 
 def test_compare_writes_both_labelings_the_disagreement_and_a_figure(tmp_path, inputs):
@@ -196,7 +221,8 @@ def test_demo_writes_labels_and_figure(tmp_path, capsys):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["segment", "x.tif", "--out", "o", "-k", "0"], "whole number of at least 1"),
+        (["segment", "x.tif", "--out", "o", "-k", "0"], "whole number of at least 2"),
+        (["segment", "x.tif", "--out", "o", "-k", "1"], "one class would label every pixel 1"),
         (["segment", "x.tif"], "--out"),
         (["segment", "x.tif", "--out", "o", "--epsilon", "-1"], "positive number"),
         (["segment", "x.tif", "--out", "o", "--method", "kmeans"], "invalid choice"),

@@ -1,19 +1,25 @@
 """The ``napari-sinkhorn-em`` command: segment TIFF files, compare EM with Sinkhorn-EM, run a demo.
 
-Exit status: 0 on success (inputs whose output already exists are skipped and
-count as success), 1 when ``segment`` could not process some inputs (the others
-are still written), 2 for invalid arguments or an unusable input, model or
-output folder. Errors are printed as one sentence on stderr.
+Exit status: 0 on success (inputs whose output already exists, made with the
+same settings, are skipped and count as success), 1 when ``segment`` could not
+process some inputs (the others are still written; an existing output made with
+other settings counts here), 2 for invalid arguments or an unusable input,
+model or output folder. Errors are printed as one sentence on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
+
+import numpy as np
 
 from . import data, io, lazy
 from .pipeline import ASSIGNMENTS, METHODS, MethodComparison, Segmenter, compare_methods, split_instances
@@ -21,6 +27,10 @@ from .pipeline import ASSIGNMENTS, METHODS, MethodComparison, Segmenter, compare
 PROGRAM = "napari-sinkhorn-em"
 _IMAGE_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".ome.zarr", ".zarr")
 _BAR_WIDTH = 24
+# Without a terminal, progress is one plain line per stage and quarter of it.
+_PLAIN_STEPS = 4
+# A --channel-axis longer than this looks like an image axis, not channels (unless --force-channel-axis).
+_MAX_CHANNELS = 16
 # Options that shape a fit (argparse name: flag); a saved model (--model) brings its own.
 _FIT_OPTIONS = {
     "n_components": "-k",
@@ -61,6 +71,20 @@ def _whole_number(minimum: int):
     return parse
 
 
+def _n_classes(text: str) -> int:
+    """An argparse type: the number of classes K, at least 2."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(
+            f"expected the number of classes as a whole number of at least 2 (one class would label every "
+            f"pixel 1, which is no segmentation), got {text!r}"
+        )
+    return value
+
+
 def _class_sizes(text: str) -> str | tuple[float, ...]:
     """An argparse type: ``learned``, ``equal`` or positive numbers such as ``90,10`` (made fractions)."""
     named = {"learned": "em", "equal": "uniform"}
@@ -88,28 +112,37 @@ def _positive_float(text: str) -> float:
 
 
 class _ProgressBar:
-    """A one-line progress bar on a text stream, fed ``(stage, fraction)`` by the pipeline."""
+    """Progress on a text stream, fed ``(stage, fraction)`` by the pipeline.
+
+    On a terminal: one bar redrawn in place with ``\\r``. Otherwise (a log
+    file, a pipe): a plain line when a stage starts and at each quarter of it.
+    """
 
     def __init__(self, name: str, stream: TextIO) -> None:
         self.name = name
         self.stream = stream
+        isatty = getattr(stream, "isatty", None)
+        self.terminal = bool(isatty and isatty())
         self.shown: tuple[str, int] | None = None
 
     def __call__(self, stage: str, fraction: float) -> None:
-        filled = round(fraction * _BAR_WIDTH)
+        filled = round(fraction * (_BAR_WIDTH if self.terminal else _PLAIN_STEPS))
         if self.shown == (stage, filled):
             return
         self.shown = (stage, filled)
-        bar = "#" * filled + "." * (_BAR_WIDTH - filled)
-        self.stream.write(f"\r{self.name}: [{bar}] {fraction:4.0%} {stage:<24}")
+        if self.terminal:
+            bar = "#" * filled + "." * (_BAR_WIDTH - filled)
+            self.stream.write(f"\r{self.name}: [{bar}] {fraction:4.0%} {stage:<24}")
+        else:
+            self.stream.write(f"{self.name}: {stage} {filled / _PLAIN_STEPS:.0%}\n")
         self.stream.flush()
 
     def close(self) -> None:
-        """End the bar's line (once, and only if something was drawn)."""
-        if self.shown is not None:
+        """End the bar's line (once, and only if something was drawn on a terminal)."""
+        if self.shown is not None and self.terminal:
             self.stream.write("\n")
             self.stream.flush()
-            self.shown = None
+        self.shown = None
 
 
 def _stem(path: Path) -> str:
@@ -127,8 +160,8 @@ def _is_zarr(path: Path) -> bool:
 
 def _add_fit_options(parser: argparse.ArgumentParser, *, with_method: bool) -> None:
     """Options that set up a fit; their default None means "not given" (see --model)."""
-    parser.add_argument("-k", "--classes", dest="n_components", type=_whole_number(1), default=None,
-                        help="number of classes K (default 3)")
+    parser.add_argument("-k", "--classes", dest="n_components", type=_n_classes, default=None,
+                        help="number of classes K, at least 2 (default 3)")
     if with_method:
         parser.add_argument("--method", choices=tuple(METHODS), default=None,
                             help="how the classes are fitted: sinkhorn_start (Sinkhorn-EM places the classes, "
@@ -160,7 +193,13 @@ def _add_fit_options(parser: argparse.ArgumentParser, *, with_method: bool) -> N
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channel-axis", type=int, default=None,
                         help="axis of the image that holds channels (default: from the file's metadata, "
-                             "else none)")
+                             f"else none); an axis longer than {_MAX_CHANNELS} is refused as an image axis "
+                             "unless --force-channel-axis")
+    parser.add_argument("--force-channel-axis", action="store_true",
+                        help=f"accept a --channel-axis with more than {_MAX_CHANNELS} channels")
+    parser.add_argument("--channel", type=_whole_number(0), action="append", default=None, metavar="N",
+                        help="use only channel N (numbered from 0) of the channel axis; repeat for several, "
+                             "e.g. --channel 0 --channel 2")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
@@ -191,7 +230,11 @@ def _build_parser() -> argparse.ArgumentParser:
     models.add_argument("--save-model", type=Path, metavar="FILE",
                         help="fit on the first input, save the model here and apply it to all inputs")
     segment.add_argument("--instances", action="store_true",
-                         help="split each class into connected objects, numbered one by one")
+                         help="split the object classes into connected objects, numbered one by one; the "
+                              "other classes (the background) become 0")
+    segment.add_argument("--object-classes", type=_whole_number(1), nargs="+", default=None, metavar="CLASS",
+                         help="with --instances, the classes that hold objects, e.g. --object-classes 1 "
+                              "(default: every class but the largest, taken as the background)")
     segment.add_argument("--min-size", type=_whole_number(0), default=10,
                          help="with --instances, remove objects smaller than this many pixels (default 10)")
     segment.set_defaults(run=_run_segment)
@@ -245,16 +288,107 @@ def _segmenter_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _output_folder(path: Path) -> Path:
+    """Create the output folder, check that files can be written in it, and clean our stale temporaries."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CommandError(f"cannot create the output folder {path} ({error.strerror or error})") from None
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise CommandError(
+            f"cannot write into the output folder {path} ({error.strerror or error}); make it writable "
+            "or choose another --out"
+        ) from None
+    io.remove_stale_temporaries(path)
     return path
 
 
 def _read(path: Path, channel_axis: int | None) -> tuple[io.ImageFile, int | None]:
     image = io.read_image(path)
     return image, image.channel_axis if channel_axis is None else channel_axis
+
+
+def _choose_channels(image: Any, channel_axis: int | None, args: argparse.Namespace) -> tuple[Any, int | None]:
+    """The image restricted to the channels of ``--channel``, after checking a given ``--channel-axis``.
+
+    Raises ValueError (reported for the input) for a --channel-axis longer
+    than a plausible number of channels, unless --force-channel-axis, and for
+    --channel on an image without channels or beyond its channels.
+    """
+    shape = " × ".join(map(str, image.shape))
+    if channel_axis is not None and -image.ndim <= channel_axis < image.ndim:
+        length = image.shape[channel_axis]
+        if args.channel_axis is not None and length > _MAX_CHANNELS and not args.force_channel_axis:
+            raise ValueError(
+                f"--channel-axis {args.channel_axis} is an axis of {length} values (image shape {shape}), which "
+                f"looks like a row or column axis of the image rather than channels; give the axis that holds "
+                f"the channels, leave --channel-axis out for a one-channel image, or add --force-channel-axis "
+                f"if it really holds {length} channels"
+            )
+    if not args.channel:
+        return image, channel_axis
+    if channel_axis is None or not -image.ndim <= channel_axis < image.ndim:
+        raise ValueError(
+            f"--channel picks channels, but this image (shape {shape}) has no channel axis; give the axis "
+            "with --channel-axis, or leave out --channel"
+        )
+    n_channels = image.shape[channel_axis]
+    beyond = sorted({channel for channel in args.channel if channel >= n_channels})
+    if beyond:
+        raise ValueError(
+            f"the image has {n_channels} channel(s), numbered 0 to {n_channels - 1}, so there is no channel "
+            f"{', '.join(map(str, beyond))}"
+        )
+    index: list[Any] = [slice(None)] * image.ndim
+    if len(args.channel) == 1:
+        index[channel_axis] = args.channel[0]
+        return image[tuple(index)], None
+    index[channel_axis] = list(args.channel)
+    return image[tuple(index)], channel_axis
+
+
+def _object_classes(labels: Any, chosen: Sequence[int] | None) -> list[int]:
+    """The classes that --instances splits: those chosen, or every class present but the largest."""
+    if chosen is not None:
+        return sorted(set(chosen))
+    counts = np.bincount(np.asarray(labels).ravel())
+    counts[0] = 0
+    largest = int(np.argmax(counts))
+    return [int(value) for value in np.flatnonzero(counts) if value != largest]
+
+
+def _run_record(args: argparse.Namespace, segmenter_settings: dict[str, Any]) -> dict[str, Any]:
+    """Everything about a run that shapes its labels, stored with each output to detect changed settings."""
+    record = {
+        "segmenter": segmenter_settings,
+        "channel_axis": args.channel_axis,
+        "channels": args.channel,
+        "instances": args.instances,
+    }
+    if args.model is not None:
+        record["model_sha256"] = hashlib.sha256(args.model.read_bytes()).hexdigest()
+    if args.instances:
+        record.update(min_size=args.min_size, object_classes=args.object_classes)
+    return json.loads(json.dumps(record, default=list))  # as it reads back from the file
+
+
+def _differences(stored: dict[str, Any], wanted: dict[str, Any]) -> str:
+    """The settings that differ, e.g. ``n_components 3 there, 4 now``."""
+    def flat(record: dict[str, Any]) -> dict[str, Any]:
+        entries = {key: value for key, value in record.items() if key != "segmenter"}
+        entries.update(record.get("segmenter") or {})
+        return entries
+
+    before, now = flat(stored), flat(wanted)
+    changed = [key for key in sorted(set(before) | set(now)) if before.get(key) != now.get(key)]
+    return "; ".join(f"{key} {before.get(key)!r} there, {now.get(key)!r} now" for key in changed)
+
+
+def _stored_record(output: Path, zarr_output: bool) -> dict[str, Any] | None:
+    """The run record stored with an existing output, or None (none stored, or not readable)."""
+    return lazy.zarr_labels_settings(output) if zarr_output else io.read_tiff_settings(output)
 
 
 def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
@@ -269,9 +403,21 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
             model = Segmenter.load(args.model)
         except (OSError, ValueError) as error:
             raise CommandError(f"cannot use the model {args.model}: {error}") from None
+        record = _run_record(args, model.get_params())
     else:
         model = None
         settings = _segmenter_settings(args)
+        record = _run_record(args, Segmenter(**settings).get_params())
+    n_classes = record["segmenter"]["n_components"]
+    if args.object_classes is not None:
+        if not args.instances:
+            raise CommandError("--object-classes chooses the classes --instances splits; add --instances")
+        beyond = sorted(value for value in set(args.object_classes) if value > n_classes)
+        if beyond:
+            raise CommandError(
+                f"--object-classes names class {', '.join(map(str, beyond))}, but there are only {n_classes} "
+                f"classes (1 to {n_classes})"
+            )
     if args.save_model is not None and args.save_model.exists() and not args.overwrite:
         raise CommandError(
             f"the model file {args.save_model} already exists; apply it with --model, or add --overwrite"
@@ -298,6 +444,17 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
         # A zarr output counts once complete; an unfinished one is resumed chunk by chunk.
         finished = lazy.zarr_labels_complete(output) if _is_zarr(path) else output.exists()
         done_before = finished and not args.overwrite
+        if done_before:
+            stored = _stored_record(output, _is_zarr(path))
+            if stored is not None and stored != record:
+                failures += 1
+                print(
+                    f"{path}: error: {output} already exists but was made with other settings "
+                    f"({_differences(stored, record)}); it is kept. Add --overwrite to replace it, or choose "
+                    "another --out",
+                    file=stderr,
+                )
+                continue
         skipped = f"{path}: skipped, {output} already exists (use --overwrite to replace it)"
         if done_before and not fits_model:
             print(skipped, file=stderr)
@@ -309,6 +466,8 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
             else:
                 image_file, channel_axis = _read(path, args.channel_axis)
                 image, scale = image_file.data, image_file.scale
+            source = image
+            image, channel_axis = _choose_channels(image, channel_axis, args)
             if model is not None:
                 segmenter = model
                 labels = model.predict(image, channel_axis=channel_axis, scale=scale, progress=bar)
@@ -321,20 +480,29 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
                     model = segmenter
                     print(f"{path}: model fitted and saved to {args.save_model}", file=stderr)
             if args.instances:
-                labels = split_instances(labels, min_size=args.min_size)
+                labels = split_instances(labels, classes=_object_classes(labels, args.object_classes),
+                                         min_size=args.min_size)
             bar.close()
             if done_before:
                 print(skipped, file=stderr)
                 continue
             if _is_zarr(path):
-                written = lazy.write_zarr_labels(labels, output, segmenter=segmenter, overwrite=args.overwrite,
-                                                 progress=bar)
+                written = lazy.write_zarr_labels(labels, output, segmenter=segmenter, image=source,
+                                                 settings=record, overwrite=args.overwrite, progress=bar)
                 bar.close()
                 earlier = written.n_chunks - written.n_written
                 resumed = f", {earlier} written by an earlier run" if earlier else ""
                 print(f"{path}: wrote {output} ({written.n_chunks} chunks{resumed})", file=stderr)
                 continue
-            io.write_tiff(output, labels, scale=scale, overwrite=args.overwrite)
+            io.write_tiff(output, labels, scale=scale, settings=record, overwrite=args.overwrite)
+        except FileExistsError as error:
+            bar.close()
+            failures += 1
+            # The output did not exist when this input was started: another run wrote it meanwhile.
+            print(f"{path}: error: {output} was written by another run or program while {path.name} was being "
+                  "segmented; that file is kept and this result was not saved. Do not run two jobs into the "
+                  f"same --out ({_sentence(error)})", file=stderr)
+            continue
         except (OSError, ValueError, MemoryError, ImportError) as error:
             bar.close()
             failures += 1
@@ -404,16 +572,20 @@ def _run_compare(args: argparse.Namespace, stderr: TextIO) -> int:
         image, channel_axis = _read(args.input, args.channel_axis)
     except (OSError, ValueError) as error:
         raise CommandError(f"cannot read {args.input}: {_sentence(error)}") from None
+    try:
+        pixels, channel_axis = _choose_channels(image.data, channel_axis, args)
+    except ValueError as error:
+        raise CommandError(f"cannot use {args.input}: {error}") from None
     bar = _ProgressBar(args.input.name, stderr)
     settings = _segmenter_settings(args)
     try:
-        result = compare_methods(image.data, settings.pop("n_components"), epsilon=settings.pop("epsilon"),
+        result = compare_methods(pixels, settings.pop("n_components"), epsilon=settings.pop("epsilon"),
                                  channel_axis=channel_axis, scale=image.scale, progress=bar, **settings)
     except (ValueError, MemoryError) as error:
         raise CommandError(f"cannot segment {args.input}: {_sentence(error)}") from None
     finally:
         bar.close()
-    _write_comparison(result, image.data, channel_axis, image.scale, paths, stderr)
+    _write_comparison(result, pixels, channel_axis, image.scale, paths, stderr)
     return 0
 
 

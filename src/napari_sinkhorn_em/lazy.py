@@ -27,6 +27,7 @@ a ``dask.distributed.LocalCluster`` or any cluster a ``Client`` connects to.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -47,18 +48,23 @@ __all__ = [
     "ZarrWrite",
     "fit_dask",
     "fit_dask_steps",
+    "image_fingerprint",
     "is_dask_array",
     "predict_dask",
     "read_zarr",
     "segment_dask",
     "write_zarr_labels",
     "zarr_labels_complete",
+    "zarr_labels_settings",
 ]
 
 _INSTALL_HINT = 'install it with: pip install "napari-sinkhorn-em[dask]"'
 # Attribute of a label store written here: its description, and whether every chunk is written.
 _STORE_KEY = "napari_sinkhorn_em"
 _STORE_FORMAT = "napari-sinkhorn-em labels"
+# Chunks of the input hashed by image_fingerprint, and written chunks recomputed to check a resume without a model.
+_FINGERPRINT_CHUNKS = 8
+_CHECKED_CHUNKS = 3
 # Folder inside a store being written: one empty file per finished chunk, named "i.j.k".
 _DONE_FOLDER = ".chunks-done"
 _ZARR_METADATA_FILES = ("zarr.json", ".zarray", ".zgroup")
@@ -634,7 +640,19 @@ def read_zarr(path: str | Any, component: str | None = None) -> Any:
     except FileNotFoundError:
         raise FileNotFoundError(f"There is no zarr store at {path}.") from None
     if component is not None:
-        node = node[component]
+        if not isinstance(node, zarr.Group):
+            raise ValueError(
+                f"{path} is a single array, not a group, so it has no component {component!r}; leave out "
+                f"component= (--component on the command line)."
+            )
+        arrays = sorted(node.array_keys())
+        try:
+            node = node[component]
+        except KeyError:
+            raise ValueError(
+                f"{path} has no array {component!r}; it holds the arrays {arrays}. Choose one of them with "
+                f"component= (--component on the command line)."
+            ) from None
     if isinstance(node, zarr.Group):
         arrays = sorted(node.array_keys())
         raise ValueError(
@@ -695,6 +713,13 @@ def zarr_labels_complete(path: str | Any) -> bool:
     return attributes is not None and attributes.get("complete") is True
 
 
+def zarr_labels_settings(path: str | Any) -> dict[str, Any] | None:
+    """The ``settings=`` that :func:`write_zarr_labels` stored in the label store at ``path``, or None."""
+    attributes = _store_attributes(Path(path))
+    settings = None if attributes is None else attributes.get("settings")
+    return settings if isinstance(settings, dict) else None
+
+
 def _regular_chunks(labels: Any) -> Any:
     """``labels`` with chunks zarr can store: equal along each axis, except a smaller last one."""
     regular = all(
@@ -702,6 +727,60 @@ def _regular_chunks(labels: Any) -> Any:
         for axis_chunks in labels.chunks
     )
     return labels if regular else labels.rechunk(labels.chunksize)
+
+
+def _spread(count: int, n_wanted: int) -> list[int]:
+    """Up to ``n_wanted`` distinct positions among ``count``, evenly spread and including the first and last."""
+    return sorted({round(position) for position in np.linspace(0, count - 1, min(count, n_wanted))})
+
+
+def image_fingerprint(image: Any) -> dict[str, Any]:
+    """What identifies an input image cheaply: shape, type, chunks and a hash of a few of its chunks.
+
+    Up to 8 chunks, spread evenly over the image, are read and hashed
+    (SHA-256), so two images of the same size differ in their fingerprint
+    unless they agree in every sampled chunk.
+
+    Parameters
+    ----------
+    image : dask.array.Array or zarr.Array
+        The image (any number of axes).
+
+    Returns
+    -------
+    dict
+        ``shape``, ``dtype``, ``chunks`` (chunk size per axis), ``sampled``
+        (the chunk indices read) and ``sha256`` (hex digest of their bytes),
+        JSON-serialisable.
+    """
+    image = _as_dask(image)
+    digest = hashlib.sha256()
+    blocks = list(np.ndindex(*image.numblocks))
+    sampled = [blocks[position] for position in _spread(len(blocks), _FINGERPRINT_CHUNKS)]
+    for index in sampled:
+        digest.update(repr(index).encode())
+        digest.update(np.ascontiguousarray(image.blocks[index].compute()).tobytes())
+    return {
+        "shape": [int(size) for size in image.shape],
+        "dtype": str(image.dtype),
+        "chunks": [int(size) for size in image.chunksize],
+        "sampled": [list(index) for index in sampled],
+        "sha256": digest.hexdigest(),
+    }
+
+
+def _written_chunks_match(labels: Any, path: Path, names: Sequence[str]) -> bool:
+    """True if a few of the chunks ``names`` ("i.j.k") stored at ``path`` equal those of ``labels``."""
+    zarr = _import_zarr()
+    stored = zarr.open_array(store=str(path), mode="r")
+    starts = [np.cumsum((0, *axis_chunks)) for axis_chunks in labels.chunks]
+    ordered = sorted(names)
+    for position in _spread(len(ordered), _CHECKED_CHUNKS):
+        index = tuple(int(part) for part in ordered[position].split("."))
+        region = tuple(slice(int(axis[i]), int(axis[i + 1])) for axis, i in zip(starts, index))
+        if not np.array_equal(np.asarray(labels.blocks[index].compute()), stored[region]):
+            return False
+    return True
 
 
 def _write_chunk(block: np.ndarray, store: str, region: tuple[slice, ...], marker: str) -> None:
@@ -716,6 +795,8 @@ def write_zarr_labels(
     path: str | Any,
     *,
     segmenter: Segmenter | None = None,
+    image: Any = None,
+    settings: dict[str, Any] | None = None,
     overwrite: bool = False,
     resume: bool = True,
     progress: ProgressCallback | None = None,
@@ -740,7 +821,17 @@ def write_zarr_labels(
     segmenter : Segmenter or None, default None
         The model that made the labels; its settings and fitted parameters
         (the document :meth:`Segmenter.save` writes) are stored in the store's
-        attributes, and a resumed write must use the same model.
+        attributes, and a resumed write must use the same model. Without it,
+        a store that exists already (finished or not) is accepted only if a
+        few of its written chunks, recomputed from ``labels``, are identical.
+    image : dask.array.Array, zarr.Array or None, default None
+        The image the labels were made from; its :func:`image_fingerprint`
+        (shape, type, chunks, hash of sampled chunks) is stored, and a
+        resumed write must come from the same image.
+    settings : dict or None, default None
+        Anything else that describes how the labels were made (the command
+        line stores its options); stored, read back by
+        :func:`zarr_labels_settings`, and a resumed write must have the same.
     overwrite : bool, default False
         Replace whatever zarr store is at ``path``.
     resume : bool, default True
@@ -777,6 +868,8 @@ def write_zarr_labels(
         "chunks": [int(size) for size in labels.chunksize],
         "dtype": str(labels.dtype),
         "model": None if segmenter is None else _model_document(segmenter),
+        "image": None if image is None else image_fingerprint(image),
+        "settings": settings,
     }
     # Compared with the stored copy, which went through JSON.
     description = json.loads(json.dumps(description))
@@ -791,14 +884,29 @@ def write_zarr_labels(
         shutil.rmtree(path)
     elif path.exists():
         stored = _store_attributes(path)
-        same = stored is not None and {key: stored.get(key) for key in description} == description
-        if same and stored.get("complete") is True:
+        differing = [] if stored is None else [key for key in description if stored.get(key) != description[key]]
+        same = stored is not None and not differing
+        complete = same and stored.get("complete") is True
+        if same and segmenter is None:
+            written = (
+                [".".join(map(str, index)) for index in np.ndindex(*labels.numblocks)]
+                if complete
+                else [marker.name for marker in done_folder.iterdir()] if done_folder.is_dir() else []
+            )
+            if not _written_chunks_match(labels, path, written):
+                same, complete, differing = False, False, ["labels"]
+        if complete:
             return ZarrWrite(path, n_chunks, 0)
         if not (same and resume):
             if same:
                 what = "an unfinished write of these labels (resume=False)"
             elif stored is not None:
-                what = "a different image, different labels or labels from a different model"
+                names = {"shape": "shape", "chunks": "chunks", "dtype": "label type", "model": "model",
+                         "image": "input image", "labels": "label values", "settings": "settings"}
+                what = (
+                    "a different image, different labels or labels from a different model (the "
+                    f"{', '.join(names.get(key, key) for key in differing)} differ)"
+                )
             else:
                 what = "data that was not written by write_zarr_labels"
             raise FileExistsError(
