@@ -8,9 +8,12 @@ import pytest
 pytest.importorskip("qtpy")
 pytest.importorskip("pytestqt")
 
+from napari.layers import Image  # noqa: E402
+
 from napari_sinkhorn_em import ConvergenceWarning, _widget  # noqa: E402
 from napari_sinkhorn_em._widget import SegmentationWidget  # noqa: E402
-from napari_sinkhorn_em.pipeline import Segmenter, compare_labels  # noqa: E402
+from napari_sinkhorn_em.certainty import CERTAINTY_CAP, label_certainty  # noqa: E402
+from napari_sinkhorn_em.pipeline import METHOD_NAMES, Segmenter, compare_labels  # noqa: E402
 
 TIMEOUT_MS = 60_000
 K = 3
@@ -134,9 +137,9 @@ def test_both_methods_give_matched_labels_and_a_disagreement_layer(viewer, widge
     set_method(widget, "both")
     run_to_end(widget, qtbot)
 
-    em = viewer.layers["worm (EM, K=3)"]
-    sinkhorn = viewer.layers["worm (Sinkhorn-EM, K=3, ε=1)"]
-    disagreement = viewer.layers["worm (EM vs Sinkhorn-EM, K=3, ε=1: disagreement)"]
+    em = viewer.layers["worm EM K=3"]
+    sinkhorn = viewer.layers["worm Sinkhorn K=3 ε=1"]
+    disagreement = viewer.layers["worm EM≠Sinkhorn K=3 ε=1"]
     assert len(viewer.layers) == 4
     for layer in (em, sinkhorn, disagreement):
         assert layer.data.shape == source.data.shape
@@ -161,7 +164,7 @@ def test_sinkhorn_labels_are_renumbered_to_match_em(viewer, widget, qtbot, monke
     run_to_end(widget, qtbot)
 
     # Unmatched, the reversed numbers would agree with EM on the middle band only.
-    em, sinkhorn = viewer.layers["worm (EM, K=3)"].data, viewer.layers["worm (Sinkhorn-EM, K=3, ε=1)"].data
+    em, sinkhorn = viewer.layers["worm EM K=3"].data, viewer.layers["worm Sinkhorn K=3 ε=1"].data
     assert np.mean(sinkhorn == em) > 0.95
 
 
@@ -177,15 +180,15 @@ def test_epsilon_slider_and_number_box_follow_each_other(widget):
 def test_live_epsilon_change_updates_the_same_layer(viewer, widget, qtbot):
     viewer.add_image(three_bands(), name="worm")
     run_to_end(widget, qtbot)
-    layer = viewer.layers["worm (Sinkhorn start → EM, K=3, ε=1)"]
+    layer = viewer.layers["worm S→EM K=3 ε=1"]
     n_layers, first_labels = len(viewer.layers), layer.data
 
     widget.live_check.setChecked(True)
     widget.epsilon_spin.setValue(0.05)
-    qtbot.waitUntil(lambda: layer.name == "worm (Sinkhorn start → EM, K=3, ε=0.05)", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: layer.name == "worm S→EM K=3 ε=0.05", timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
 
-    assert viewer.layers["worm (Sinkhorn start → EM, K=3, ε=0.05)"] is layer
+    assert viewer.layers["worm S→EM K=3 ε=0.05"] is layer
     assert layer.data is not first_labels
     assert set(np.unique(layer.data)) == {1, 2, 3}
     assert len(viewer.layers) == n_layers
@@ -219,7 +222,7 @@ def test_epsilon_change_reuses_em_and_continues_sinkhorn_em(viewer, widget, qtbo
 
     assert fit_calls == [("fit", "em"), ("fit", "sinkhorn"), ("refit", "sinkhorn", 0.2)]
     assert widget.fitted_segmenters["sinkhorn"].epsilon == 0.2
-    assert "worm (Sinkhorn-EM, K=3, ε=0.2)" in viewer.layers
+    assert "worm Sinkhorn K=3 ε=0.2" in viewer.layers
 
 
 def test_other_changes_fit_anew(viewer, widget, qtbot, fit_calls):
@@ -242,7 +245,7 @@ def test_editing_the_mask_makes_the_next_run_fit_anew(viewer, widget, qtbot, fit
     run_to_end(widget, qtbot)
 
     assert fit_calls == [("fit", "sinkhorn_start"), ("fit", "sinkhorn_start")]
-    assert not viewer.layers["worm (Sinkhorn start → EM, K=3, ε=0.2)"].data[:8].any()
+    assert not viewer.layers["worm S→EM K=3 ε=0.2"].data[:8].any()
 
 
 def test_live_k_change_reruns_after_a_short_pause(viewer, widget, qtbot):
@@ -250,8 +253,8 @@ def test_live_k_change_reruns_after_a_short_pause(viewer, widget, qtbot):
     widget.live_check.setChecked(True)
     widget.n_components_spin.setValue(2)
     assert widget.worker is None  # debounced: nothing starts at once
-    qtbot.waitUntil(lambda: "worm (Sinkhorn start → EM, K=2, ε=1)" in viewer.layers, timeout=TIMEOUT_MS)
-    assert set(np.unique(viewer.layers["worm (Sinkhorn start → EM, K=2, ε=1)"].data)) == {1, 2}
+    qtbot.waitUntil(lambda: "worm S→EM K=2 ε=1" in viewer.layers, timeout=TIMEOUT_MS)
+    assert set(np.unique(viewer.layers["worm S→EM K=2 ε=1"].data)) == {1, 2}
 
 
 def test_live_change_stops_the_running_fit_and_starts_a_new_one(viewer, widget, qtbot):
@@ -261,10 +264,10 @@ def test_live_change_stops_the_running_fit_and_starts_a_new_one(viewer, widget, 
     widget.tol_spin.setValue(1e-4)
     widget.live_check.setChecked(True)
     widget.n_components_spin.setValue(2)
-    qtbot.waitUntil(lambda: "worm (Sinkhorn start → EM, K=2, ε=1)" in viewer.layers, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: "worm S→EM K=2 ε=1" in viewer.layers, timeout=TIMEOUT_MS)
 
     assert long_fit.abort_requested
-    assert [layer.name for layer in viewer.layers] == ["worm", "worm (Sinkhorn start → EM, K=2, ε=1)"]
+    assert [layer.name for layer in viewer.layers] == ["worm", "worm S→EM K=2 ε=1"]
 
 
 def test_changes_without_live_mode_do_not_run(viewer, widget, qtbot):
@@ -278,9 +281,9 @@ def test_changes_without_live_mode_do_not_run(viewer, widget, qtbot):
 def test_rerun_after_the_result_was_deleted_adds_a_new_layer(viewer, widget, qtbot):
     viewer.add_image(three_bands(), name="worm")
     run_to_end(widget, qtbot)
-    viewer.layers.remove("worm (Sinkhorn start → EM, K=3, ε=1)")
+    viewer.layers.remove("worm S→EM K=3 ε=1")
     run_to_end(widget, qtbot)
-    assert [layer.name for layer in viewer.layers] == ["worm", "worm (Sinkhorn start → EM, K=3, ε=1)"]
+    assert [layer.name for layer in viewer.layers] == ["worm", "worm S→EM K=3 ε=1"]
 
 
 def test_cancel_stops_a_long_fit_and_adds_nothing(viewer, widget, qtbot):
@@ -358,7 +361,7 @@ def test_a_failing_fit_is_reported_and_the_widget_stays_usable(viewer, widget, q
     assert len(viewer.layers) == 1
 
     run_to_end(widget, qtbot)
-    assert "worm (Sinkhorn start → EM, K=3, ε=1)" in viewer.layers
+    assert "worm S→EM K=3 ε=1" in viewer.layers
 
 
 def test_mask_leaves_pixels_outside_it_unlabelled(viewer, widget, qtbot):
@@ -369,7 +372,7 @@ def test_mask_leaves_pixels_outside_it_unlabelled(viewer, widget, qtbot):
     widget.mask_combo.setCurrentIndex(widget.mask_combo.findData("body"))
     run_to_end(widget, qtbot)
 
-    labels = viewer.layers["worm (Sinkhorn start → EM, K=3, ε=1)"].data
+    labels = viewer.layers["worm S→EM K=3 ε=1"].data
     assert not labels[mask == 0].any()
     assert set(np.unique(labels[mask == 1])) == {1, 2, 3}
 
@@ -382,7 +385,7 @@ def test_layers_selected_together_are_used_as_channels(viewer, widget, qtbot):
     widget.select_layers(first, second)
     run_to_end(widget, qtbot)
 
-    labels = viewer.layers["head (Sinkhorn start → EM, K=3, ε=1)"].data
+    labels = viewer.layers["head S→EM K=3 ε=1"].data
     assert labels.shape == (48, 48)
     assert widget.fitted_segmenters["sinkhorn_start"].n_channels_ == 2
     bands = np.broadcast_to(np.arange(48) // 16, (48, 48))
@@ -396,7 +399,7 @@ def test_channel_axis_of_one_layer(viewer, widget, qtbot):
     assert not widget.time_combo.isEnabled()
     run_to_end(widget, qtbot)
 
-    layer = viewer.layers["two colours (Sinkhorn start → EM, K=3, ε=1)"]
+    layer = viewer.layers["two colours S→EM K=3 ε=1"]
     assert layer.data.shape == (48, 48)
     np.testing.assert_array_equal(layer.scale, (0.5, 0.25))
     assert widget.fitted_segmenters["sinkhorn_start"].n_channels_ == 2
@@ -407,7 +410,7 @@ def test_rgb_layer_uses_its_colours_as_channels(viewer, widget, qtbot):
     viewer.add_image(image, name="photo", rgb=True)
     run_to_end(widget, qtbot)
 
-    assert viewer.layers["photo (Sinkhorn start → EM, K=3, ε=1)"].data.shape == (48, 48)
+    assert viewer.layers["photo S→EM K=3 ε=1"].data.shape == (48, 48)
     assert widget.fitted_segmenters["sinkhorn_start"].n_channels_ == 3
 
 
@@ -417,7 +420,7 @@ def test_time_series_labels_the_current_time_point(viewer, widget, qtbot):
     viewer.dims.set_current_step(0, 2)
     run_to_end(widget, qtbot)
 
-    labels = viewer.layers["movie (Sinkhorn start → EM, K=3, ε=1)"].data
+    labels = viewer.layers["movie S→EM K=3 ε=1"].data
     assert labels.shape == (3, 48, 48)
     assert not labels[:2].any()
     assert set(np.unique(labels[2])) == {1, 2, 3}
@@ -430,7 +433,7 @@ def test_time_series_labels_all_time_points_with_one_model(viewer, widget, qtbot
     widget.time_combo.setCurrentIndex(widget.time_combo.findData("all"))
     run_to_end(widget, qtbot)
 
-    labels = viewer.layers["movie (Sinkhorn start → EM, K=3, ε=1)"].data
+    labels = viewer.layers["movie S→EM K=3 ε=1"].data
     segmenter = widget.fitted_segmenters["sinkhorn_start"]
     for frame in range(3):
         np.testing.assert_array_equal(labels[frame], segmenter.predict(movie[frame]))
@@ -442,19 +445,38 @@ def test_three_d_stack_is_segmented_as_a_volume(viewer, widget, qtbot):
     assert not widget.time_combo.isEnabled()
     run_to_end(widget, qtbot)
 
-    labels = viewer.layers["stack (Sinkhorn start → EM, K=3, ε=1)"].data
+    labels = viewer.layers["stack S→EM K=3 ε=1"].data
     assert labels.shape == (4, 16, 16)
     assert all(set(np.unique(plane)) == {1, 2, 3} for plane in labels)
 
 
-def test_confidence_map_is_added_on_request(viewer, widget, qtbot):
+def test_certainty_map_is_added_on_request(viewer, widget, qtbot):
     viewer.add_image(three_bands(), name="worm")
     widget.confidence_check.setChecked(True)
     run_to_end(widget, qtbot)
 
-    confidence = viewer.layers["worm (Sinkhorn start → EM, K=3, ε=1) confidence"].data
-    assert confidence.shape == (48, 48)
-    assert confidence.min() >= 1 / K - 1e-6 and confidence.max() <= 1 + 1e-6
+    layer = viewer.layers["worm S→EM K=3 ε=1 certainty"]
+    assert layer.data.shape == (48, 48)
+    assert layer.data.min() >= 0 and layer.data.max() <= CERTAINTY_CAP
+    assert tuple(layer.contrast_limits) == (0, CERTAINTY_CAP)
+
+
+def test_certainty_map_varies_on_an_ambiguous_image(viewer, widget, qtbot):
+    # Bands of brightness 10, 50 and 100 under noise of 15: many pixels could belong to a neighbouring band.
+    rng = np.random.default_rng(0)
+    image = (np.repeat([10.0, 50.0, 100.0], 16)[None, :] + rng.normal(0, 15, (48, 48))).astype(np.float32)
+    viewer.add_image(image, name="noisy")
+    widget.sample_size_spin.setValue(0)
+    widget.confidence_check.setChecked(True)
+    run_to_end(widget, qtbot)
+
+    certainty = viewer.layers["noisy S→EM K=3 ε=1 certainty"].data
+    segmenter = widget.fitted_segmenters["sinkhorn_start"]
+    np.testing.assert_allclose(certainty, label_certainty(segmenter.predict_proba(image)), rtol=1e-6)
+    # Spread over the scale: toss-ups, clear cases and everything between.
+    assert np.mean(certainty < 0.5) > 0.05
+    assert np.mean(certainty >= CERTAINTY_CAP - 0.01) < 0.9
+    assert np.mean((certainty > 1) & (certainty < CERTAINTY_CAP - 1)) > 0.1
 
 
 def test_saved_model_labels_another_image(viewer, widget, qtbot, tmp_path, notifications):
@@ -468,7 +490,7 @@ def test_saved_model_labels_another_image(viewer, widget, qtbot, tmp_path, notif
     widget.select_layers(viewer.add_image(other, name="second worm"))
     run_to_end(widget, qtbot, start=lambda: widget.apply_model(path))
 
-    labels = viewer.layers["second worm (model worms.json)"].data
+    labels = viewer.layers["second worm model worms.json"].data
     np.testing.assert_array_equal(labels, Segmenter.load(path).predict(other))
     assert set(np.unique(labels)) == {1, 2, 3}
 
@@ -547,7 +569,7 @@ def test_labels_from_the_transport_plan_hold_the_class_sizes(viewer, widget, qtb
 
     segmenter = widget.fitted_segmenters["sinkhorn"]
     assert segmenter.assignment == "plan"
-    labels = viewer.layers["worm (Sinkhorn-EM, K=3, ε=0.1)"].data
+    labels = viewer.layers["worm Sinkhorn K=3 ε=0.1"].data
     np.testing.assert_array_equal(labels, segmenter.predict(three_bands()))
 
 
@@ -573,7 +595,7 @@ def test_a_constant_image_is_labelled_and_the_worker_passes_the_warning_on(viewe
     widget.worker.warned.connect(lambda arguments: warned.append(str(arguments[0])))
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
 
-    labels = viewer.layers["blank (Sinkhorn start → EM, K=3, ε=1)"].data
+    labels = viewer.layers["blank S→EM K=3 ε=1"].data
     assert len(np.unique(labels)) == 1
     assert any("only 1 distinct value" in message for message in warned)
 
@@ -600,7 +622,7 @@ def test_a_dask_layer_is_fitted_on_a_sample_and_labelled_lazily(viewer, widget, 
     viewer.add_image(da.from_array(image, chunks=(16, 24)), name="big")
     run_to_end(widget, qtbot)
 
-    labels = viewer.layers["big (Sinkhorn start → EM, K=3, ε=1)"].data
+    labels = viewer.layers["big S→EM K=3 ε=1"].data
     assert isinstance(labels, da.Array) and labels.chunks == ((16, 16, 16), (24, 24))
     expected = Segmenter(K, max_iter=20, sample_size=1000, tol=1e-4).fit(image)
     np.testing.assert_array_equal(widget.fitted_segmenters["sinkhorn_start"].mixture_.means_, expected.mixture_.means_)
@@ -615,19 +637,171 @@ def test_a_dask_movie_is_labelled_lazily_at_every_time_point(viewer, widget, qtb
     widget.time_combo.setCurrentIndex(widget.time_combo.findData("all"))
     run_to_end(widget, qtbot)
 
-    labels = viewer.layers["movie (Sinkhorn start → EM, K=3, ε=1)"].data
+    labels = viewer.layers["movie S→EM K=3 ε=1"].data
     assert isinstance(labels, da.Array) and labels.shape == movie.shape
     segmenter = widget.fitted_segmenters["sinkhorn_start"]
     for frame in range(3):
         np.testing.assert_array_equal(labels[frame].compute(), segmenter.predict(movie[frame]))
 
 
-def test_the_confidence_map_is_refused_for_a_dask_layer(viewer, widget, notifications):
+def test_the_certainty_map_is_not_offered_for_a_dask_layer(viewer, widget, qtbot, notifications):
     da = pytest.importorskip("dask.array")
-    viewer.add_image(da.from_array(three_bands(), chunks=16), name="big")
     widget.confidence_check.setChecked(True)
-    widget.run()
+    small = viewer.add_image(three_bands(), name="small")
+    assert widget.confidence_check.isEnabled()
+    viewer.add_image(da.from_array(three_bands(), chunks=16), name="big")
+    assert not widget.confidence_check.isEnabled()
+    assert "lazy" in widget.confidence_check.toolTip()
+    run_to_end(widget, qtbot)
 
-    assert widget.worker is None
-    assert [level for level, _ in notifications] == ["error"]
-    assert "lazy" in notifications[0][1]
+    assert notifications == []
+    assert [layer.name for layer in viewer.layers] == ["small", "big", "big S→EM K=3 ε=1"]
+    widget.select_layers(small)
+    assert widget.confidence_check.isEnabled()
+
+
+# ------------------------------------------------------------- results kept side by side
+
+
+def layer_names(viewer):
+    return [layer.name for layer in viewer.layers]
+
+
+def test_each_setting_keeps_its_own_result_and_the_newest_is_on_top(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    run_to_end(widget, qtbot)
+    three = viewer.layers["worm S→EM K=3 ε=1"]
+    widget.n_components_spin.setValue(2)
+    run_to_end(widget, qtbot)
+    assert layer_names(viewer) == ["worm", "worm S→EM K=3 ε=1", "worm S→EM K=2 ε=1"]
+    assert set(np.unique(three.data)) == {1, 2, 3}
+
+    # The same settings again: their layer is updated, not duplicated, and comes to the top.
+    widget.n_components_spin.setValue(3)
+    run_to_end(widget, qtbot)
+    assert layer_names(viewer) == ["worm", "worm S→EM K=2 ε=1", "worm S→EM K=3 ε=1"]
+    assert viewer.layers[-1] is three
+
+
+def test_replace_the_previous_result_updates_its_layers_and_brings_them_on_top(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    widget.confidence_check.setChecked(True)
+    run_to_end(widget, qtbot)
+    labels, certainty = viewer.layers["worm S→EM K=3 ε=1"], viewer.layers["worm S→EM K=3 ε=1 certainty"]
+    viewer.add_image(three_bands(seed=1), name="other")
+    viewer.layers.move(viewer.layers.index("other"), len(viewer.layers))
+    widget.select_layers(viewer.layers["worm"])
+    widget.replace_check.setChecked(True)
+    widget.n_components_spin.setValue(2)
+    run_to_end(widget, qtbot)
+
+    assert layer_names(viewer) == ["worm", "other", "worm S→EM K=2 ε=1", "worm S→EM K=2 ε=1 certainty"]
+    assert viewer.layers[2] is labels and viewer.layers[3] is certainty
+    assert set(np.unique(labels.data)) == {1, 2}
+
+
+def test_live_mode_replaces_the_previous_result(widget):
+    assert not widget.replace_check.isChecked()
+    widget.live_check.setChecked(True)
+    assert widget.replace_check.isChecked()
+    assert "replace the previous result" in widget.live_check.toolTip()
+
+
+def test_result_layers_are_not_offered_as_images_to_segment(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    set_method(widget, "both")
+    widget.confidence_check.setChecked(True)
+    run_to_end(widget, qtbot)
+
+    assert len(viewer.layers) == 5
+    assert [widget.image_list.item(row).text() for row in range(widget.image_list.count())] == ["worm"]
+    assert [layer.name for layer in widget.selected_layers()] == ["worm"]
+
+
+def test_result_layers_have_short_names_and_their_settings_in_the_metadata(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worms 2-D")
+    set_method(widget, "both")
+    widget.epsilon_spin.setValue(0.5)
+    run_to_end(widget, qtbot)
+
+    names = layer_names(viewer)[1:]
+    assert names == ["worms 2-D EM K=3", "worms 2-D Sinkhorn K=3 ε=0.5", "worms 2-D EM≠Sinkhorn K=3 ε=0.5"]
+    assert max(len(name) for name in names) <= 31  # the old names ran to 49 characters
+    em, sinkhorn = (viewer.layers[name].metadata[_widget.RESULT_METADATA_KEY] for name in names[:2])
+    assert (em["method"], sinkhorn["method"]) == (METHOD_NAMES["em"], METHOD_NAMES["sinkhorn"])
+    assert (sinkhorn["n_components"], sinkhorn["epsilon"], sinkhorn["image"]) == (K, 0.5, "worms 2-D")
+    assert sinkhorn["weights"] == "uniform" and em["weights"] == "em"
+    assert "epsilon" not in em  # ε does not change EM's labels
+    assert sinkhorn["result"] == "labels" and sinkhorn["image_layers"] == ["worms 2-D"]
+
+
+def test_labels_from_a_saved_model_say_so_in_their_metadata(viewer, widget, qtbot, tmp_path):
+    viewer.add_image(three_bands(), name="worm")
+    run_to_end(widget, qtbot)
+    path = widget.save_model(tmp_path / "worms.model.json")
+    run_to_end(widget, qtbot, start=lambda: widget.apply_model(path))
+
+    metadata = viewer.layers[-1].metadata[_widget.RESULT_METADATA_KEY]
+    assert viewer.layers[-1].name == "worm model worms.model.json"
+    assert metadata["model_file"] == "worms.model.json"
+
+
+# ------------------------------------------------------------- choosing the inputs
+
+
+def test_the_channels_of_a_sample_are_selected_together(viewer, widget):
+    viewer.open_sample("napari-sinkhorn-em", "neuropal_like")
+
+    channels = [layer for layer in viewer.layers if isinstance(layer, Image)]
+    assert len(channels) == 4
+    assert widget.selected_layers() == channels
+    assert widget.dimensions_combo.currentData() == "3"
+
+
+def test_the_channels_of_a_file_are_selected_together_and_a_later_image_on_its_own(viewer, widget, qapp, tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    path = tmp_path / "head.tif"
+    tifffile.imwrite(path, np.stack([three_bands(seed=seed) for seed in range(3)]))
+    viewer.open(path, channel_axis=0, plugin="napari")
+    channels = list(viewer.layers)
+    assert len(channels) == 3
+    assert widget.selected_layers() == channels
+
+    qapp.processEvents()  # a later action: what it opens is not one of those channels
+    other = viewer.add_image(three_bands(seed=9), name="other")
+    assert widget.selected_layers() == [other]
+
+
+def test_images_added_together_in_code_are_selected_together(viewer, widget):
+    layers = viewer.add_image(np.stack([three_bands(seed=seed) for seed in range(2)]), channel_axis=0, name=["a", "b"])
+    assert widget.selected_layers() == layers
+
+
+def test_renaming_a_chosen_layer_keeps_it_chosen(viewer, widget):
+    image = viewer.add_image(three_bands(), name="worm")
+    viewer.add_labels(np.ones((48, 48), dtype=np.uint8), name="body")
+    widget.mask_combo.setCurrentIndex(widget.mask_combo.findData("body"))
+    viewer.layers["body"].name = "whole worm"
+    image.name = "worm 1"
+    assert widget.mask_combo.currentText() == "whole worm"
+    assert widget.selected_layers() == [image]
+
+
+def test_a_new_labels_layer_becomes_the_painted_classes_until_one_is_chosen_by_hand(viewer, widget):
+    viewer.add_image(three_bands(), name="worm")
+    widget.weights_combo.setCurrentIndex(widget.weights_combo.findData("painted"))
+    viewer.add_labels(np.zeros((48, 48), dtype=np.uint8), name="sketch")
+    assert widget.painting_combo.currentData() == "sketch"
+    viewer.add_labels(np.zeros((48, 48), dtype=np.uint8), name="better sketch")
+    assert widget.painting_combo.currentData() == "better sketch"
+
+    # Chosen by hand, the choice stays when more labels layers come.
+    index = widget.painting_combo.findData("sketch")
+    widget.painting_combo.setCurrentIndex(index)
+    widget.painting_combo.activated.emit(index)
+    viewer.add_labels(np.zeros((48, 48), dtype=np.uint8), name="body")
+    assert widget.painting_combo.currentData() == "sketch"
+    assert widget.mask_combo.currentData() is None
+
+    viewer.layers.remove("sketch")
+    assert widget.painting_combo.currentData() is None

@@ -7,7 +7,10 @@ which time points) and *how* (:class:`_Settings`). The work runs in a napari
 :func:`_model_steps`) that yields a :class:`_RunProgress` after every EM
 iteration, so the fit can be followed and is cancelled at its next yield.
 Result layers are created, or updated in place, only once a run has fully
-finished. This is the only module of the package that imports Qt or napari.
+finished: one layer per distinct setting (or the previous one replaced, when
+asked), the newest on top, each marked in its metadata under
+:data:`RESULT_METADATA_KEY` so that it is never offered as an input. This is
+the only module of the package that imports Qt or napari.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import os
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +52,10 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from . import lazy
+from .certainty import CERTAINTY_CAP, label_certainty
 from .pipeline import METHOD_NAMES, METHODS, LabelComparison, Progress, Segmenter, class_sizes_from_labels, compare_labels
 
-__all__ = ["SegmentationWidget"]
+__all__ = ["RESULT_METADATA_KEY", "SegmentationWidget"]
 
 #: Pause after the last change of K or ε before a live re-run starts.
 LIVE_DELAY_MS = 400
@@ -79,6 +83,11 @@ _COVARIANCE_CHOICES = (
     ("round (spherical)", "spherical"),
 )
 _TIME_CHOICES = (("current time point", "current"), ("all time points", "all"))
+#: Method names short enough for the layer list; the full names are in each layer's metadata.
+_SHORT_METHOD_NAMES = {"sinkhorn_start": "S→EM", "em": "EM", "sinkhorn": "Sinkhorn"}
+#: Key of ``layer.metadata`` under which the widget describes the layers it made (what, from which
+#: image, with which settings); layers carrying it are results, never offered as images to segment.
+RESULT_METADATA_KEY = "napari_sinkhorn_em"
 
 
 class _InputError(ValueError):
@@ -137,11 +146,31 @@ class _Settings:
             sigmas=self.sigmas,
             sample_size=self.sample_size,
             random_state=self.random_state,
-            weights="em" if self.method == "both" and method == "em" else self.weights,
+            weights=self.weights_of(method),
             covariance_type=self.covariance_type,
             max_iter=self.max_iter,
             tol=self.tol,
         )
+
+    def weights_of(self, method: str) -> str | tuple[float, ...]:
+        """The class-size setting ``method`` is fitted with: in a comparison EM learns its own."""
+        return "em" if self.method == "both" and method == "em" else self.weights
+
+    def uses_epsilon(self, method: str) -> bool:
+        """Whether ε changes the labels of ``method`` (EM's only through the transport plan)."""
+        return method != "em" or self.assignment == "plan"
+
+    def result_key(self, method: str) -> _Settings:
+        """These settings without those that leave ``method``'s labels unchanged (ε for EM, the map)."""
+        return replace(self, confidence=False, epsilon=self.epsilon if self.uses_epsilon(method) else None)
+
+    def describe(self, method: str) -> dict[str, Any]:
+        """The settings that gave ``method``'s labels, for the result layer's metadata."""
+        details = {**asdict(self), "method": METHOD_NAMES[method], "weights": self.weights_of(method)}
+        del details["confidence"]
+        if not self.uses_epsilon(method):
+            del details["epsilon"]
+        return details
 
     def same_fit_apart_from_epsilon(self, other: _Settings) -> bool:
         """True when ``other`` fits the same model except for ε (the confidence map aside)."""
@@ -331,12 +360,12 @@ def _start_fit(
     return segmenter, segmenter.refit_steps(epsilon=settings.epsilon)
 
 
-def _confidence(segmenter: Segmenter, source: _ImageSource) -> np.ndarray:
-    """Largest class probability of every pixel (0 outside the mask and the labelled time points)."""
-    confidence = np.zeros(source.output_shape, dtype=np.float32)
+def _certainty(segmenter: Segmenter, source: _ImageSource) -> np.ndarray:
+    """:func:`label_certainty` of every pixel (0 outside the mask and the labelled time points)."""
+    certainty = np.zeros(source.output_shape, dtype=np.float32)
     for frame in source.frames:
-        confidence[frame] = segmenter.predict_proba(**source.fit_inputs(frame)).max(axis=-1)
-    return confidence
+        certainty[frame] = label_certainty(segmenter.predict_proba(**source.fit_inputs(frame)))
+    return certainty
 
 
 def _segmentation_steps(
@@ -386,8 +415,8 @@ def _segmentation_steps(
             labels["sinkhorn"] = comparison.matched
         confidence = None
         if settings.confidence:
-            yield _RunProgress(1.0, "Computing the confidence map")
-            confidence = _confidence(segmenters[settings.methods[-1]], source)
+            yield _RunProgress(1.0, "Computing the certainty map")
+            confidence = _certainty(segmenters[settings.methods[-1]], source)
     except (ValueError, MemoryError, RuntimeError) as error:
         return _Failure(f"Segmenting '{source.name}' failed: {error}")
     return _SegmentationResult(source, settings, segmenters, labels, comparison, confidence)
@@ -423,10 +452,37 @@ def _epsilon_label(epsilon: float) -> str:
 
 
 def _result_name(source_name: str, method: str, settings: _Settings) -> str:
-    """E.g. ``worm (Sinkhorn-EM, K=5, ε=0.5)``."""
-    if method == "em" and settings.assignment == "posterior":
-        return f"{source_name} (EM, K={settings.n_components})"
-    return f"{source_name} ({METHOD_NAMES[method]}, K={settings.n_components}, ε={_epsilon_label(settings.epsilon)})"
+    """E.g. ``worm Sinkhorn K=5 ε=0.5``; ε is left out where it does not change the labels."""
+    name = f"{source_name} {_SHORT_METHOD_NAMES[method]} K={settings.n_components}"
+    return f"{name} ε={_epsilon_label(settings.epsilon)}" if settings.uses_epsilon(method) else name
+
+
+def _result_metadata(source: _ImageSource, result: str, **details: Any) -> dict[str, Any]:
+    """The metadata of a result layer: what it shows, of which image, and ``details`` (e.g. the settings)."""
+    described = {"result": result, "image": source.name, "image_layers": [layer.name for layer in source.layers]}
+    return {RESULT_METADATA_KEY: {**described, **details}}
+
+
+def _is_result_layer(layer: Layer) -> bool:
+    """Whether ``layer`` was made by the widget (labels, disagreement or certainty map)."""
+    return RESULT_METADATA_KEY in layer.metadata
+
+
+def _opened_together(first: Image, other: Image) -> bool:
+    """Whether two image layers added in one go are channels of one image.
+
+    They are when they come from the same file or sample (or both from
+    neither) and hold the same kind of array (numpy or dask), shape and
+    data type; RGB layers stand alone.
+    """
+    first_data, other_data = _highest_resolution(first), _highest_resolution(other)
+    return (
+        not first.rgb
+        and not other.rgb
+        and (first.source.path, first.source.sample) == (other.source.path, other.source.sample)
+        and type(first_data) is type(other_data)
+        and (first_data.shape, first_data.dtype) == (other_data.shape, other_data.dtype)
+    )
 
 
 def _class_sizes_text(segmenters: dict[str, Segmenter]) -> str:
@@ -491,7 +547,17 @@ class SegmentationWidget(QWidget):
         self._worker_source: _ImageSource | None = None
         self._queued_run: tuple | None = None
         self._last_result: _SegmentationResult | None = None
+        # Result layers by (source layers, role, settings key), and the latest one of each (source layers, role).
         self._result_layers: dict[tuple, Layer] = {}
+        self._latest_result_layers: dict[tuple, Layer] = {}
+        # The image and labels layers listed in the widget, in the order shown.
+        self._listed_images: list[Image] = []
+        self._listed_labels: list[Labels] = []
+        # Image layers added in the current turn of the event loop that belong together (one file or sample).
+        self._opened_together: list[Image] = []
+        self._to_preselect: list[Image] | None = None
+        self._new_painting: Labels | None = None
+        self._painting_chosen_by_hand = False
         self._started_at = 0.0
         self._progress_message = ""
         self._selected_geometry: tuple | None = None
@@ -503,6 +569,11 @@ class SegmentationWidget(QWidget):
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
         self._clock.timeout.connect(self._show_status)
+        # Fires once the layers added together (e.g. the channels of one file) are all in.
+        self._opening_timer = QTimer(self)
+        self._opening_timer.setSingleShot(True)
+        self._opening_timer.setInterval(0)
+        self._opening_timer.timeout.connect(self._end_opening)
         self._build_controls()
 
         layers = self.viewer.layers
@@ -518,7 +589,8 @@ class SegmentationWidget(QWidget):
         self.image_list = _with_tooltip(
             QListWidget(),
             "The image to segment. Select several layers (Ctrl/Cmd-click) to use them together as the "
-            "colour channels of one image; they must have the same size.",
+            "colour channels of one image; they must have the same size. An image you open is selected, "
+            "all its channels together. The widget's own results are not listed.",
         )
         self.image_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.image_list.setMaximumHeight(90)
@@ -609,8 +681,9 @@ class SegmentationWidget(QWidget):
         self.painting_combo = _with_tooltip(
             QComboBox(),
             "The labels layer with the painted classes (labels 1 to K; 0 = not painted) whose areas give "
-            "the class sizes.",
+            "the class sizes. Until you choose one here, the labels layer added last is used.",
         )
+        self.painting_combo.activated.connect(self._on_painting_chosen)
         self.assignment_combo = _with_tooltip(
             _choice_combo(_ASSIGNMENT_CHOICES),
             "How each pixel gets its label once the classes are fitted. Most probable class: the class that "
@@ -641,9 +714,11 @@ class SegmentationWidget(QWidget):
         self.sample_size_spin.setSpecialValueText("all pixels")
         self.sample_size_spin.setValue(200_000)
         self.confidence_check = _with_tooltip(
-            QCheckBox("add a confidence map"),
-            "Also add an image showing how sure the fit is of each pixel's label, from 1/K (a guess) to 1 "
-            "(certain). Takes one more pass over the image.",
+            QCheckBox("add a certainty map"),
+            "Also add an image showing how sure the fit is of each pixel's label: how many times more probable "
+            "its class is than the next best, in powers of ten. 0 = a toss-up between two classes, 1 = ten "
+            "times, 2 = a hundred times, up to {CERTAINTY_CAP:g} or more. Takes one more pass over the image; not "
+            "offered for lazy (dask or zarr) layers, which are never loaded whole.",
         )
 
         self.max_iter_spin = _with_tooltip(
@@ -662,15 +737,23 @@ class SegmentationWidget(QWidget):
         self.tol_spin.setSingleStep(1e-4)
         self.tol_spin.setValue(1e-4)
 
+        self.replace_check = _with_tooltip(
+            QCheckBox("replace the previous result"),
+            "Put a run's labels into the layers of the previous run on this image instead of adding new ones. "
+            "Unticked, each distinct setting (e.g. K = 2 and K = 3) keeps its own layers to compare; running "
+            "again with the same settings updates their layers. The newest result is always on top.",
+        )
         self.live_check = _with_tooltip(
             QCheckBox("live: re-run when K or ε change"),
             "Re-run automatically a moment after you change the number of classes or ε, stopping a run still in "
-            "progress. Changing only ε continues from the previous result, which is quick.",
+            "progress. Changing only ε continues from the previous result, which is quick. Ticking it also "
+            "ticks 'replace the previous result', so that trying values does not pile up layers.",
         )
+        self.live_check.toggled.connect(self._on_live_toggled)
         self.run_button = _with_tooltip(
             QPushButton("Run"),
-            "Segment the selected image with these settings. The labels appear when the fit has finished; "
-            "running again updates the same layers.",
+            "Segment the selected image with these settings. The labels appear on top of the layer list when "
+            "the fit has finished.",
         )
         self.run_button.clicked.connect(self.run)
         self.cancel_button = _with_tooltip(QPushButton("Cancel"), "Stop the running fit; no layer is added or changed.")
@@ -743,6 +826,7 @@ class SegmentationWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.advanced_section)
+        layout.addWidget(self.replace_check)
         layout.addWidget(self.live_check)
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
@@ -772,8 +856,34 @@ class SegmentationWidget(QWidget):
 
     # --------------------------------------------------------- layer lists
     def _on_layer_inserted(self, event: Any) -> None:
-        event.value.events.name.connect(self._refresh_layer_choices)
+        layer = event.value
+        layer.events.name.connect(self._refresh_layer_choices)
+        if isinstance(layer, Image) and not _is_result_layer(layer):
+            self._preselect(layer)
+        elif isinstance(layer, Labels) and not _is_result_layer(layer) and not self._painting_chosen_by_hand:
+            self._new_painting = layer
         self._refresh_layer_choices()
+
+    def _preselect(self, layer: Image) -> None:
+        """Select a newly added image, with the layers added in the same go that belong with it.
+
+        napari adds the channels of one file or sample one layer after the
+        other before it returns to its event loop; layers with the same
+        source (file or sample) and shape added so are selected together.
+        """
+        if self._opened_together and _opened_together(self._opened_together[-1], layer):
+            self._opened_together.append(layer)
+        else:
+            self._opened_together = [layer]
+        self._opening_timer.start()
+        self._to_preselect = list(self._opened_together)
+
+    def _end_opening(self) -> None:
+        self._opened_together = []
+
+    def _on_painting_chosen(self) -> None:
+        """The user chose the painted classes: from now on a new labels layer does not replace the choice."""
+        self._painting_chosen_by_hand = self.painting_combo.currentData() is not None
 
     def _on_layer_removed(self, event: Any) -> None:
         layer = event.value
@@ -786,46 +896,69 @@ class SegmentationWidget(QWidget):
             self.worker.quit()
         if self._last_result is not None and self._last_result.source.uses(layer):
             self._last_result = None
-        self._result_layers = {
-            (sources, role): kept
-            for (sources, role), kept in self._result_layers.items()
-            if kept is not layer and all(source is not layer for source in sources)
-        }
+
+        def kept(entries: dict[tuple, Layer]) -> dict[tuple, Layer]:
+            return {
+                key: result
+                for key, result in entries.items()
+                if result is not layer and all(source is not layer for source in key[0])
+            }
+
+        self._result_layers = kept(self._result_layers)
+        self._latest_result_layers = kept(self._latest_result_layers)
         self._refresh_layer_choices()
 
     def _refresh_layer_choices(self) -> None:
-        """Fill the image list and mask menu from the viewer's layers, keeping the selection."""
-        selected = {item.text() for item in self.image_list.selectedItems()}
-        image_names = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
+        """Fill the image list and the labels menus from the viewer's layers, keeping the choices.
+
+        Choices follow the layers themselves, so renaming a layer keeps it chosen. A newly added
+        image is selected (see :meth:`_preselect`), and a newly added labels layer becomes the
+        painted classes unless the user chose those by hand.
+        """
+        if self._to_preselect is not None:
+            selected, self._to_preselect = self._to_preselect, None
+        else:
+            selected = self.selected_layers()
+        images = [layer for layer in self.viewer.layers if isinstance(layer, Image) and not _is_result_layer(layer)]
+        self._listed_images = images
         with QSignalBlocker(self.image_list):
             self.image_list.clear()
-            self.image_list.addItems(image_names)
-            for row, name in enumerate(image_names):
-                self.image_list.item(row).setSelected(name in selected)
-            if not self.image_list.selectedItems() and image_names:
+            self.image_list.addItems([layer.name for layer in images])
+            for row, layer in enumerate(images):
+                self.image_list.item(row).setSelected(any(layer is chosen for chosen in selected))
+            if not self.image_list.selectedItems() and images:
                 self.image_list.item(0).setSelected(True)
-        labels_names = [layer.name for layer in self.viewer.layers if isinstance(layer, Labels)]
+
+        chosen = {self.mask_combo: self._chosen_labels(self.mask_combo)}
+        chosen[self.painting_combo] = self._chosen_labels(self.painting_combo)
+        if self._new_painting is not None:
+            chosen[self.painting_combo], self._new_painting = self._new_painting, None
+        labels = [layer for layer in self.viewer.layers if isinstance(layer, Labels)]
+        self._listed_labels = labels
         for combo, first in ((self.mask_combo, "none"), (self.painting_combo, "choose a labels layer")):
-            chosen = combo.currentData()
             with QSignalBlocker(combo):
                 combo.clear()
                 combo.addItem(first, None)
-                for name in labels_names:
-                    combo.addItem(name, name)
-                combo.setCurrentIndex(max(combo.findData(chosen), 0))
+                for layer in labels:
+                    combo.addItem(layer.name, layer.name)
+                row = next((row for row, layer in enumerate(labels, 1) if layer is chosen[combo]), 0)
+                combo.setCurrentIndex(row)
         self._refresh_axis_choices()
+
+    def _chosen_labels(self, combo: QComboBox) -> Labels | None:
+        """The labels layer chosen in ``combo`` (the mask or painted-classes menu), or None."""
+        row = combo.currentIndex()
+        return self._listed_labels[row - 1] if 0 < row <= len(self._listed_labels) else None
 
     def selected_layers(self) -> list[Image]:
         """The image layers selected in the widget, in the viewer's order."""
-        names = {item.text() for item in self.image_list.selectedItems()}
-        return [layer for layer in self.viewer.layers if isinstance(layer, Image) and layer.name in names]
+        rows = sorted(self.image_list.row(item) for item in self.image_list.selectedItems())
+        return [self._listed_images[row] for row in rows]
 
     def select_layers(self, *layers: Image) -> None:
         """Select ``layers`` as the image to segment (several = one channel each)."""
-        names = {layer.name for layer in layers}
-        for row in range(self.image_list.count()):
-            item = self.image_list.item(row)
-            item.setSelected(item.text() in names)
+        for row, listed in enumerate(self._listed_images):
+            self.image_list.item(row).setSelected(any(listed is layer for layer in layers))
 
     def _refresh_axis_choices(self) -> None:
         """Offer the channel axes and dimensions that fit the selected layers."""
@@ -845,6 +978,7 @@ class SegmentationWidget(QWidget):
             self.channel_axis_combo.setCurrentIndex(max(self.channel_axis_combo.findData(axis), 0))
         self.channel_axis_combo.setEnabled(self.channel_axis_combo.count() > 1)
         self._refresh_dimension_choices()
+        self._refresh_enabled_controls()
 
     def _non_channel_ndim(self) -> int:
         layers = self.selected_layers()
@@ -866,6 +1000,10 @@ class SegmentationWidget(QWidget):
     def _refresh_time_choices(self) -> None:
         self.time_combo.setEnabled(self._non_channel_ndim() > int(self.dimensions_combo.currentData()))
 
+    def _on_live_toggled(self, live: bool) -> None:
+        if live:
+            self.replace_check.setChecked(True)
+
     def _on_method_changed(self) -> None:
         """Offer the chosen method's own class sizes, unless a painting was chosen."""
         if self.weights_combo.currentData() != "painted":
@@ -881,6 +1019,8 @@ class SegmentationWidget(QWidget):
         self.epsilon_slider.setEnabled(uses_epsilon)
         self.epsilon_spin.setEnabled(uses_epsilon)
         self.painting_combo.setEnabled(self.weights_combo.currentData() == "painted")
+        lazy_input = any(lazy.is_dask_array(_highest_resolution(layer)) for layer in self.selected_layers())
+        self.confidence_check.setEnabled(not lazy_input)
 
     # ---------------------------------------------------- reading the controls
     def _settings(self) -> _Settings:
@@ -912,21 +1052,22 @@ class SegmentationWidget(QWidget):
             sample_size=sample_size if sample_size > 0 else None,
             max_iter=self.max_iter_spin.value(),
             tol=self.tol_spin.value(),
-            confidence=self.confidence_check.isChecked(),
+            # Disabled for lazy layers: the map would need the whole image in memory.
+            confidence=self.confidence_check.isChecked() and self.confidence_check.isEnabled(),
         )
 
     def _painted_class_sizes(self, n_components: int) -> tuple[float, ...]:
         """Class sizes from the painted labels layer chosen in the widget."""
-        name = self.painting_combo.currentData()
-        if name is None:
+        painting = self._chosen_labels(self.painting_combo)
+        if painting is None:
             raise _InputError(
                 "Choose the labels layer with the painted classes, or another class-size setting. To paint "
                 "one: Layers > New Labels Layer, then paint each class with its label 1 to K."
             )
         try:
-            return tuple(class_sizes_from_labels(self.viewer.layers[name].data, n_components))
+            return tuple(class_sizes_from_labels(painting.data, n_components))
         except ValueError as error:
-            raise _InputError(f"The painted classes in '{name}' cannot give the class sizes: {error}") from None
+            raise _InputError(f"The painted classes in '{painting.name}' cannot give the class sizes: {error}") from None
 
     def _image_source(self) -> _ImageSource:
         """What the controls ask to segment, checked for consistency."""
@@ -975,8 +1116,8 @@ class SegmentationWidget(QWidget):
             frames = (current_frame,)
 
         mask = None
-        if self.mask_combo.currentData() is not None:
-            mask_layer = self.viewer.layers[self.mask_combo.currentData()]
+        mask_layer = self._chosen_labels(self.mask_combo)
+        if mask_layer is not None:
             spatial_shape = tuple(shape[len(leading_shape) :])
             if mask_layer.data.shape not in (tuple(shape), spatial_shape):
                 raise _InputError(
@@ -1024,11 +1165,6 @@ class SegmentationWidget(QWidget):
             mask = source.mask_at(source.current_frame)
             if mask is not None:
                 n_pixels = int(np.count_nonzero(mask))
-            if source.lazy and settings.confidence:
-                raise _InputError(
-                    "The confidence map needs the whole image in memory, so it is not offered for lazy "
-                    "(dask or zarr) layers; untick 'add a confidence map'."
-                )
             if n_pixels < settings.n_components:
                 where = "inside the mask" if mask is not None else "in the image"
                 raise _InputError(
@@ -1123,36 +1259,67 @@ class SegmentationWidget(QWidget):
 
     # ------------------------------------------------------------- results
     def _show_result_layer(
-        self, source: _ImageSource, role: Any, data: np.ndarray, name: str, kind: str = "labels", **style: Any
+        self,
+        source: _ImageSource,
+        role: Any,
+        key: Any,
+        data: np.ndarray,
+        name: str,
+        metadata: dict[str, Any],
+        kind: str = "labels",
+        **style: Any,
     ) -> Layer:
-        """Put ``data`` into the ``kind`` layer of ``source`` and ``role``: updated in place, or created."""
-        key = (source.layers, role)
-        layer = self._result_layers.get(key)
-        if layer is None or layer not in self.viewer.layers:
+        """Show ``data`` as the ``role`` result of ``source`` made with the settings ``key``, on top.
+
+        The layer an earlier run with the same settings made is updated in
+        place; so is the previous ``role`` result of ``source`` when "replace
+        the previous result" is ticked. Otherwise a new layer is added.
+        """
+        layers = self.viewer.layers
+        layer = self._result_layers.get((source.layers, role, key))
+        if (layer is None or layer not in layers) and self.replace_check.isChecked():
+            layer = self._latest_result_layers.get((source.layers, role))
+        if layer is None or layer not in layers:
             add = self.viewer.add_image if kind == "image" else self.viewer.add_labels
-            layer = add(data, name=name, **source.placement, **style)
-            self._result_layers[key] = layer
+            layer = add(data, name=name, metadata=metadata, **source.placement, **style)
         else:
             layer.data = data
             layer.name = name
+            layer.metadata = metadata
             for attribute, value in {**source.placement, **style}.items():
                 setattr(layer, attribute, value)
+            layers.move(layers.index(layer), len(layers))
+        self._result_layers = {entry: kept for entry, kept in self._result_layers.items() if kept is not layer}
+        self._result_layers[(source.layers, role, key)] = layer
+        self._latest_result_layers[(source.layers, role)] = layer
         return layer
 
     def _show_segmentation(self, result: _SegmentationResult) -> None:
         source, settings = result.source, result.settings
         for method in settings.methods:
             self._show_result_layer(
-                source, method, result.labels[method], _result_name(source.name, method, settings)
+                source,
+                method,
+                settings.result_key(method),
+                result.labels[method],
+                _result_name(source.name, method, settings),
+                _result_metadata(source, "labels", **settings.describe(method)),
             )
         comparison = result.comparison
         if comparison is not None:
             self._show_result_layer(
                 source,
                 "disagreement",
+                settings.result_key("sinkhorn"),
                 comparison.disagreement.astype(np.uint8),
-                f"{source.name} (EM vs Sinkhorn-EM, K={settings.n_components}, "
-                f"ε={_epsilon_label(settings.epsilon)}: disagreement)",
+                f"{source.name} EM≠Sinkhorn K={settings.n_components} ε={_epsilon_label(settings.epsilon)}",
+                _result_metadata(
+                    source,
+                    "pixels where EM and Sinkhorn-EM disagree (1)",
+                    agreement=1 - comparison.disagreement_fraction,
+                    adjusted_rand_index=comparison.adjusted_rand_index,
+                    **settings.describe("sinkhorn"),
+                ),
                 colormap={None: "transparent", 0: "transparent", 1: "magenta"},
             )
             self.comparison_label.setText(
@@ -1166,18 +1333,30 @@ class SegmentationWidget(QWidget):
             method = settings.methods[-1]
             self._show_result_layer(
                 source,
-                "confidence",
+                "certainty",
+                settings.result_key(method),
                 result.confidence,
-                f"{_result_name(source.name, method, settings)} confidence",
+                f"{_result_name(source.name, method, settings)} certainty",
+                _result_metadata(
+                    source,
+                    "certainty: log10 of how many times more probable each pixel's class is than the next best",
+                    **settings.describe(method),
+                ),
                 kind="image",
-                colormap="viridis",
-                contrast_limits=(1.0 / settings.n_components, 1.0),
+                colormap="magma",
+                contrast_limits=(0.0, CERTAINTY_CAP),
             )
         self._last_result = result
 
     def _show_model_labels(self, result: _ModelResult) -> None:
-        name = f"{result.source.name} (model {result.model_name})"
-        self._show_result_layer(result.source, ("model", result.model_name), result.labels, name)
+        self._show_result_layer(
+            result.source,
+            ("model", result.model_name),
+            None,
+            result.labels,
+            f"{result.source.name} model {result.model_name}",
+            _result_metadata(result.source, "labels from a saved model", model_file=result.model_name),
+        )
 
     # -------------------------------------------------------------- models
     def save_model(self, path: str | os.PathLike) -> Path | None:
