@@ -64,3 +64,19 @@ def test_reading_the_manifest_imports_neither_the_widget_nor_qt():
     imported = _modules_imported_by(f"import npe2\nnpe2.PluginManifest.from_distribution({PLUGIN!r})")
     assert "napari_sinkhorn_em._widget" not in imported
     assert not {"qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6"} & _top_level(imported)
+
+
+def test_writers_save_labels_and_images_as_ome_tiff(manifest):
+    writers = {writer.command: writer for writer in manifest.contributions.writers}
+    assert set(writers) == {f"{PLUGIN}.write_labels", f"{PLUGIN}.write_image"}
+    for layer_type in ("labels", "image"):
+        writer = writers[f"{PLUGIN}.write_{layer_type}"]
+        assert writer.layer_types == [layer_type]
+        assert writer.filename_extensions == [".ome.tif", ".ome.tiff"]
+    commands = {command.id: command.python_name for command in manifest.contributions.commands}
+    assert commands[f"{PLUGIN}.write_labels"] == "napari_sinkhorn_em._napari_io:write_labels"
+
+
+def test_the_writers_import_neither_napari_nor_qt():
+    imported = _modules_imported_by("import napari_sinkhorn_em._napari_io")
+    assert not set(GUI_PACKAGES) & _top_level(imported)

@@ -1067,7 +1067,9 @@ class SegmentationWidget(QWidget):
         try:
             return tuple(class_sizes_from_labels(painting.data, n_components))
         except ValueError as error:
-            raise _InputError(f"The painted classes in '{painting.name}' cannot give the class sizes: {error}") from None
+            raise _InputError(
+                f"The painted classes in '{painting.name}' cannot give the class sizes: {error}"
+            ) from None
 
     def _image_source(self) -> _ImageSource:
         """What the controls ask to segment, checked for consistency."""
