@@ -587,13 +587,25 @@ def test_an_image_with_nan_pixels_is_reported_and_adds_nothing(viewer, widget, q
     assert [layer.name for layer in viewer.layers] == ["worm"]
 
 
-def test_a_constant_image_is_labelled_and_the_worker_passes_the_warning_on(viewer, widget, qtbot):
+def test_a_constant_image_is_labelled_and_the_worker_passes_the_warning_on(viewer, widget, qtbot, monkeypatch):
     viewer.add_image(np.full((48, 48), 3.0, dtype=np.float32), name="blank")
     warned = []
-    widget.run()
-    # napari's worker relays what it emits on `warned` to the viewer's notifications.
-    widget.worker.warned.connect(lambda arguments: warned.append(str(arguments[0])))
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+    thread_worker = _widget.thread_worker
+
+    def listened_thread_worker(function, **options):
+        """napari's thread_worker, whose workers report what they emit on `warned` from the start."""
+        make_worker = thread_worker(function, **options)
+
+        def make_listened_worker(*arguments):
+            worker = make_worker(*arguments)
+            # napari's worker relays what it emits on `warned` to the viewer's notifications.
+            worker.warned.connect(lambda warning: warned.append(str(warning[0])))
+            return worker
+
+        return make_listened_worker
+
+    monkeypatch.setattr(_widget, "thread_worker", listened_thread_worker)
+    run_to_end(widget, qtbot)
 
     labels = viewer.layers["blank S→EM K=3 ε=1"].data
     assert len(np.unique(labels)) == 1
@@ -805,3 +817,12 @@ def test_a_new_labels_layer_becomes_the_painted_classes_until_one_is_chosen_by_h
 
     viewer.layers.remove("sketch")
     assert widget.painting_combo.currentData() is None
+
+
+def test_replace_the_previous_result_also_replaces_another_methods_labels(viewer, widget, qtbot):
+    viewer.add_image(three_bands(), name="worm")
+    widget.replace_check.setChecked(True)
+    run_to_end(widget, qtbot)
+    set_method(widget, "em")
+    run_to_end(widget, qtbot)
+    assert layer_names(viewer) == ["worm", "worm EM K=3"]

@@ -125,7 +125,7 @@ class _Settings:
     sample_size: int | None
     max_iter: int
     tol: float
-    confidence: bool
+    confidence: bool  # add the certainty map
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -173,7 +173,7 @@ class _Settings:
         return details
 
     def same_fit_apart_from_epsilon(self, other: _Settings) -> bool:
-        """True when ``other`` fits the same model except for ε (the confidence map aside)."""
+        """True when ``other`` fits the same model except for ε (the certainty map aside)."""
         return replace(self, epsilon=other.epsilon, confidence=other.confidence) == other
 
 
@@ -284,7 +284,7 @@ class _SegmentationResult:
     segmenters: dict[str, Segmenter]
     labels: dict[str, np.ndarray]
     comparison: LabelComparison | None
-    confidence: np.ndarray | None
+    certainty: np.ndarray | None
 
     def can_continue(self, source: _ImageSource, settings: _Settings) -> bool:
         """Whether a run on ``source`` with ``settings`` may reuse these fits (only ε changed)."""
@@ -413,13 +413,13 @@ def _segmentation_steps(
             yield _RunProgress(1.0, "Comparing EM and Sinkhorn-EM")
             comparison = compare_labels(labels["em"], labels["sinkhorn"])
             labels["sinkhorn"] = comparison.matched
-        confidence = None
+        certainty = None
         if settings.confidence:
             yield _RunProgress(1.0, "Computing the certainty map")
-            confidence = _certainty(segmenters[settings.methods[-1]], source)
+            certainty = _certainty(segmenters[settings.methods[-1]], source)
     except (ValueError, MemoryError, RuntimeError) as error:
         return _Failure(f"Segmenting '{source.name}' failed: {error}")
-    return _SegmentationResult(source, settings, segmenters, labels, comparison, confidence)
+    return _SegmentationResult(source, settings, segmenters, labels, comparison, certainty)
 
 
 def _model_steps(source: _ImageSource, segmenter: Segmenter, model_name: str) -> Iterator[_RunProgress]:
@@ -547,7 +547,7 @@ class SegmentationWidget(QWidget):
         self._worker_source: _ImageSource | None = None
         self._queued_run: tuple | None = None
         self._last_result: _SegmentationResult | None = None
-        # Result layers by (source layers, role, settings key), and the latest one of each (source layers, role).
+        # Result layers by (source layers, what and settings), and the latest one in each (source layers, slot).
         self._result_layers: dict[tuple, Layer] = {}
         self._latest_result_layers: dict[tuple, Layer] = {}
         # The image and labels layers listed in the widget, in the order shown.
@@ -1263,7 +1263,7 @@ class SegmentationWidget(QWidget):
     def _show_result_layer(
         self,
         source: _ImageSource,
-        role: Any,
+        slot: Any,
         key: Any,
         data: np.ndarray,
         name: str,
@@ -1271,16 +1271,17 @@ class SegmentationWidget(QWidget):
         kind: str = "labels",
         **style: Any,
     ) -> Layer:
-        """Show ``data`` as the ``role`` result of ``source`` made with the settings ``key``, on top.
+        """Show ``data``, the result ``key`` (what and with which settings) of ``source``, on top.
 
-        The layer an earlier run with the same settings made is updated in
-        place; so is the previous ``role`` result of ``source`` when "replace
-        the previous result" is ticked. Otherwise a new layer is added.
+        ``slot`` is its place among a run's results (e.g. the first labels).
+        The layer of the same result from an earlier run is updated in place;
+        so is the previous result of ``source`` in ``slot`` when "replace the
+        previous result" is ticked. Otherwise a new layer is added.
         """
         layers = self.viewer.layers
-        layer = self._result_layers.get((source.layers, role, key))
+        layer = self._result_layers.get((source.layers, key))
         if (layer is None or layer not in layers) and self.replace_check.isChecked():
-            layer = self._latest_result_layers.get((source.layers, role))
+            layer = self._latest_result_layers.get((source.layers, slot))
         if layer is None or layer not in layers:
             add = self.viewer.add_image if kind == "image" else self.viewer.add_labels
             layer = add(data, name=name, metadata=metadata, **source.placement, **style)
@@ -1292,17 +1293,17 @@ class SegmentationWidget(QWidget):
                 setattr(layer, attribute, value)
             layers.move(layers.index(layer), len(layers))
         self._result_layers = {entry: kept for entry, kept in self._result_layers.items() if kept is not layer}
-        self._result_layers[(source.layers, role, key)] = layer
-        self._latest_result_layers[(source.layers, role)] = layer
+        self._result_layers[(source.layers, key)] = layer
+        self._latest_result_layers[(source.layers, slot)] = layer
         return layer
 
     def _show_segmentation(self, result: _SegmentationResult) -> None:
         source, settings = result.source, result.settings
-        for method in settings.methods:
+        for slot, method in enumerate(settings.methods):
             self._show_result_layer(
                 source,
-                method,
-                settings.result_key(method),
+                ("labels", slot),
+                (method, settings.result_key(method)),
                 result.labels[method],
                 _result_name(source.name, method, settings),
                 _result_metadata(source, "labels", **settings.describe(method)),
@@ -1312,7 +1313,7 @@ class SegmentationWidget(QWidget):
             self._show_result_layer(
                 source,
                 "disagreement",
-                settings.result_key("sinkhorn"),
+                ("disagreement", settings.result_key("sinkhorn")),
                 comparison.disagreement.astype(np.uint8),
                 f"{source.name} EM≠Sinkhorn K={settings.n_components} ε={_epsilon_label(settings.epsilon)}",
                 _result_metadata(
@@ -1331,13 +1332,13 @@ class SegmentationWidget(QWidget):
         else:
             self.comparison_label.setText("")
         self.class_sizes_label.setText(_class_sizes_text(result.segmenters))
-        if result.confidence is not None:
+        if result.certainty is not None:
             method = settings.methods[-1]
             self._show_result_layer(
                 source,
                 "certainty",
-                settings.result_key(method),
-                result.confidence,
+                ("certainty", settings.result_key(method)),
+                result.certainty,
                 f"{_result_name(source.name, method, settings)} certainty",
                 _result_metadata(
                     source,
@@ -1353,8 +1354,8 @@ class SegmentationWidget(QWidget):
     def _show_model_labels(self, result: _ModelResult) -> None:
         self._show_result_layer(
             result.source,
+            "model",
             ("model", result.model_name),
-            None,
             result.labels,
             f"{result.source.name} model {result.model_name}",
             _result_metadata(result.source, "labels from a saved model", model_file=result.model_name),
