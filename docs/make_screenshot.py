@@ -12,7 +12,8 @@ from napari.layers import Image
 from qtpy.QtCore import QEventLoop
 from qtpy.QtWidgets import QApplication
 
-from napari_sinkhorn_em._widget import SegmentationWidget
+from napari_sinkhorn_em._widget import RESULT_METADATA_KEY, SegmentationWidget
+from napari_sinkhorn_em.pipeline import METHOD_NAMES
 
 FIGURE = Path(__file__).parent / "figures" / "widget.png"
 
@@ -24,6 +25,12 @@ def wait_for_run(widget: SegmentationWidget) -> None:
         widget.worker.finished.connect(loop.quit)
         loop.exec()
     QApplication.processEvents()
+
+
+def shows(layer, result: str, method: str | None = None) -> bool:
+    """Whether ``layer`` is a result of the widget whose description starts with ``result`` (of ``method``)."""
+    described = layer.metadata.get(RESULT_METADATA_KEY, {})
+    return described.get("result", "").startswith(result) and method in (None, described.get("method"))
 
 
 def main() -> None:
@@ -45,11 +52,11 @@ def main() -> None:
     wait_for_run(widget)
 
     # The colour channels, the outlines of the Sinkhorn-EM classes, and where EM disagrees (magenta).
+    sinkhorn = next(layer for layer in viewer.layers if shows(layer, "labels", METHOD_NAMES["sinkhorn"]))
     for layer in viewer.layers:
-        layer.visible = isinstance(layer, Image) or "(Sinkhorn-EM," in layer.name or "disagreement" in layer.name
-        if "(Sinkhorn-EM," in layer.name:
-            layer.contour = 1
-    viewer.layers.selection.active = next(layer for layer in viewer.layers if "(Sinkhorn-EM," in layer.name)
+        layer.visible = isinstance(layer, Image) or layer is sinkhorn or shows(layer, "pixels where")
+    sinkhorn.contour = 1
+    viewer.layers.selection.active = sinkhorn
     QApplication.processEvents()
 
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
