@@ -155,7 +155,6 @@ def _hostile_model(tmp_path, edit):
     return tmp_path / "model.json"
 
 
-@pytest.mark.xfail(reason="needs Segmenter.load (pipeline.py) to parse with io.parse_json", strict=False)
 @pytest.mark.parametrize(
     "edit",
     [

@@ -43,7 +43,7 @@ from ._validation import (
 from .estep import SinkhornConvergenceWarning
 # _fit_robust_scaling: the same median / IQR rule as extract_features, fitted on the subsample.
 from .features import FeatureScaling, _fit_robust_scaling, expand_features, extract_features, halo_width
-from .io import atomic_write
+from .io import atomic_write, parse_json
 from .mixture import METHOD_NAMES as MIXTURE_METHOD_NAMES
 from .mixture import GaussianMixture, _parameter_shape
 
@@ -854,7 +854,7 @@ class Segmenter:
         path = Path(path)
         text = path.read_bytes()
         try:
-            document = json.loads(text)
+            document = parse_json(text)
             if not isinstance(document, dict) or document.get("format") != _MODEL_FORMAT:
                 raise ValueError("it is not a napari-sinkhorn-em model file")
             version = document["format_version"]
