@@ -459,6 +459,7 @@ def test_certainty_map_is_added_on_request(viewer, widget, qtbot):
     assert layer.data.shape == (48, 48)
     assert layer.data.min() >= 0 and layer.data.max() <= CERTAINTY_CAP
     assert tuple(layer.contrast_limits) == (0, CERTAINTY_CAP)
+    assert "up to 6 or more" in widget.confidence_check.toolTip()
 
 
 def test_certainty_map_varies_on_an_ambiguous_image(viewer, widget, qtbot):
@@ -826,3 +827,14 @@ def test_replace_the_previous_result_also_replaces_another_methods_labels(viewer
     set_method(widget, "em")
     run_to_end(widget, qtbot)
     assert layer_names(viewer) == ["worm", "worm EM K=3"]
+
+
+def test_a_widget_opened_after_a_sample_selects_all_its_channels(make_napari_viewer, compiled_kernels):
+    viewer = make_napari_viewer()
+    viewer.add_image(three_bands(), name="earlier")
+    viewer.open_sample("napari-sinkhorn-em", "neuropal_like")
+    widget = SegmentationWidget(viewer)
+
+    assert [layer.name for layer in widget.selected_layers()] == [
+        f"NeuroPAL-like head {channel}" for channel in ("mTagBFP2", "CyOFP1", "mNeptune2.5", "pan-neuronal")
+    ]

@@ -582,6 +582,7 @@ class SegmentationWidget(QWidget):
         layers.events.moved.connect(self._refresh_layer_choices)
         for layer in layers:
             layer.events.name.connect(self._refresh_layer_choices)
+        self._to_preselect = self._newest_image_and_its_channels()
         self._refresh_layer_choices()
 
     # ------------------------------------------------------------- controls
@@ -717,7 +718,7 @@ class SegmentationWidget(QWidget):
             QCheckBox("add a certainty map"),
             "Also add an image showing how sure the fit is of each pixel's label: how many times more probable "
             "its class is than the next best, in powers of ten. 0 = a toss-up between two classes, 1 = ten "
-            "times, 2 = a hundred times, up to {CERTAINTY_CAP:g} or more. Takes one more pass over the image; not "
+            f"times, 2 = a hundred times, up to {CERTAINTY_CAP:g} or more. Takes one more pass over the image; not "
             "offered for lazy (dask or zarr) layers, which are never loaded whole.",
         )
 
@@ -868,8 +869,9 @@ class SegmentationWidget(QWidget):
         """Select a newly added image, with the layers added in the same go that belong with it.
 
         napari adds the channels of one file or sample one layer after the
-        other before it returns to its event loop; layers with the same
-        source (file or sample) and shape added so are selected together.
+        other before it returns to its event loop; the layers added so that
+        are channels of one image (see :func:`_opened_together`) are
+        selected together.
         """
         if self._opened_together and _opened_together(self._opened_together[-1], layer):
             self._opened_together.append(layer)
@@ -877,6 +879,17 @@ class SegmentationWidget(QWidget):
             self._opened_together = [layer]
         self._opening_timer.start()
         self._to_preselect = list(self._opened_together)
+
+    def _newest_image_and_its_channels(self) -> list[Image]:
+        """The topmost image layer, with the other channels of its file or sample (for a widget opened late)."""
+        images = [layer for layer in self.viewer.layers if isinstance(layer, Image) and not _is_result_layer(layer)]
+        if not images:
+            return []
+        newest = images[-1]
+        # Layers from no file or sample cannot be told apart from unrelated ones: the newest alone then.
+        if newest.source.path is None and newest.source.sample is None:
+            return [newest]
+        return [layer for layer in images if layer is newest or _opened_together(layer, newest)]
 
     def _end_opening(self) -> None:
         self._opened_together = []
