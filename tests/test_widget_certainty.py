@@ -10,7 +10,8 @@ from napari_sinkhorn_em.pipeline import Segmenter
 
 def test_certainty_is_the_log10_odds_of_the_two_best_classes():
     probabilities = np.array([[0.5, 0.5, 0.0], [0.1, 0.9, 0.0], [0.0, 0.01, 0.99], [1.0, 0.0, 0.0], [0, 0, 0]])
-    np.testing.assert_allclose(label_certainty(probabilities), [0.0, np.log10(9), np.log10(99), CERTAINTY_CAP, 0.0], rtol=1e-6)
+    expected = [0.0, np.log10(9), np.log10(99), CERTAINTY_CAP, 0.0]
+    np.testing.assert_allclose(label_certainty(probabilities), expected, rtol=1e-6)
     assert label_certainty(probabilities).dtype == np.float32
     assert label_certainty(probabilities, cap=1.0).max() == 1.0
 
