@@ -12,13 +12,25 @@ whose gradient is ``weights - m(g)`` (m: the column means of r) and whose
 Hessian is ``-(diag(m) - r^T r / n) / epsilon``. Two solvers are offered:
 plain Sinkhorn sweeps (``g += epsilon * log(weights / m)``) and damped Newton
 steps on F, which converge in far fewer passes over the data.
+
+A class-size prior of finite strength tau relaxes the columns: the plan keeps its
+rows exact and pays ``tau * KL(m || weights)`` (per point) for column masses m
+away from ``weights``, with its entropy taken relative to ``(1/n) x weights``.
+Then ``r_ik = softmax_k((log_prob_ik + epsilon log weights_k + h_k) / epsilon)``,
+the optimum has ``h_k = -tau log(m_k / weights_k)``, and the scaling iteration of
+Chizat et al. (2018) ``h <- tau / (tau + epsilon) * (h - epsilon log(m / weights))``
+reaches it, contracting by ``tau / (tau + epsilon)`` per sweep. ``tau -> inf`` is the
+hard plan above; ``tau -> 0`` is ``softmax_k((log_prob_ik + epsilon log weights_k) /
+epsilon)``, at ``epsilon = 1`` EM's posterior with those weights.
 """
 
+import numbers
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.linalg
+import scipy.special
 
 from . import _kernels
 from ._validation import check_choice, check_epsilon, check_positive_int, check_weights
@@ -109,14 +121,53 @@ def em_responsibilities(log_prob, weights):
     return resp
 
 
+def check_size_prior_strength(strength):
+    """Validate a class-size prior strength; return it as a float, or None for hard sizes.
+
+    Parameters
+    ----------
+    strength : float or None
+        ``None`` or ``inf``: the class sizes are held exactly. Otherwise a finite
+        number > 0, the weight per point of ``KL(column masses || weights)``.
+
+    Returns
+    -------
+    float or None
+        None for hard class sizes (``None`` or ``inf`` given), else the strength.
+
+    Raises
+    ------
+    ValueError
+        For anything else (0, negative, NaN, a non-number).
+    """
+    if strength is None:
+        return None
+    if (isinstance(strength, bool) or not isinstance(strength, numbers.Real)
+            or np.isnan(strength) or strength <= 0):
+        raise ValueError(
+            f"size_prior_strength must be a number > 0 (per point: how strongly the class sizes "
+            f"are pulled to weights; small follows the data, large holds the sizes) or None (or "
+            f"inf) for class sizes held exactly; got {strength!r}."
+        )
+    return None if np.isposinf(strength) else float(strength)
+
+
 def sinkhorn_responsibilities(
-    log_prob, weights, epsilon=1.0, tol=1e-6, max_iter=1000, potentials=None, solver="newton"
+    log_prob, weights, epsilon=1.0, tol=1e-6, max_iter=1000, potentials=None, solver="newton",
+    size_prior_strength=None,
 ):
     """Sinkhorn-EM's E-step: the entropic transport plan with fixed column masses.
 
     Solves ``min_P sum_ik P_ik C_ik + epsilon sum_ik P_ik log P_ik`` with cost
     ``C = -log_prob``, rows of P summing to ``1 / n`` and columns to ``weights``,
     and returns ``n * P``.
+
+    With a finite ``size_prior_strength`` tau the columns are a prior instead:
+    the plan solves ``min_P sum_ik P_ik C_ik + epsilon KL(P || a x weights) +
+    tau KL(m || weights)`` with rows of P summing to ``a_i = 1 / n`` and m the
+    column sums of P (the class sizes). ``tau -> inf`` is the hard plan;
+    ``tau -> 0`` gives ``softmax_k((log_prob_ik + epsilon log weights_k) / epsilon)``,
+    at ``epsilon = 1`` EM's posterior (:func:`em_responsibilities`).
 
     Parameters
     ----------
@@ -129,18 +180,25 @@ def sinkhorn_responsibilities(
         is EM's E-step; smaller values give harder, size-constrained assignments.
     tol : float, default=1e-6
         Stop when ``max_k |m_k / weights_k - 1| <= tol`` (m: column means of the plan).
+        With a size prior: when ``max_k |m_k / t_k - 1| <= tol``, t the sizes that the
+        current potentials ask for (``t ∝ weights * exp(-h / tau)``, sum 1).
     max_iter : int, default=1000
         Largest number of passes over ``log_prob``.
     potentials : array-like of shape (n_components,), optional
         Dual potentials to start from (a previous call's output: a warm start).
         Default ``epsilon * log(weights)``.
     solver : {"newton", "sweeps"}, default="newton"
-        Damped Newton steps on the dual, or plain Sinkhorn sweeps.
+        Damped Newton steps on the dual, or plain Sinkhorn sweeps (hard sizes only;
+        with a size prior the scaling sweeps are always used).
+    size_prior_strength : float or None, default=None
+        Strength tau (> 0, per point) of the class-size prior ``tau * KL(m || weights)``.
+        None or ``inf`` holds the column masses at ``weights`` exactly.
 
     Returns
     -------
     resp : ndarray of shape (n_points, n_components)
-        The plan times n: rows sum to 1, column means equal ``weights`` within ``tol``.
+        The plan times n: rows sum to 1, column means equal ``weights`` within ``tol``
+        (with a size prior: lie between EM's posterior masses and ``weights``).
     potentials : ndarray of shape (n_components,)
         The dual potentials g (``resp = softmax((log_prob + g) / epsilon)``), mean zero.
     n_passes : int
@@ -154,6 +212,7 @@ def sinkhorn_responsibilities(
     """
     log_prob = _log_prob_array(log_prob)
     weights = check_weights(weights, log_prob.shape[1])
+    strength = check_size_prior_strength(size_prior_strength)
     unreachable = np.flatnonzero(np.isneginf(log_prob).all(axis=0))
     if unreachable.size:
         raise ValueError(
@@ -163,7 +222,7 @@ def sinkhorn_responsibilities(
         )
     result = solve_sinkhorn(
         log_prob, weights, check_epsilon(epsilon), potentials=potentials, tol=tol,
-        max_passes=max_iter, solver=solver,
+        max_passes=max_iter, solver=solver, size_prior_strength=strength,
     )
     if not result.converged:
         warn_unconverged(result)
@@ -216,9 +275,13 @@ def _softmax(log_prob, shift, inv_eps, *, want_outer=False, X=None, centre=None,
 
 def solve_sinkhorn(
     log_prob, weights, epsilon, *, potentials=None, tol=1e-6, max_passes=1000, solver="newton",
-    X=None, centre=None, first_pass=None,
+    X=None, centre=None, first_pass=None, size_prior_strength=None,
 ):
     """Solve the Sinkhorn E-step; return the final :class:`DualState` and pass count.
+
+    ``size_prior_strength`` (a float from :func:`check_size_prior_strength`, or None
+    for hard sizes) relaxes the column masses to a prior; that plan is solved by
+    scaling sweeps whatever ``solver`` says.
 
     With ``X`` (and ``centre``) each pass also accumulates the M-step moments of the
     plan, so the state returned carries the moments of the final plan at no extra pass.
@@ -229,6 +292,11 @@ def solve_sinkhorn(
     """
     check_choice(solver, "sinkhorn_solver", SOLVERS)
     max_passes = check_positive_int(max_passes, "sinkhorn_max_iter")
+    if size_prior_strength is not None:
+        return _solve_semi_relaxed(
+            log_prob, weights, epsilon, size_prior_strength, potentials=potentials, tol=tol,
+            max_passes=max_passes, X=X, centre=centre, first_pass=first_pass,
+        )
     n_points = log_prob.shape[0]
     log_weights = np.log(weights)
     inv_eps = 1.0 / epsilon
@@ -292,6 +360,65 @@ def solve_sinkhorn(
     if defer_moments and state.first_moment.shape[0] == 0:
         state = evaluate(state.potentials, want_outer=False, moments=True)
         n_passes += 1
+    return SinkhornResult(state=state, n_passes=n_passes, converged=state.mass_error <= tol)
+
+
+def _solve_semi_relaxed(
+    log_prob, weights, epsilon, strength, *, potentials, tol, max_passes, X, centre, first_pass
+):
+    """:func:`solve_sinkhorn` with the column masses under the prior ``strength * KL(m || weights)``.
+
+    Works on ``h = g - epsilon log(weights)`` (zero: EM's posterior at epsilon 1), so that
+    a tiny ``strength``, where h is of its size, keeps its relative precision.
+    """
+    n_points = log_prob.shape[0]
+    epsilon_log_weights = epsilon * np.log(weights)
+    inv_eps = 1.0 / epsilon
+    contraction = strength / (strength + epsilon)
+    defer_moments = X is not None and X.shape[1] * (X.shape[1] + 1) // 2 > log_prob.shape[1]
+
+    def evaluate(h, evaluated=None, moments=not defer_moments):
+        column_sums, sum_lse, _, first, second = evaluated or _softmax(
+            log_prob, h + epsilon_log_weights, inv_eps, X=X if moments else None, centre=centre
+        )
+        m = column_sums / n_points
+        lse_term = epsilon * sum_lse / n_points
+        # The sizes the potentials ask for: at the optimum m = weights * exp(-h / strength).
+        log_target = np.log(weights) - h / strength
+        target = np.exp(log_target - scipy.special.logsumexp(log_target))
+        occupied = m > 0
+        divergence = float(m[occupied] @ np.log(m[occupied] / weights[occupied]))
+        return DualState(
+            potentials=h + epsilon_log_weights,
+            column_means=m,
+            mass_error=float(np.max(np.abs(m / target - 1.0))),
+            dual_value=float(-lse_term - strength * (weights @ np.expm1(-h / strength))),
+            ot_objective=float(m @ h - lse_term + strength * divergence),
+            outer=None,
+            first_moment=first,
+            second_moment=second,
+        )
+
+    if potentials is None:
+        h = np.zeros_like(weights)
+    else:
+        g = np.array(potentials, dtype=np.float64)
+        if g.shape != weights.shape or not np.isfinite(g).all():
+            raise ValueError(
+                f"potentials must be {weights.shape[0]} finite numbers (from a previous fit); got {g!r}."
+            )
+        h = g - epsilon_log_weights
+    # h is not centred: ``first_pass`` was evaluated at exactly these potentials.
+    state = evaluate(h, evaluated=first_pass)
+    n_passes = 1
+    while state.mass_error > tol and n_passes < max_passes:
+        h = contraction * (h - epsilon * np.log(np.maximum(state.column_means, TINY_MASS) / weights))
+        state = evaluate(h)
+        n_passes += 1
+    if defer_moments and state.first_moment.shape[0] == 0:
+        state = evaluate(h, moments=True)
+        n_passes += 1
+    state = replace(state, potentials=state.potentials - state.potentials.mean())
     return SinkhornResult(state=state, n_passes=n_passes, converged=state.mass_error <= tol)
 
 

@@ -17,7 +17,7 @@ from ._validation import (
     check_random_state,
     check_weights,
 )
-from .estep import SOLVERS, solve_sinkhorn, warn_unconverged
+from .estep import SOLVERS, check_size_prior_strength, solve_sinkhorn, warn_unconverged
 
 METHODS = ("sinkhorn", "em")
 # How each method is named in messages, progress reports and layer names.
@@ -103,7 +103,20 @@ class GaussianMixture:
     sinkhorn_max_iter : int, default=1000
         Largest number of passes over the points per Sinkhorn E-step.
     sinkhorn_solver : {"newton", "sweeps"}, default="newton"
-        Damped Newton on the K dual potentials, or plain Sinkhorn sweeps.
+        Damped Newton on the K dual potentials, or plain Sinkhorn sweeps. With a
+        finite ``size_prior_strength`` the main fit's plans use scaling sweeps.
+    size_prior_strength : float or None, default=None
+        How strongly Sinkhorn-EM holds the class sizes at ``weights``: the strength
+        tau (> 0, per point, in the units of the per-point objective, i.e. nats) of
+        the penalty ``tau * KL(m || weights)`` on the plan's column masses m, whose
+        entropy is then taken relative to ``(1/n) x weights``. ``None`` (or ``inf``)
+        holds the sizes exactly, as before; ``tau -> inf`` approaches that, and
+        ``tau -> 0`` lets the sizes follow the data: at ``epsilon=1`` the E-step is
+        then EM's posterior with the fixed ``weights``. Used by the main phase of
+        ``method="sinkhorn"`` (not by EM, nor by the warm-up, whose sizes stay hard)
+        and by :meth:`transport_potentials` and :meth:`predict_plan`. Needs fixed
+        weights (not ``"em"``). ``weights_`` stays ``weights``; the class sizes the
+        fit ended with are ``column_masses_``.
     random_state : int, numpy.random.Generator or None, default=None
         Seed of the starts and of re-seeding.
     warm_start : bool, default=False
@@ -130,14 +143,22 @@ class GaussianMixture:
     precisions_cholesky_ : ndarray
         Cholesky factors of the precisions, shaped as ``covariances_``.
     weights_ : ndarray of shape (n_components,)
-        The mixing weights in use at the end of the fit.
+        The mixing weights in use at the end of the fit (with a size prior: the
+        prior's weights).
+    column_masses_ : ndarray of shape (n_components,)
+        The fraction of the points in each component in the last E-step: the plan's
+        column masses for Sinkhorn-EM (``weights_`` with hard sizes, between the
+        posterior's and ``weights_`` with a size prior), the posterior's for EM.
     potentials_ : ndarray of shape (n_components,) or None
         Dual potentials g of the last Sinkhorn E-step (None for EM).
     converged_ : bool
     n_iter_ : int
     history_ : dict of lists
         Per iteration: ``log_likelihood`` (mean per point, with ``weights_``),
-        ``ot_objective`` (Sinkhorn-EM's transport objective, NaN for EM),
+        ``ot_objective`` (Sinkhorn-EM's transport objective, NaN for EM; with a
+        size prior the semi-relaxed one, entropy relative to ``(1/n) x weights``
+        plus the prior's penalty, which at ``epsilon=1`` and a vanishing strength
+        is minus the log-likelihood),
         ``sinkhorn_passes`` (0 for EM), ``mass_error`` (largest relative column-mass
         error of the plan, NaN for EM), ``n_reseeded`` (components re-seeded) and
         ``phase`` ("warmup" or "main").
@@ -162,6 +183,7 @@ class GaussianMixture:
         sinkhorn_tol=1e-6,
         sinkhorn_max_iter=1000,
         sinkhorn_solver="newton",
+        size_prior_strength=None,
         random_state=None,
         warm_start=False,
         warmup=None,
@@ -182,6 +204,7 @@ class GaussianMixture:
         self.sinkhorn_tol = sinkhorn_tol
         self.sinkhorn_max_iter = sinkhorn_max_iter
         self.sinkhorn_solver = sinkhorn_solver
+        self.size_prior_strength = size_prior_strength
         self.random_state = random_state
         self.warm_start = warm_start
         self.warmup = warmup
@@ -191,7 +214,10 @@ class GaussianMixture:
         return (
             f"GaussianMixture(n_components={self.n_components!r}, method={self.method!r}, "
             f"epsilon={self.epsilon!r}, weights={self.weights!r}, "
-            f"covariance_type={self.covariance_type!r})"
+            f"covariance_type={self.covariance_type!r}"
+            + ("" if self.size_prior_strength is None
+               else f", size_prior_strength={self.size_prior_strength!r}")
+            + ")"
         )
 
     # ------------------------------------------------------------------ checks
@@ -208,6 +234,12 @@ class GaussianMixture:
         check_positive_float(self.sinkhorn_tol, "sinkhorn_tol")
         check_positive_int(self.sinkhorn_max_iter, "sinkhorn_max_iter")
         check_choice(self.sinkhorn_solver, "sinkhorn_solver", SOLVERS)
+        if check_size_prior_strength(self.size_prior_strength) is not None and self._learns_weights():
+            raise ValueError(
+                "size_prior_strength needs fixed weights (\"uniform\" or fractions) to pull the "
+                "class sizes towards; with weights=\"em\" the sizes are learned and there is no "
+                "prior. Give the expected fractions as weights, or leave size_prior_strength=None."
+            )
         check_choice(self.warmup, "warmup", WARMUPS)
         check_positive_int(self.warmup_iter, "warmup_iter", minimum=0)
         if isinstance(self.weights, str):
@@ -328,7 +360,8 @@ class GaussianMixture:
         self._store(best, centre, X.shape[1])
 
     def _main_phase(self):
-        return _Phase("main", self.method, self._learns_weights(), False, self.max_iter)
+        strength = check_size_prior_strength(self.size_prior_strength) if self.method == "sinkhorn" else None
+        return _Phase("main", self.method, self._learns_weights(), False, self.max_iter, strength)
 
     def _warmup_phase(self, state, X, centre):
         """Set up the warm-up on ``state`` (held covariance and masses); None without warm-up."""
@@ -420,6 +453,7 @@ class GaussianMixture:
                     _kernels.n_blocks_for(n_points),
                 )
                 objective = loglik / n_points
+                state.column_masses = mass / n_points
                 record = dict(log_likelihood=objective, ot_objective=np.nan,
                               sinkhorn_passes=0, mass_error=np.nan)
             else:
@@ -430,7 +464,8 @@ class GaussianMixture:
                 state.potentials = state.potentials - state.potentials.mean()
                 loglik, posterior_mass, *first_pass = _kernels.log_prob_plan_pass(
                     X, centre, state.means, prec_chol, log_det, np.log(state.weights),
-                    state.potentials, 1.0 / self.epsilon, self.sinkhorn_solver == "newton",
+                    state.potentials, 1.0 / self.epsilon,
+                    self.sinkhorn_solver == "newton" and phase.size_prior_strength is None,
                     log_prob, _kernels.n_blocks_for(n_points),
                 )
                 if phase.learn_weights:
@@ -439,10 +474,12 @@ class GaussianMixture:
                     log_prob, state.weights, self.epsilon, potentials=state.potentials,
                     tol=self.sinkhorn_tol, max_passes=self.sinkhorn_max_iter,
                     solver=self.sinkhorn_solver, X=X, centre=centre, first_pass=tuple(first_pass),
+                    size_prior_strength=phase.size_prior_strength,
                 )
                 report.sinkhorn_step(result)
                 plan = result.state
                 state.potentials = plan.potentials
+                state.column_masses = plan.column_means
                 mass = plan.column_means * n_points
                 first, second = plan.first_moment, plan.second_moment
                 # Sinkhorn-EM descends the transport objective: lower is better.
@@ -476,6 +513,8 @@ class GaussianMixture:
         self.means_ = state.means + centre
         self.covariances_ = state.covariances.copy()
         self.weights_ = state.weights.copy()
+        masses = state.weights if state.column_masses is None else state.column_masses
+        self.column_masses_ = masses.copy()
         self.precisions_cholesky_ = state.precisions_cholesky_compact()
         self.precisions_ = state.precisions_compact()
         self.potentials_ = None if state.potentials is None else state.potentials.copy()
@@ -544,7 +583,9 @@ class GaussianMixture:
         """Dual potentials of the transport plan of ``X`` at the fitted parameters.
 
         The plan gives component k exactly the fraction ``weights_[k]`` of the
-        points of ``X`` (Sinkhorn-EM's E-step at ``epsilon``); its rows are
+        points of ``X`` (Sinkhorn-EM's E-step at ``epsilon``; with a finite
+        ``size_prior_strength`` it is the E-step's semi-relaxed plan, whose sizes
+        are only pulled towards ``weights_``); its rows are
         ``softmax_k((log N(x_i; mu_k, Sigma_k) + g_k) / epsilon)``.
 
         Parameters
@@ -564,6 +605,7 @@ class GaussianMixture:
         result = solve_sinkhorn(
             self.estimate_log_prob(X), self.weights_, self.epsilon, potentials=self.potentials_,
             tol=self.sinkhorn_tol, max_passes=self.sinkhorn_max_iter, solver=self.sinkhorn_solver,
+            size_prior_strength=check_size_prior_strength(self.size_prior_strength),
         )
         if not result.converged:
             warn_unconverged(result, stacklevel=4)
@@ -574,7 +616,8 @@ class GaussianMixture:
 
         Unlike :meth:`predict` (the ordinary posterior, whose class sizes follow
         the data), each component k receives the fraction ``weights_[k]`` of the
-        points the plan was solved on.
+        points the plan was solved on (with a finite ``size_prior_strength``: a
+        fraction pulled towards it that strongly).
 
         Parameters
         ----------
@@ -645,6 +688,7 @@ class _Phase:
     learn_weights: bool
     means_only: bool
     max_iter: int
+    size_prior_strength: float | None = None
 
 
 class _FitReport:
@@ -717,6 +761,8 @@ class _FitState:
         self.weights = weights
         self.potentials = potentials
         self.covariance_type = covariance_type
+        # The fraction of the points in each component at the last E-step (None before one).
+        self.column_masses = None
 
     @classmethod
     def from_estimator(cls, estimator, centre):
