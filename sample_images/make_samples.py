@@ -7,13 +7,17 @@ Usage (from the repository root)::
 Every file is regenerated from the default arguments of the generators in
 ``napari_sinkhorn_em.data`` and written as a zlib-compressed OME-TIFF (with a
 ``.tif`` suffix) whose metadata record the axes and the physical pixel size in
-micrometres. Each file is first written under a temporary name and then moved
-into place, so an interrupted run never leaves a truncated file behind.
+micrometres, and an OME UUID derived from the file name and its pixels (so an
+unchanged image is rewritten byte for byte). Each file is first written under
+a temporary name and then moved into place, so an interrupted run never leaves
+a truncated file behind.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +61,10 @@ def write_ome_tiff(
         metadata[f"PhysicalSize{axis}Unit"] = "µm"
     if channel_names:
         metadata["Channel"] = {"Name": list(channel_names)}
+    # The OME UUID follows from the file name and the pixels, so that unchanged images are
+    # rewritten byte for byte (tifffile would draw a new random one every time).
+    digest = hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+    metadata["UUID"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"napari-sinkhorn-em/{path.name}/{digest}"))
     pixel_y, pixel_x = scale[-2:]
     temporary = path.with_name(path.name + ".partial")
     tifffile.imwrite(

@@ -170,28 +170,96 @@ def test_worms_2d_is_deterministic(worms):
     assert not np.array_equal(other.labels, worms.labels)
 
 
-def test_worms_are_darker_than_the_surrounding_well(worms):
+def _well(sample: data.SampleImage) -> np.ndarray:
+    """The illuminated well as seen in the image: above the dark surround, worms filled in."""
+    return ndimage.binary_fill_holes(sample.image > 600)
+
+
+def _clear_of_worms(sample: data.SampleImage, pixels: int = 8) -> np.ndarray:
+    return ~ndimage.binary_dilation(sample.foreground, iterations=pixels)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_worms_cover_7_to_10_percent_of_the_well_and_are_10_to_15_px_wide(seed):
+    # As on the BBBC010 wells (worms 7-10 % of the well, 10-15 px wide).
+    sample = data.worms_2d(seed=seed)
+    well = _well(sample)
+    assert np.all(well[sample.foreground])
+    assert 0.07 <= sample.foreground.sum() / well.sum() <= 0.10
+    for label in range(1, sample.labels.max() + 1):
+        width = 2 * ndimage.distance_transform_edt(sample.labels == label).max()
+        assert 10 <= width <= 15, label
+
+
+def test_worms_are_about_half_as_bright_as_their_surroundings(worms):
     image = worms.image.astype(float)
-    near = ndimage.binary_dilation(worms.foreground, iterations=6)
-    ring = near & ~ndimage.binary_dilation(worms.foreground, iterations=2)
+    around = ndimage.binary_dilation(worms.foreground, iterations=12) & ~ndimage.binary_dilation(
+        worms.foreground, iterations=8
+    )
     for label in range(1, worms.labels.max() + 1):
         worm = worms.labels == label
-        around = ring & ndimage.binary_dilation(worm, iterations=6)
-        assert image[worm].mean() < 0.85 * image[around].mean()
+        local = image[around & ndimage.binary_dilation(worm, iterations=12)].mean()
+        assert 0.45 < image[worm].mean() / local < 0.7, label
 
 
-def test_worm_outline_is_darker_than_its_middle(worms):
+def test_well_is_vignetted_bright_in_the_middle_and_dimmer_at_the_wall(worms):
     image = worms.image.astype(float)
-    outline = worms.foreground & ~ndimage.binary_erosion(worms.foreground, iterations=2)
+    well = _well(worms)
+    inside = ndimage.distance_transform_edt(well)
+    clear = _clear_of_worms(worms)
+    middle = image[(inside > 0.7 * inside.max()) & clear].mean()
+    near_wall = image[(inside >= 10) & (inside <= 16) & clear].mean()
+    assert 2500 < middle < 3200
+    # BBBC010: about 60 % of the centre's brightness near the wall.
+    assert 0.5 < near_wall / middle < 0.75
+
+
+def test_rim_at_the_wall_is_as_dark_as_the_worms_and_the_surround_darker_still(worms):
+    image = worms.image.astype(float)
+    well = _well(worms)
+    inside = ndimage.distance_transform_edt(well)
+    rim = image[well & (inside <= 3)].mean()
+    near_wall = image[(inside >= 10) & (inside <= 16) & _clear_of_worms(worms)].mean()
+    worm = image[worms.foreground].mean()
+    assert rim < 1.1 * worm
+    assert rim < 0.65 * near_wall
+    outside = image[~ndimage.binary_dilation(well, iterations=10)]
+    assert 100 < outside.mean() < 130
+    assert outside.mean() < 0.1 * image[well].mean()
+
+
+def test_worms_have_a_faint_bright_halo(worms):
+    image = worms.image.astype(float)
+    dilated = [ndimage.binary_dilation(worms.foreground, iterations=n) for n in (1, 5, 8, 12)]
+    halo, farther = dilated[1] & ~dilated[0], dilated[3] & ~dilated[2]
+    for label in range(1, worms.labels.max() + 1):
+        near = ndimage.binary_dilation(worms.labels == label, iterations=12)
+        ratio = image[halo & near].mean() / image[farther & near].mean()
+        assert 1.01 < ratio < 1.1, label
+
+
+def test_worms_are_darkest_along_their_axis(worms):
+    # Light crosses the most worm along its axis: on the BBBC010 wells the middle of the worms
+    # (4 px in) is 0.65-0.72 times as bright as their edge (1-2 px in).
+    image = worms.image.astype(float)
+    edge = ndimage.binary_erosion(worms.foreground, iterations=1) & ~ndimage.binary_erosion(
+        worms.foreground, iterations=2
+    )
     middle = ndimage.binary_erosion(worms.foreground, iterations=4)
-    assert image[outline].mean() < image[middle].mean()
+    assert 0.55 < image[middle].mean() / image[edge].mean() < 0.8
 
 
-def test_well_is_bright_and_surround_dark(worms):
+def test_worms_image_has_camera_noise_of_a_12_bit_camera(worms):
     image = worms.image.astype(float)
-    corners = np.concatenate([image[:20, :20].ravel(), image[-20:, -20:].ravel()])
-    centre = image[108:148, 140:180][~worms.foreground[108:148, 140:180]]
-    assert centre.mean() > 5 * corners.mean()
+    assert 90 <= image.min() and image.max() <= 4095
+    well = _well(worms)
+    inside = ndimage.distance_transform_edt(well)
+    flat = (inside > 0.7 * inside.max()) & _clear_of_worms(worms)
+    # Shot noise at 4 electrons per count above the offset of 100 counts (BBBC010: ~23 counts at 2000).
+    residual = image - ndimage.uniform_filter(image, 5)
+    noise = residual[flat].std() * np.sqrt(25 / 24)
+    expected = np.sqrt((image[flat].mean() - 100) / 4)
+    assert 0.85 * expected < noise < 1.2 * expected
 
 
 # --------------------------------------------------------------------------- files on disk

@@ -7,8 +7,10 @@ Two generators are provided, both deterministic for a given seed:
   (mTagBFP2, CyOFP1, mNeptune2.5) plus a pan-neuronal channel, inside a bent,
   tapered, dimly autofluorescent body; anisotropic voxels, a Gaussian PSF that
   is wider in z, Poisson shot noise, camera offset and read noise.
-* :func:`worms_2d` -- a 2-D bright-field image of worms in a round well, in the
-  spirit of channel 1 of the BBBC010 data set.
+* :func:`worms_2d` -- a 2-D bright-field image of worms in a well, modelled on
+  channel 1 of the BBBC010 data set: vignetting, a dark rim at the wall as dark
+  as the worms, worms about half as bright as their surroundings with a faint
+  halo, debris and camera noise.
 
 :func:`neuropal_like_sample` and :func:`worms_2d_sample` wrap them as napari
 layer-data tuples for the *File > Open Sample* menu (no napari import needed).
@@ -98,11 +100,18 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma) -> np
 
 
 def _camera(
-    rng: np.random.Generator, photons: np.ndarray, *, offset: float, read_noise: float
+    rng: np.random.Generator, photons: np.ndarray, *, offset: float, read_noise: float, gain: float = 1.0
 ) -> np.ndarray:
-    """Poisson shot noise, camera offset and Gaussian read noise, as uint16."""
-    expected = np.round(np.maximum(photons, 0.0) / _PHOTON_QUANTUM) * _PHOTON_QUANTUM
+    """Poisson shot noise, camera offset and Gaussian read noise, as uint16.
+
+    ``photons`` is the expected signal in counts; ``gain`` electrons make one
+    count, so the shot noise of a signal ``s`` is ``sqrt(s / gain)`` counts.
+    """
+    electrons = np.maximum(photons, 0.0) * gain
+    expected = np.round(electrons / _PHOTON_QUANTUM) * _PHOTON_QUANTUM
     counts = rng.poisson(expected).astype(np.float64)
+    if gain != 1.0:
+        counts /= gain
     counts += offset + read_noise * rng.standard_normal(counts.shape)
     return np.clip(np.round(counts), 0, _UINT16_MAX).astype(np.uint16)
 
@@ -407,33 +416,82 @@ def neuropal_like(
 # Bright-field worms in a well (BBBC010-like)
 # ---------------------------------------------------------------------------
 
+# Measured on channel 1 (bright field) of the BBBC010 wells (see the worms_2d docstring):
+# the camera saturates at 12 bits, its offset plus stray light outside the well is about
+# 115 counts, and the noise in the well (about 23 counts at 2000) fits 4 electrons per count.
+_WORMS_CAMERA_MAX = 4095
+_WORMS_CAMERA_OFFSET = 100.0
+_WORMS_ELECTRONS_PER_COUNT = 4.0
+_WORMS_READ_NOISE = 2.0
+
 
 def _worm_centreline(
     rng: np.random.Generator, start: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Random smooth worm centreline (N, 2) in pixels, and its half-width per vertex."""
-    length = rng.uniform(100.0, 160.0)
+    length = rng.uniform(75.0, 105.0)
     n_vertices = int(np.ceil(length / 0.5)) + 1
     s, step = np.linspace(0.0, length, n_vertices, retstep=True)
     # Undulating body: the curvature follows a sine wave along the body.
-    wavelength = rng.uniform(0.6, 1.0) * length
-    curvature = rng.uniform(0.02, 0.045) * np.sin(2 * np.pi * s / wavelength + rng.uniform(0, 2 * np.pi))
+    wavelength = rng.uniform(0.6, 1.2) * length
+    curvature = rng.uniform(0.0, 0.05) * np.sin(2 * np.pi * s / wavelength + rng.uniform(0, 2 * np.pi))
     heading = rng.uniform(0.0, 2 * np.pi) + np.cumsum(curvature) * step
     points = start + np.cumsum(step * np.column_stack([np.sin(heading), np.cos(heading)]), axis=0)
-    # Thickest in the middle, tapering towards head and tail.
-    half_width = rng.uniform(5.0, 7.0) * (0.4 + 0.6 * np.sin(np.pi * s / length).clip(0.0) ** 0.5)
+    # Thickest in the middle: a blunt head, a long pointed tail.
+    u = s / length
+    taper = np.minimum(np.clip(u / 0.1, 0.0, 1.0) ** 0.5, np.clip((1.0 - u) / 0.35, 0.0, 1.0))
+    half_width = rng.uniform(5.0, 6.5) * (0.25 + 0.75 * taper)
     return points, half_width
 
 
-def worms_2d(*, seed: int = 0, n_worms: int = 5, shape: tuple[int, int] = (256, 320)) -> SampleImage:
-    """Synthetic bright-field image of worms in a round well (BBBC010-like).
+def _well_mask(
+    shape: tuple[int, int], centre: np.ndarray, half_axes: np.ndarray, exponent: float
+) -> np.ndarray:
+    """Boolean mask of a rounded square (a superellipse) well."""
+    yy, xx = np.indices(shape, dtype=np.float64)
+    dy = np.abs(yy - centre[0]) / half_axes[0]
+    dx = np.abs(xx - centre[1]) / half_axes[1]
+    return dy**exponent + dx**exponent <= 1.0
 
-    The illuminated well is a bright disk with vignetting, a dark meniscus at
-    its wall and a dark surround. Each worm is a thick, smoothly curved tube
-    (length 100-160 px, width 10-14 px, tapered ends) that absorbs light, more
-    at its outline than in its middle, with a faint internal texture. Worms do
-    not touch each other and lie inside the well. The image is slightly
-    blurred and has Poisson noise.
+
+def _around_the_wall(rng: np.random.Generator, shape: tuple[int, int], centre: np.ndarray) -> np.ndarray:
+    """A smooth random function of the angle around ``centre``, values in [0, 1]."""
+    yy, xx = np.indices(shape, dtype=np.float64)
+    angle = np.arctan2(yy - centre[0], xx - centre[1])
+    harmonics = np.arange(1, 5)
+    amplitudes = rng.standard_normal(harmonics.size) / harmonics
+    phases = rng.uniform(0.0, 2 * np.pi, harmonics.size)
+    wave = np.sum(
+        amplitudes[:, None, None] * np.cos(harmonics[:, None, None] * angle + phases[:, None, None]), axis=0
+    )
+    return (wave - wave.min()) / (wave.max() - wave.min())
+
+
+def worms_2d(*, seed: int = 0, n_worms: int = 5, shape: tuple[int, int] = (256, 320)) -> SampleImage:
+    """Synthetic bright-field image of worms in a well (BBBC010-like).
+
+    Modelled on channel 1 (transmitted light) of the BBBC010 *C. elegans*
+    wells, 6.25 um pixels:
+
+    * **Well.** A rounded square (a 384-well plate well) that nearly fills
+      the image height, on a dark surround (about 115 counts: camera offset
+      and stray light, with a faint glow just outside the wall).
+    * **Vignetting.** The illumination is brightest near (not at) the well
+      centre, about 2800 counts, and falls to about 60 % of that at the wall
+      and 40-50 % in the corners.
+    * **Dark rim.** Inside the wall a meniscus band a few pixels wide (its
+      width and depth vary around the well) darkens the light to the level
+      of the worms, about half the local background.
+    * **Worms.** ``n_worms`` smoothly curved worms, length 75-115 px, width
+      10-15 px with a blunt head and a pointed tail, covering about 7-10 %
+      of the well. They transmit about half the local light (each worm a
+      little more or less, the thin ends more), darkest along their axis
+      where the body is thickest, with a mottled gut and a faint bright halo (a few % above the local
+      background) within about 4 px of their outline. Worms do not touch
+      each other and may lie as close as 4 px to the wall.
+    * **Debris.** A few small, faint dark specks that are not worms.
+    * **Camera.** A slight optical blur, Poisson shot noise at 4 electrons
+      per count, read noise, an offset of 100 counts and 12-bit saturation.
 
     Parameters
     ----------
@@ -448,9 +506,9 @@ def worms_2d(*, seed: int = 0, n_worms: int = 5, shape: tuple[int, int] = (256, 
     Returns
     -------
     SampleImage
-        ``image``: uint16 (Y, X); ``labels``: uint16 (Y, X), 0..n_worms;
-        ``foreground``: ``labels > 0``; ``scale``: (6.25, 6.25) um;
-        ``channel_axis`` None.
+        ``image``: uint16 (Y, X), values 0..4095; ``labels``: uint16 (Y, X),
+        0..n_worms; ``foreground``: ``labels > 0``; ``scale``: (6.25, 6.25)
+        um; ``channel_axis`` None.
 
     Raises
     ------
@@ -464,27 +522,29 @@ def worms_2d(*, seed: int = 0, n_worms: int = 5, shape: tuple[int, int] = (256, 
     if len(shape) != 2 or min(shape) < 64:
         raise ValueError(f"shape must be (Y, X) with both at least 64, got {shape}")
     shape = (int(shape[0]), int(shape[1]))
-    well_rng, worm_rng, noise_rng = _rngs(seed, 3)
+    well_rng, worm_rng, noise_rng, debris_rng = _rngs(seed, 4)
 
+    # The well: a rounded square, slightly off centre, nearly as tall as the image.
+    half_axes = np.array([0.44, 0.44]) * min(shape) * well_rng.uniform(0.97, 1.03, 2)
     well_centre = np.array(shape) / 2 + well_rng.uniform(-0.03, 0.03, 2) * np.array(shape)
-    well_radius = 0.55 * min(shape)
+    well = _well_mask(shape, well_centre, half_axes, exponent=well_rng.uniform(4.0, 5.0))
+    inside = ndimage.distance_transform_edt(well) - 0.5  # distance inside the wall, pixels
+    outside = ndimage.distance_transform_edt(~well) - 0.5  # distance outside the wall
     yy, xx = np.indices(shape, dtype=np.float64)
-    r = np.hypot(yy - well_centre[0], xx - well_centre[1])
 
-    # Rejection sampling of non-touching worms well inside the well.
-    margin, gap = 8.0, 3.0
+    # Rejection sampling of non-touching worms inside the well, some close to the wall.
+    wall_margin, gap = 4.0, 3.0
     labels = np.zeros(shape, dtype=np.uint16)
-    relative_depth = np.zeros(shape)  # distance from axis / half-width, inside worms
+    relative_depth = np.zeros(shape)  # distance from the axis / half-width, inside worms
+    thickness = np.zeros(shape)  # local half-width / the worm's largest half-width
+    worm_absorption = worm_rng.uniform(0.55, 0.7, n_worms)
     for worm in range(1, n_worms + 1):
-        for _ in range(200):
-            angle = worm_rng.uniform(0, 2 * np.pi)
-            radius = (well_radius - 40.0) * np.sqrt(worm_rng.uniform())
-            start = well_centre + radius * np.array([np.sin(angle), np.cos(angle)])
+        for _ in range(400):
+            start = np.array([worm_rng.uniform(0, shape[0]), worm_rng.uniform(0, shape[1])])
             centreline, half_width = _worm_centreline(worm_rng, start)
-            reach = np.hypot(*(centreline - well_centre).T) + half_width
             lo = np.floor(centreline.min(axis=0) - half_width.max() - gap).astype(int)
             hi = np.ceil(centreline.max(axis=0) + half_width.max() + gap).astype(int) + 1
-            if reach.max() > well_radius - margin or np.any(lo < 0) or np.any(hi > shape):
+            if np.any(lo < 0) or np.any(hi > shape):
                 continue
             box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]))
             distance, index = _nearest_on_polyline(
@@ -492,28 +552,63 @@ def worms_2d(*, seed: int = 0, n_worms: int = 5, shape: tuple[int, int] = (256, 
             )
             distance = distance.reshape(yy[box].shape)
             width = half_width[index].reshape(distance.shape)
-            if np.any(labels[box][distance <= width + gap]):
-                continue
             body = distance <= width
+            if np.any(inside[box][body] < wall_margin) or np.any(labels[box][distance <= width + gap]):
+                continue
             labels[box][body] = worm
             relative_depth[box][body] = distance[body] / width[body]
+            thickness[box][body] = width[body] / half_width.max()
             break
         else:
             raise RuntimeError(f"could not fit {n_worms} worms into the well; use fewer worms")
     foreground = labels > 0
 
-    # Illumination: vignetted bright well, dark meniscus ring, dim surround.
-    edge = ndimage.gaussian_filter((r <= well_radius).astype(np.float64), 3.0)
-    illumination = 3000.0 * (1.0 - 0.3 * (r / well_radius) ** 2)
-    illumination *= 1.0 - 0.45 * np.exp(-(((r - well_radius) / 5.0) ** 2))
-    illumination = 250.0 + (illumination - 250.0) * edge
-    illumination *= 1.0 + 0.03 * _smooth_field(well_rng, shape, sigma=20.0)
+    # Illumination: vignetted from a bright spot near the centre, a little uneven.
+    well_radius = np.sqrt(well.sum() / np.pi)
+    spot = well_centre + well_rng.uniform(-0.2, 0.2, 2) * well_radius
+    rho2 = ((yy - spot[0]) ** 2 + (xx - spot[1]) ** 2) / well_radius**2
+    floor, spread = well_rng.uniform(0.3, 0.4), well_rng.uniform(0.6, 0.7)
+    falloff = floor + (1 - floor) * np.exp(-rho2 / (2 * spread**2))
+    illumination = well_rng.uniform(2700.0, 2900.0) * falloff
+    illumination *= 1.0 + 0.025 * _smooth_field(well_rng, shape, sigma=25.0)
 
-    # Worms absorb light: more at the outline than in the middle.
-    absorption = np.where(foreground, 0.3 + 0.25 * relative_depth**4, 0.0)
-    absorption += np.where(foreground, 0.04 * _smooth_field(worm_rng, shape, sigma=1.5), 0.0)
-    transmission = ndimage.gaussian_filter(1.0 - absorption, 0.8)
-    image = _camera(noise_rng, illumination * transmission, offset=0.0, read_noise=0.0)
+    # The wall: a meniscus band darkens the light inside it, then the light drops to the surround.
+    around = _around_the_wall(well_rng, shape, well_centre)
+    rim_width = 2.0 + 2.5 * around
+    rim_depth = 0.55 + 0.2 * (1 - around)
+    transmission = np.where(well, 1.0 - rim_depth * np.exp(-np.maximum(inside, 0.0) / rim_width), 0.0)
+    surround = 15.0 + 120.0 * np.exp(-np.maximum(outside, 0.0) / 3.0)
+
+    # Worms absorb about half the light: most along their axis, where the body is thickest, less
+    # at the edge and at the thin ends; the gut is mottled.
+    path_length = np.sqrt(np.clip(1.0 - relative_depth**2, 0.0, 1.0))
+    absorption = worm_absorption[np.maximum(labels, 1) - 1] * (0.35 + 0.65 * path_length) * (0.6 + 0.4 * thickness)
+    absorption += 0.07 * _smooth_field(worm_rng, shape, sigma=1.2)
+    absorption = np.where(foreground, np.clip(absorption, 0.0, 0.95), 0.0)
+    # A faint bright halo just outside the worms.
+    off_worm = ndimage.distance_transform_edt(~foreground)
+    halo = 1.0 + 0.05 * np.exp(-(((off_worm - 3.0) / 1.5) ** 2)) * (off_worm > 0)
+    # Debris: a few small, faint dark specks.
+    n_specks = 8
+    speck_centres = np.column_stack(
+        [debris_rng.uniform(0, shape[0], n_specks), debris_rng.uniform(0, shape[1], n_specks)]
+    )
+    speck_radii = debris_rng.uniform(1.0, 2.5, n_specks)
+    speck_depth = debris_rng.uniform(0.1, 0.3, n_specks)
+    for centre, radius, depth in zip(speck_centres, speck_radii, speck_depth):
+        speck = np.exp(-((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / (2 * radius**2))
+        absorption += depth * speck * ~foreground
+
+    light = illumination * transmission * halo * (1.0 - absorption)
+    counts = ndimage.gaussian_filter(np.where(well, light, surround), 0.8)
+    image = _camera(
+        noise_rng,
+        counts,
+        offset=_WORMS_CAMERA_OFFSET,
+        read_noise=_WORMS_READ_NOISE,
+        gain=_WORMS_ELECTRONS_PER_COUNT,
+    )
+    image = np.minimum(image, _WORMS_CAMERA_MAX)
 
     return SampleImage(
         image=image,
@@ -524,10 +619,11 @@ def worms_2d(*, seed: int = 0, n_worms: int = 5, shape: tuple[int, int] = (256, 
         channel_names=("bright-field",),
         name="worms 2-D",
         description=(
-            f"Synthetic bright-field image (seed {seed}) of {n_worms} worms in a round "
-            "well, BBBC010-like: bright vignetted well, dark surround, worms darker "
-            f"than the well with a darker outline, Poisson noise. Axes YX, pixel size "
-            f"{_WORMS_PIXEL_SIZE_UM} um."
+            f"Synthetic bright-field image (seed {seed}) of {n_worms} worms in a well, BBBC010-like: "
+            "a rounded-square well, vignetted (bright centre, about half as bright at the wall), a dark "
+            "meniscus rim inside the wall as dark as the worms, a dark surround; worms about half as "
+            "bright as their local background, darkest along their axis, with a faint bright halo, a few "
+            f"specks of debris, camera noise. Axes YX, pixel size {_WORMS_PIXEL_SIZE_UM} um."
         ),
     )
 
