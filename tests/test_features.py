@@ -338,8 +338,9 @@ def test_recipe_round_trip_reproduces_identical_data():
         coordinate_weight=0.25,
     )
     recipe = json.loads(json.dumps(original.recipe))
-    assert set(recipe) == {"features", "coordinates", "coordinate_weight"}
+    assert set(recipe) == {"features", "coordinates", "coordinate_weight", "background_sigma"}
     assert recipe["features"][:2] == [["intensity", None], ["dog", 1.5]]
+    assert recipe["background_sigma"] is None
     again = extract_features(
         image,
         channel_axis=0,

@@ -270,6 +270,8 @@ class _DaskFeatureSource:
         data, _ = _channels_first(image, channel_axis)
         self.spatial_shape = tuple(data.shape[1:])
         self.scale = check_scale(scale, len(self.spatial_shape))
+        check_no_illumination_correction(recipe)
+        self.background_sigma = None
         self.features = [tuple(entry) for entry in recipe["features"]]
         self.coordinates = recipe["coordinates"]
         self.coordinate_weight = recipe["coordinate_weight"]
@@ -396,6 +398,22 @@ def fit_dask_steps(
     :func:`fit_dask`.
     """
     yield from segmenter._fit_source_steps(_source_to_fit(segmenter, image, channel_axis, scale, mask, None))
+
+
+def check_no_illumination_correction(recipe: dict[str, Any]) -> None:
+    """Refuse a feature recipe with illumination correction, which the lazy path cannot compute yet.
+
+    Raises
+    ------
+    NotImplementedError
+        When ``recipe["background_sigma"]`` is set (``features="brightfield"``).
+    """
+    if recipe.get("background_sigma") is not None:
+        raise NotImplementedError(
+            "Illumination-corrected features (features='brightfield' or background_sigma=) are not "
+            "available for dask or zarr images yet: their background reaches beyond a chunk. Load the "
+            "image into memory (np.asarray(image)), or choose features='multiscale'."
+        )
 
 
 def _source_to_fit(segmenter, image, channel_axis, scale, mask, progress) -> _DaskFeatureSource:
@@ -538,6 +556,7 @@ def predict_dask(
             f"{len(spatial_shape)}-D (shape {image.shape}); use a model fitted on {len(spatial_shape)}-D images."
         )
     scale = check_scale(segmenter.scale_ if scale is None else scale, len(spatial_shape))
+    check_no_illumination_correction(segmenter.recipe_)
     halo = halo_width([tuple(entry) for entry in segmenter.recipe_["features"]], (), scale)
     data, chunks, depth = _with_halo_room(data, halo)
     dtype = _label_dtype(segmenter.mixture_.n_components)

@@ -39,10 +39,20 @@ from ._validation import (
     check_positive_int,
     check_random_state,
     check_scale,
+    check_weights,
 )
+from .class_sizes import SizeSearch, size_search_steps, user_order
 from .estep import SinkhornConvergenceWarning
 # _fit_robust_scaling: the same median / IQR rule as extract_features, fitted on the subsample.
-from .features import FeatureScaling, _fit_robust_scaling, expand_features, extract_features, halo_width
+from .features import (
+    FeatureScaling,
+    _fit_robust_scaling,
+    background_sigma_for,
+    correct_illumination,
+    expand_features,
+    extract_features,
+    halo_width,
+)
 from .io import atomic_write, parse_json
 from .mixture import METHOD_NAMES as MIXTURE_METHOD_NAMES
 from .mixture import GaussianMixture, _parameter_shape
@@ -96,6 +106,33 @@ METHOD_NAMES = {"sinkhorn_start": "Sinkhorn start → EM", **MIXTURE_METHOD_NAME
 #: How every voxel gets its label: the class of highest posterior probability (class sizes follow
 #: the image), or the class the transport plan gives it (class sizes held at the fitted ones).
 ASSIGNMENTS = ("posterior", "plan")
+#: How far given class sizes may be off by default, as a factor: the smallest class's share is
+#: searched from a third to three times the guess (see :mod:`napari_sinkhorn_em.class_sizes`).
+DEFAULT_SIZE_TOLERANCE = 3.0
+
+
+def gives_class_sizes(weights: Any) -> bool:
+    """Whether a ``weights`` setting gives class sizes as fractions (not "em", "uniform" or None)."""
+    return weights is not None and not isinstance(weights, str)
+
+
+def default_method(weights: Any = None) -> str:
+    """The method used when none is chosen: Sinkhorn-EM when class sizes are given, else the Sinkhorn start.
+
+    With given sizes, Sinkhorn-EM holds them (EM would drift away from them: on
+    the BBBC010 wells the worm class grows from 10 % to 25-30 % of the well,
+    docs/evidence.md); without, the Sinkhorn start recovered the most objects.
+    """
+    return "sinkhorn" if gives_class_sizes(weights) else "sinkhorn_start"
+
+
+def default_assignment(method: str, weights: Any = None) -> str:
+    """The labelling used when none is chosen: the transport plan for Sinkhorn-EM with given sizes.
+
+    The plan gives each class its share of the pixels; the posterior would let
+    the class sizes follow the image instead.
+    """
+    return "plan" if method == "sinkhorn" and gives_class_sizes(weights) else "posterior"
 
 
 @dataclass(frozen=True)
@@ -152,7 +189,9 @@ class _FeatureSource:
     rows are bit-identical to those of the whole image computed at once.
     Slabs are as thick as ``memory_limit`` allows. With ``keep=True`` and a
     table that fits in ``memory_limit``, the rows are computed once and
-    replayed on later passes (fit, then assign).
+    replayed on later passes (fit, then assign). With a ``background_sigma``
+    the illumination is corrected on the whole image first (one float32 copy
+    of it), since its background reaches far beyond a slab.
     """
 
     def __init__(
@@ -166,10 +205,14 @@ class _FeatureSource:
         coordinates: bool,
         coordinate_weight: float,
         memory_limit: int,
+        background_sigma: float | None = None,
         keep: bool = False,
     ) -> None:
         image = np.asarray(image)
         channel_axis = check_image_layout(image.shape, image.dtype, channel_axis)
+        if background_sigma is not None:
+            image = correct_illumination(image, background_sigma, channel_axis=channel_axis, scale=scale, mask=mask)
+        self.background_sigma = background_sigma
         spatial_axes = [axis for axis in range(image.ndim) if axis != channel_axis]
         self.spatial_shape = tuple(image.shape[axis] for axis in spatial_axes)
         ndim = len(self.spatial_shape)
@@ -286,17 +329,25 @@ class _FeatureSource:
 # ---------------------------------------------------------------------------
 
 
-def _order_components(mixture: GaussianMixture) -> None:
-    """Sort the fitted components by their mean of the first feature (then the others), in place.
+def _order_components(mixture: GaussianMixture, class_sizes: Any = None) -> None:
+    """Sort the fitted components into label order, in place.
 
-    This is the one place that fixes label numbers: label 1 is the component
-    with the smallest mean first feature (the darkest class of channel 0).
+    This is the one place that fixes label numbers. With given class sizes,
+    label k is the class given the k-th size. Otherwise label 1 is the component
+    with the smallest mean first feature (the darkest class of channel 0), then
+    by the other features.
     """
     order = np.lexsort(mixture.means_.T[::-1])
+    if class_sizes is not None:
+        # Classes given equal sizes keep the order of their means.
+        mean_rank = np.argsort(order)
+        order = user_order(mixture.weights_, np.asarray(class_sizes, dtype=np.float64), tie_break=mean_rank)
     for name in ("means_", "covariances_", "weights_", "precisions_cholesky_", "precisions_"):
         setattr(mixture, name, np.ascontiguousarray(getattr(mixture, name)[order]))
     if mixture.potentials_ is not None:
         mixture.potentials_ = mixture.potentials_[order]
+    if getattr(mixture, "column_masses_", None) is not None:
+        mixture.column_masses_ = mixture.column_masses_[order]
 
 
 def _label_dtype(largest: int) -> np.dtype:
@@ -311,8 +362,10 @@ class Segmenter:
     ----------
     n_components : int, default 3
         Number of classes K; labels are 1..K.
-    method : {"sinkhorn_start", "em", "sinkhorn"}, default "sinkhorn_start"
-        How the mixture is fitted (see :data:`METHODS`). ``"sinkhorn_start"``:
+    method : {"sinkhorn_start", "em", "sinkhorn"} or None, default None
+        How the mixture is fitted (see :data:`METHODS`); None chooses
+        :func:`default_method`: ``"sinkhorn"`` when class sizes are given as
+        fractions (``weights=``), ``"sinkhorn_start"`` otherwise. ``"sinkhorn_start"``:
         Sinkhorn-EM first moves the class means with equal class sizes and one
         shared covariance held, then EM fits everything with class sizes
         learned from the image; the measurements in docs/evidence.md made it
@@ -324,7 +377,9 @@ class Segmenter:
         Entropic regularisation of Sinkhorn-EM: of its warm-up with
         ``"sinkhorn_start"``, of every step with ``"sinkhorn"``, and of the
         transport plan with ``assignment="plan"``.
-    assignment : {"posterior", "plan"}, default "posterior"
+    assignment : {"posterior", "plan"} or None, default None
+        None chooses :func:`default_assignment`: ``"plan"`` for Sinkhorn-EM
+        with given class sizes, ``"posterior"`` otherwise.
         How :meth:`predict` labels a voxel: with the class of highest
         posterior probability at the fitted parameters (class sizes follow
         the image), or with the class the transport plan gives it, which
@@ -337,6 +392,19 @@ class Segmenter:
         :func:`napari_sinkhorn_em.features.extract_features`.
     sigmas : float or sequence of float, default (1.0, 2.0, 4.0)
         Physical scales (units of ``scale``) of the filters of presets.
+    background_sigma : float or None, default None
+        Compute the features on the illumination-corrected image, with the
+        background estimated at this scale inside the mask
+        (:func:`~napari_sinkhorn_em.features.correct_illumination`). None:
+        5 times the largest sigma for ``features="brightfield"``, no
+        correction otherwise.
+    size_tolerance : float, default 3.0
+        With class sizes given as fractions and ``method="sinkhorn"``: how far
+        the sizes may be off, as a factor. The share of the smallest class is
+        searched from ``guess / size_tolerance`` to ``guess * size_tolerance``
+        and the share where the cost of growing it rises fastest is kept
+        (:mod:`napari_sinkhorn_em.class_sizes`); 1 holds the sizes as given.
+        It costs one Sinkhorn-EM fit per share tried (27 for a factor of 3).
     coordinates : bool, default False
         Add each voxel's physical position (z, y, x) times
         ``coordinate_weight`` as features (not standardised).
@@ -382,17 +450,32 @@ class Segmenter:
         Dual potentials of the transport plan on the fitted voxels at the
         fitted parameters (:meth:`GaussianMixture.transport_potentials`),
         used by ``assignment="plan"``.
+    class_sizes_ : numpy.ndarray
+        The share of the voxels each class (label 1..K) holds in the fitted
+        model: the mixture's weights in label order. With given sizes and a
+        ``size_tolerance`` above 1, the searched one is the share chosen.
+    size_search_ : SizeSearch or None
+        What the class-size search tried and chose (None without a search;
+        not saved with the model).
+
+    Notes
+    -----
+    With class sizes given (``weights=(0.1, 0.9)``), label k is the class
+    given the k-th size: label 1 is the class of 10 %. Otherwise labels are
+    ordered by the mean of the first feature (label 1 is the darkest class).
     """
 
     def __init__(
         self,
         n_components: int = 3,
         *,
-        method: str = "sinkhorn_start",
+        method: str | None = None,
         epsilon: float = 1.0,
-        assignment: str = "posterior",
+        assignment: str | None = None,
         features: Any = "intensity",
         sigmas: float | Sequence[float] = (1.0, 2.0, 4.0),
+        background_sigma: float | None = None,
+        size_tolerance: float = DEFAULT_SIZE_TOLERANCE,
         coordinates: bool = False,
         coordinate_weight: float = 1.0,
         sample_size: int | None = 200_000,
@@ -400,12 +483,15 @@ class Segmenter:
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
         **mixture_options: Any,
     ) -> None:
+        weights = mixture_options.get("weights")
         self.n_components = n_components
-        self.method = method
+        self.method = default_method(weights) if method is None else method
         self.epsilon = epsilon
-        self.assignment = assignment
+        self.assignment = default_assignment(self.method, weights) if assignment is None else assignment
         self.features = features
         self.sigmas = sigmas
+        self.background_sigma = background_sigma
+        self.size_tolerance = size_tolerance
         self.coordinates = coordinates
         self.coordinate_weight = coordinate_weight
         self.sample_size = sample_size
@@ -428,6 +514,8 @@ class Segmenter:
             "assignment": self.assignment,
             "features": self.features,
             "sigmas": self.sigmas,
+            "background_sigma": self.background_sigma,
+            "size_tolerance": self.size_tolerance,
             "coordinates": self.coordinates,
             "coordinate_weight": self.coordinate_weight,
             "sample_size": self.sample_size,
@@ -458,7 +546,15 @@ class Segmenter:
             "features": [list(entry) for entry in expand_features(self.features, self.sigmas)],
             "coordinates": bool(self.coordinates),
             "coordinate_weight": float(self.coordinate_weight),
+            "background_sigma": background_sigma_for(self.features, self.sigmas, self.background_sigma),
         }
+
+    def _class_sizes(self) -> np.ndarray | None:
+        """The class sizes given as fractions (in label order, validated), or None."""
+        weights = self.mixture_options.get("weights")
+        if not gives_class_sizes(weights):
+            return None
+        return check_weights(weights, check_positive_int(self.n_components, "n_components"), name="The class sizes")
 
     def _source(self, image, channel_axis, scale, mask, recipe, *, keep: bool) -> _FeatureSource:
         return _FeatureSource(
@@ -469,6 +565,7 @@ class Segmenter:
             features=[tuple(entry) for entry in recipe["features"]],
             coordinates=recipe["coordinates"],
             coordinate_weight=recipe["coordinate_weight"],
+            background_sigma=recipe.get("background_sigma"),
             memory_limit=check_positive_int(self.memory_limit, "memory_limit"),
             keep=keep,
         )
@@ -609,11 +706,22 @@ class Segmenter:
         X = scaling.apply(rows, copy=False)
 
         mixture_rng = copy.deepcopy(rng)
-        mixture = self._new_mixture(rng)
         yield Progress("fit", 0.0, f"Fitting {METHOD_NAMES[self.method]} on {X.shape[0]:,} pixels")
-        for step in mixture.fit_steps(X):
-            yield _fit_progress(mixture, step)
-        _order_components(mixture)
+        class_sizes = self._class_sizes()
+        if class_sizes is not None and class_sizes.min() * X.shape[0] < 1:
+            raise ValueError(
+                f"A class size of {class_sizes.min():.3g} is less than one of the {X.shape[0]:,} pixels the "
+                f"model is fitted on, so that class would be empty. Give every class at least "
+                f"{1 / X.shape[0]:.2g} of the pixels, or fewer classes."
+            )
+        self.size_search_ = None
+        if self.method == "sinkhorn" and class_sizes is not None and float(self.size_tolerance) != 1.0:
+            mixture, self.size_search_ = yield from self._search_sizes(X, class_sizes, rng)
+        else:
+            mixture = self._new_mixture(rng)
+            for step in mixture.fit_steps(X):
+                yield _fit_progress(mixture, step)
+        _order_components(mixture, class_sizes)
 
         self.mixture_ = mixture
         self.plan_potentials_ = self._solve_plan(mixture, X)
@@ -622,6 +730,7 @@ class Segmenter:
             "features": [list(entry) for entry in source.features],
             "coordinates": source.coordinates,
             "coordinate_weight": source.coordinate_weight,
+            "background_sigma": source.background_sigma,
         }
         self.feature_names_ = source.names
         self.n_channels_ = source.n_channels
@@ -631,6 +740,38 @@ class Segmenter:
         self._fit_sample = X
         self._mixture_rng = mixture_rng
         yield Progress("fit", 1.0, f"{METHOD_NAMES[self.method]} fit finished")
+
+    def _search_sizes(self, X: np.ndarray, class_sizes: np.ndarray, rng: Any):
+        """Sinkhorn-EM fits with the smallest class's share searched near its guess; returns (mixture, search)."""
+        settings = self._mixture_settings()
+
+        def new_mixture(sizes: np.ndarray) -> GaussianMixture:
+            # The same start for every share, so that the fits differ by their share alone.
+            return GaussianMixture(
+                self.n_components, random_state=copy.deepcopy(rng), **{**settings, "weights": sizes}
+            )
+
+        steps = size_search_steps(X, class_sizes, self.size_tolerance, new_mixture)
+        while True:
+            try:
+                step = next(steps)
+            except StopIteration as finished:
+                return finished.value
+            fit = step.fit_step
+            within = fit.iteration / max(fit.max_iter, 1)
+            yield Progress(
+                "fit",
+                min((step.share_index + within) / step.n_shares, 1.0),
+                f"Class sizes: trying a share of {step.share:.1%} ({step.share_index + 1} of {step.n_shares}), "
+                f"Sinkhorn-EM iteration {fit.iteration}",
+            )
+
+    @property
+    def class_sizes_(self) -> np.ndarray:
+        """The share of the voxels each class (label 1..K) holds in the fitted model."""
+        if not hasattr(self, "mixture_"):
+            raise AttributeError("class_sizes_ exists once the Segmenter is fitted.")
+        return self.mixture_.weights_.copy()
 
     # ------------------------------------------------------------ prediction
     def _prediction_source(self, image, channel_axis, scale, mask) -> _FeatureSource:
@@ -925,10 +1066,12 @@ class Segmenter:
         mixture.n_features_in_ = n_features
         segmenter.mixture_ = mixture
         segmenter.scaling_ = scaling
+        background_sigma = recipe.get("background_sigma")
         segmenter.recipe_ = {
             "features": [list(entry) for entry in features],
             "coordinates": bool(recipe["coordinates"]),
             "coordinate_weight": float(recipe["coordinate_weight"]),
+            "background_sigma": None if background_sigma is None else float(background_sigma),
         }
         segmenter.feature_names_ = names
         segmenter.n_channels_ = check_positive_int(document["image"]["n_channels"], "n_channels")
@@ -1056,13 +1199,15 @@ def segment(
     image: Any,
     n_components: int = 3,
     *,
-    method: str = "sinkhorn_start",
+    method: str | None = None,
     epsilon: float = 1.0,
-    assignment: str = "posterior",
+    assignment: str | None = None,
     channel_axis: int | None = None,
     scale: Sequence[float] | None = None,
     features: Any = "intensity",
     sigmas: float | Sequence[float] = (1.0, 2.0, 4.0),
+    background_sigma: float | None = None,
+    size_tolerance: float = DEFAULT_SIZE_TOLERANCE,
     coordinates: bool = False,
     coordinate_weight: float = 1.0,
     mask: Any = None,
@@ -1085,9 +1230,12 @@ def segment(
         2-D or 3-D image, optionally with a channel axis.
     n_components : int, default 3
         Number of classes K.
-    method, epsilon, assignment, features, sigmas, coordinates, coordinate_weight, sample_size, random_state, memory_limit
-        See :class:`Segmenter`; by default Sinkhorn-EM moves the class means,
-        then EM fits everything with the class sizes learned from the image.
+    method, epsilon, assignment, features, sigmas, background_sigma, size_tolerance, coordinates, coordinate_weight, sample_size, random_state, memory_limit
+        See :class:`Segmenter`. By default Sinkhorn-EM moves the class means,
+        then EM fits everything with the class sizes learned from the image;
+        with class sizes given (``weights=(0.1, 0.9)``), Sinkhorn-EM holds them
+        (searching the smallest within ``size_tolerance``) and labels by its
+        transport plan, and label k is the class given the k-th size.
     channel_axis, scale, mask, progress
         See :meth:`Segmenter.fit`.
     instances : bool, default False
@@ -1102,7 +1250,8 @@ def segment(
     numpy.ndarray
         Label image with the image's spatial shape and the smallest unsigned
         integer type that fits: classes 1..K ordered by the mean of the first
-        feature (1 = darkest), 0 outside ``mask``; with ``instances``, one
+        feature (1 = darkest) or, with class sizes given, in their order,
+        0 outside ``mask``; with ``instances``, one
         number per object and 0 also where small objects were removed.
     """
     from . import lazy
@@ -1111,7 +1260,7 @@ def segment(
         return lazy.segment_dask(
             image, n_components, channel_axis=channel_axis, scale=scale, mask=mask, progress=progress,
             instances=instances, method=method, epsilon=epsilon, assignment=assignment, features=features,
-            sigmas=sigmas, coordinates=coordinates, coordinate_weight=coordinate_weight, sample_size=sample_size,
+            sigmas=sigmas, background_sigma=background_sigma, size_tolerance=size_tolerance, coordinates=coordinates, coordinate_weight=coordinate_weight, sample_size=sample_size,
             random_state=random_state, memory_limit=memory_limit, **mixture_options,
         )
     labels = Segmenter(
@@ -1121,6 +1270,8 @@ def segment(
         assignment=assignment,
         features=features,
         sigmas=sigmas,
+        background_sigma=background_sigma,
+        size_tolerance=size_tolerance,
         coordinates=coordinates,
         coordinate_weight=coordinate_weight,
         sample_size=sample_size,
