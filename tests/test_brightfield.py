@@ -76,8 +76,8 @@ def test_masks_pick_a_channel_and_refuse_bad_input():
         otsu_foreground(stacked, channel_axis=-1, channel=2)
     with pytest.raises(ValueError, match="uniform"):
         otsu_foreground(np.ones((8, 8)))
-    with pytest.raises(ValueError, match="log=True needs positive intensities"):
-        largest_bright_region(image - image.max())
+    # An offset image (values down to 0 or below) gives the same region.
+    assert _iou(largest_bright_region(image - 1.0), largest_bright_region(image)) > 0.99
     with pytest.raises(ValueError, match="removes the whole bright region"):
         largest_bright_region(image, margin=500)
 

@@ -53,6 +53,7 @@ from superqt import QCollapsible
 
 from . import lazy
 from .certainty import CERTAINTY_CAP, label_certainty
+from .masks import WELL_MARGIN, automatic_mask
 from .pipeline import METHOD_NAMES, METHODS, LabelComparison, Progress, Segmenter, class_sizes_from_labels, compare_labels
 
 __all__ = ["RESULT_METADATA_KEY", "SegmentationWidget"]
@@ -74,8 +75,24 @@ _METHOD_CHOICES = (
     ("Sinkhorn-EM (class sizes held)", "sinkhorn"),
     ("compare EM and Sinkhorn-EM", "both"),
 )
-_FEATURE_CHOICES = (("intensity", "intensity"), ("multiscale (edges, blobs, ridges)", "multiscale"))
-_WEIGHT_CHOICES = (("learnt from the image", "em"), ("equal", "uniform"), ("from a painted labels layer", "painted"))
+_FEATURE_CHOICES = (
+    ("intensity", "intensity"),
+    ("multiscale (edges, blobs, ridges)", "multiscale"),
+    ("bright field (illumination corrected)", "brightfield"),
+)
+_WEIGHT_CHOICES = (
+    ("learnt from the image", "em"),
+    ("equal", "uniform"),
+    ("typed as percentages", "typed"),
+    ("from a painted labels layer", "painted"),
+)
+#: Class-size settings that give sizes (fractions); with them Sinkhorn-EM holds the sizes.
+_GIVEN_SIZES = ("typed", "painted")
+_AUTO_MASK_CHOICES = (
+    ("none", None),
+    ("largest bright region (a well)", "largest_bright_region"),
+    ("brighter than Otsu's threshold", "otsu"),
+)
 _ASSIGNMENT_CHOICES = (("most probable class", "posterior"), ("class sizes held (transport plan)", "plan"))
 _COVARIANCE_CHOICES = (
     ("any shape (full)", "full"),
@@ -486,10 +503,20 @@ def _opened_together(first: Image, other: Image) -> bool:
 
 
 def _class_sizes_text(segmenters: dict[str, Segmenter]) -> str:
-    """E.g. ``Class sizes (share of the pixels) — EM: 1: 62%, 2: 30%, 3: 8%``."""
+    """E.g. ``Class sizes (share of the pixels) — EM: 1: 62%, 2: 30%, 3: 8%``.
+
+    After a class-size search it also says which share was chosen from the guess.
+    """
     parts = []
     for method, segmenter in segmenters.items():
-        sizes = ", ".join(f"{label}: {100 * size:.0f}%" for label, size in enumerate(segmenter.mixture_.weights_, 1))
+        sizes = ", ".join(f"{label}: {100 * size:.3g}%" for label, size in enumerate(segmenter.class_sizes_, 1))
+        search = segmenter.size_search_
+        if search is not None:
+            sizes += (
+                f" (class {search.searched_class + 1}: {100 * search.chosen:.3g}% chosen from "
+                f"{100 * search.shares[0]:.3g}–{100 * search.shares[-1]:.3g}% around the "
+                f"{100 * search.guess:.3g}% given)"
+            )
         parts.append(f"{METHOD_NAMES[method]}: {sizes}")
     return "Class sizes (share of the pixels) — " + "; ".join(parts)
 
@@ -607,6 +634,13 @@ class SegmentationWidget(QWidget):
             "Optional: a labels layer outlining the region to segment (e.g. the worm). Pixels where it is 0 "
             "are left out and get label 0.",
         )
+        self.auto_mask_combo = _with_tooltip(
+            _choice_combo(_AUTO_MASK_CHOICES),
+            "Optional: find the region to segment from the image itself (its first channel). Largest bright "
+            f"region: the illuminated well of a bright-field plate with everything in it, leaving out "
+            f"{WELL_MARGIN} pixels along its dark rim. Brighter than Otsu's threshold: e.g. the nuclei "
+            "of a fluorescence image. With a mask layer too, only pixels inside both are segmented.",
+        )
         self.dimensions_combo = _with_tooltip(
             _choice_combo((("2-D (Y, X)", "2"), ("3-D (Z, Y, X)", "3"))),
             "Segment each 2-D plane on its own, or the whole 3-D stack at once (the default for layers with "
@@ -625,14 +659,24 @@ class SegmentationWidget(QWidget):
             "What each pixel is described by. Intensity: its brightness in each channel only; fast, and "
             "enough when the structures differ in brightness or colour. Multiscale: brightness, edges, blobs "
             "and ridges at several sizes; slower, but separates structures of similar brightness and "
-            "smooths out noise.",
+            "smooths out noise. Bright field: brightness relative to the local background (so uneven "
+            "illumination does not matter), smoothed and as ridges and blobs at the feature sizes; for "
+            "dark objects such as worms in a bright-field well, used with a mask of the well.",
         )
         self.features_combo.currentIndexChanged.connect(self._refresh_enabled_controls)
         self.sigmas_edit = _with_tooltip(
             QLineEdit("1, 2, 4"),
-            "Sizes (in the layer's units, e.g. µm) of the structures the multiscale features look at, "
-            "separated by commas: about the radius of the nuclei, cells or worms to tell apart.",
+            "Sizes (in the layer's units, e.g. µm) of the structures the multiscale or bright-field features "
+            "look at, separated by commas: about the radius of the nuclei, cells or worms to tell apart.",
         )
+        self.class_sizes_edit = _with_tooltip(
+            QLineEdit(""),
+            "The share of the pixels (inside the mask) you expect in each class, in percent, in label order "
+            "and adding up to 100: e.g. 10, 90 when worms cover about a tenth of the well (label 1 = the "
+            "worms). A rough guess is enough: Sinkhorn-EM searches the smallest class's share from a third "
+            "to three times your guess and keeps the share where that class's objects end.",
+        )
+        self.class_sizes_edit.setPlaceholderText("e.g. 10, 90")
         self.n_components_spin = _with_tooltip(
             QSpinBox(),
             "How many classes to split the pixels into, e.g. 2 for background / worm, 3 for background / "
@@ -675,10 +719,12 @@ class SegmentationWidget(QWidget):
             "Share of the pixels in each class. Learnt: estimated from the image; right when, e.g., "
             "background fills most of it. Equal: every class covers about the same area. Painted: paint a "
             "rough sketch with labels 1 to K on a labels layer, each class in proportion to the area it "
-            "covers, and choose that layer below. Sinkhorn-EM holds these sizes; with Sinkhorn start → EM "
-            "they hold while the classes are placed. In a comparison, EM learns its own.",
+            "covers, and choose that layer below. Typed: write the expected percentages below. With typed "
+            "or painted sizes, Sinkhorn-EM is chosen: it holds them, searching the smallest class's share "
+            "near your guess, and label k is the class given the k-th size. With Sinkhorn start → EM they "
+            "hold while the classes are placed. In a comparison, EM learns its own.",
         )
-        self.weights_combo.currentIndexChanged.connect(self._refresh_enabled_controls)
+        self.weights_combo.currentIndexChanged.connect(self._on_weights_changed)
         self.painting_combo = _with_tooltip(
             QComboBox(),
             "The labels layer with the painted classes (labels 1 to K; 0 = not painted) whose areas give "
@@ -791,6 +837,7 @@ class SegmentationWidget(QWidget):
         form.addRow("Image layer(s)", self.image_list)
         form.addRow("Channel axis", self.channel_axis_combo)
         form.addRow("Mask", self.mask_combo)
+        form.addRow("Automatic mask", self.auto_mask_combo)
         form.addRow("Dimensions", self.dimensions_combo)
         form.addRow("Time points", self.time_combo)
         form.addRow("Features", self.features_combo)
@@ -802,6 +849,7 @@ class SegmentationWidget(QWidget):
         form.addRow("ε (sharpness)", epsilon_row)
         form.addRow("Method", self.method_combo)
         form.addRow("Class sizes", self.weights_combo)
+        form.addRow("Sizes in %", self.class_sizes_edit)
         form.addRow("Painted classes", self.painting_combo)
         form.addRow("Label pixels by", self.assignment_combo)
         form.addRow("Class shape", self.covariance_combo)
@@ -1017,9 +1065,17 @@ class SegmentationWidget(QWidget):
         if live:
             self.replace_check.setChecked(True)
 
+    def _on_weights_changed(self) -> None:
+        """Given class sizes choose Sinkhorn-EM, which holds them, labelling by its transport plan."""
+        if self.weights_combo.currentData() in _GIVEN_SIZES and self.method_combo.currentData() in ("sinkhorn_start", "em"):
+            with QSignalBlocker(self.method_combo):
+                self.method_combo.setCurrentIndex(self.method_combo.findData("sinkhorn"))
+            self.assignment_combo.setCurrentIndex(self.assignment_combo.findData("plan"))
+        self._refresh_enabled_controls()
+
     def _on_method_changed(self) -> None:
-        """Offer the chosen method's own class sizes, unless a painting was chosen."""
-        if self.weights_combo.currentData() != "painted":
+        """Offer the chosen method's own class sizes, unless sizes were typed or painted."""
+        if self.weights_combo.currentData() not in _GIVEN_SIZES:
             method = self.method_combo.currentData()
             # The method's own class sizes; in a comparison the setting is Sinkhorn-EM's (EM learns its own).
             default = METHODS["sinkhorn" if method == "both" else method]["weights"]
@@ -1027,7 +1083,8 @@ class SegmentationWidget(QWidget):
         self._refresh_enabled_controls()
 
     def _refresh_enabled_controls(self) -> None:
-        self.sigmas_edit.setEnabled(self.features_combo.currentData() == "multiscale")
+        self.sigmas_edit.setEnabled(self.features_combo.currentData() in ("multiscale", "brightfield"))
+        self.class_sizes_edit.setEnabled(self.weights_combo.currentData() == "typed")
         uses_epsilon = self.method_combo.currentData() != "em" or self.assignment_combo.currentData() == "plan"
         self.epsilon_slider.setEnabled(uses_epsilon)
         self.epsilon_spin.setEnabled(uses_epsilon)
@@ -1052,6 +1109,8 @@ class SegmentationWidget(QWidget):
         weights = self.weights_combo.currentData()
         if weights == "painted":
             weights = self._painted_class_sizes(n_components)
+        elif weights == "typed":
+            weights = self._typed_class_sizes(n_components)
         return _Settings(
             n_components=n_components,
             method=self.method_combo.currentData(),
@@ -1068,6 +1127,26 @@ class SegmentationWidget(QWidget):
             # Disabled for lazy layers: the map would need the whole image in memory.
             confidence=self.confidence_check.isChecked() and self.confidence_check.isEnabled(),
         )
+
+    def _typed_class_sizes(self, n_components: int) -> tuple[float, ...]:
+        """Class sizes typed as percentages, e.g. '10, 90'."""
+        text = self.class_sizes_edit.text()
+        try:
+            percentages = [float(part.strip().rstrip("%")) for part in text.replace(";", ",").split(",") if part.strip()]
+        except ValueError:
+            percentages = []
+        if len(percentages) != n_components or not all(math.isfinite(p) and p > 0 for p in percentages):
+            raise _InputError(
+                f"Write one positive percentage per class, in label order, separated by commas: {n_components} "
+                f"numbers such as {', '.join(['10'] + [f'{90 / (n_components - 1):g}'] * (n_components - 1))} "
+                f"(got '{text}')."
+            )
+        if abs(sum(percentages) - 100.0) > 1.0:
+            raise _InputError(
+                f"The class sizes must add up to 100 %, but {', '.join(f'{p:g}' for p in percentages)} add up to "
+                f"{sum(percentages):g} %."
+            )
+        return tuple(p / sum(percentages) for p in percentages)
 
     def _painted_class_sizes(self, n_components: int) -> tuple[float, ...]:
         """Class sizes from the painted labels layer chosen in the widget."""
@@ -1141,6 +1220,10 @@ class SegmentationWidget(QWidget):
                 )
             # A copy: painting on the mask during a run must not change that run.
             mask = np.asarray(mask_layer.data) > 0
+        automatic = self.auto_mask_combo.currentData()
+        if automatic is not None:
+            found = self._automatic_mask(automatic, arrays[0], channel_axis, leading_shape, frames)
+            mask = found if mask is None else (mask & found)
 
         scale = _without_axis(first.scale, layer_channel_axis)
         placement = {
@@ -1160,6 +1243,30 @@ class SegmentationWidget(QWidget):
             spatial_scale=tuple(float(step) for step in scale[-n_spatial:]),
             placement=placement,
         )
+
+    @staticmethod
+    def _automatic_mask(kind, array, channel_axis, leading_shape, frames) -> np.ndarray:
+        """The automatic mask of every frame to segment (False elsewhere), from the first channel."""
+        if lazy.is_dask_array(array):
+            raise _InputError(
+                "An automatic mask needs the image in memory, and this layer is read lazily from disk; "
+                "paint a mask layer instead, or choose no automatic mask."
+            )
+        image = np.asarray(array)
+        if channel_axis is not None:
+            image = np.take(image, 0, axis=channel_axis)
+        mask = np.zeros(image.shape, dtype=bool)
+        for frame in frames:
+            plane = image[frame] if leading_shape else image
+            try:
+                found = automatic_mask(kind, plane)
+            except ValueError as error:
+                raise _InputError(f"The automatic mask cannot be found: {error}") from None
+            if leading_shape:
+                mask[frame] = found
+            else:
+                mask = found
+        return mask
 
     # ------------------------------------------------------------ running
     def _schedule_live_run(self) -> None:

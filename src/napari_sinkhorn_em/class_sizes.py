@@ -29,6 +29,7 @@ import numpy as np
 from ._validation import check_positive_float, check_weights
 
 __all__ = [
+    "SIZE_BINDING_FRACTION",
     "SIZE_SLOPE_SPAN",
     "SIZE_STEPS_PER_DOUBLING",
     "SizeSearch",
@@ -43,6 +44,11 @@ SIZE_STEPS_PER_DOUBLING = 8
 #: The rise of the marginal cost is measured over this many grid steps (a factor of about 1.3),
 #: which averages out the noise of single fits.
 SIZE_SLOPE_SPAN = 3
+#: A rise counts as the end of the objects only if it ends where the constraint still binds: at a
+#: marginal cost below this fraction of the lowest one (costs are negative). Closer to 0 the class
+#: nears the share the data would give it unconstrained (EM's), where no object ends. On the BBBC010
+#: wells and the worms sample the rise at the worms ends at 0.65-0.75 of the lowest cost.
+SIZE_BINDING_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -117,8 +123,9 @@ def knee_index(costs: np.ndarray) -> int:
     (the gap between them and the background). Near the share that the data
     prefer without a constraint it also rises, smoothly and to the end of the
     range, towards 0. So the rise chosen is the largest one that ends in a peak
-    inside the range (from the lowest point since the previous peak); without
-    such a peak, the rise from the lowest point to the end. Within it, the share
+    inside the range (from the lowest point since the previous peak) where the
+    constraint still binds (a cost below :data:`SIZE_BINDING_FRACTION` of the
+    lowest); without such a peak, the rise from the lowest point to the end. Within it, the share
     at the upper middle of its steepest stretch of :data:`SIZE_SLOPE_SPAN` steps
     is returned.
     """
@@ -126,11 +133,12 @@ def knee_index(costs: np.ndarray) -> int:
     if n < 2:
         return 0
     peaks = [j for j in range(1, n - 1) if costs[j] > costs[j - 1] and costs[j] >= costs[j + 1]]
+    binding = SIZE_BINDING_FRACTION * min(float(costs.min()), 0.0)
     best_low, best_high, best_rise = int(np.argmin(costs)), n - 1, -np.inf
     previous = 0
     for peak in peaks:
         low = previous + int(np.argmin(costs[previous : peak + 1]))
-        if costs[peak] - costs[low] > best_rise:
+        if costs[peak] <= binding and costs[peak] - costs[low] > best_rise:
             best_low, best_high, best_rise = low, peak, costs[peak] - costs[low]
         previous = peak
     if best_high <= best_low:

@@ -22,6 +22,8 @@ from typing import Any, NoReturn, TextIO
 import numpy as np
 
 from . import data, io, lazy
+from .features import PRESETS
+from .masks import AUTOMATIC_MASKS, WELL_MARGIN, automatic_mask
 from .pipeline import ASSIGNMENTS, METHODS, MethodComparison, Segmenter, compare_methods, split_instances
 
 PROGRAM = "napari-sinkhorn-em"
@@ -40,6 +42,7 @@ _FIT_OPTIONS = {
     "assignment": "--assign",
     "features": "--features",
     "sigmas": "--sigmas",
+    "size_tolerance": "--size-tolerance",
     "sample_size": "--sample-size",
     "seed": "--seed",
 }
@@ -166,24 +169,33 @@ def _add_fit_options(parser: argparse.ArgumentParser, *, with_method: bool) -> N
         parser.add_argument("--method", choices=tuple(METHODS), default=None,
                             help="how the classes are fitted: sinkhorn_start (Sinkhorn-EM places the classes, "
                                  "then EM fits them with class sizes learned from the image), em (classical "
-                                 "EM) or sinkhorn (Sinkhorn-EM, class sizes held fixed) (default sinkhorn_start)")
+                                 "EM) or sinkhorn (Sinkhorn-EM, class sizes held) (default sinkhorn with "
+                                 "--class-sizes given as numbers, else sinkhorn_start)")
     parser.add_argument("--epsilon", type=_positive_float, default=None,
                         help="Sinkhorn-EM's entropic regularisation; smaller gives harder class "
                              "boundaries (default 1)")
     default_sizes = "learned, equal for --method sinkhorn" if with_method else "equal; EM always learns them"
     parser.add_argument("--class-sizes", dest="weights", type=_class_sizes, default=None, metavar="SIZES",
                         help="share of the pixels in each class: learned (from the image), equal, or one "
-                             f"number per class such as 90,10 (default: {default_sizes})")
+                             "number per class in label order, e.g. percentages 10,90 (label 1 = the 10%% "
+                             f"class); a rough guess is enough, see --size-tolerance (default: {default_sizes})")
+    parser.add_argument("--size-tolerance", type=_positive_float, default=None, metavar="FACTOR",
+                        help="with --class-sizes given as numbers: how far they may be off, as a factor; "
+                             "Sinkhorn-EM searches the smallest class's share from guess/FACTOR to "
+                             "guess*FACTOR and keeps the share where its objects end; 1 holds the sizes "
+                             "as given (default 3)")
     parser.add_argument("--assign", dest="assignment", choices=ASSIGNMENTS, default=None,
                         help="label each pixel with its most probable class (posterior), or as the "
                              "transport plan assigns it, which holds the class sizes (plan) "
-                             "(default posterior)")
-    parser.add_argument("--features", choices=("intensity", "multiscale"), default=None,
-                        help="per-pixel features: raw intensities, or smoothed/edge/blob filters at several "
-                             "scales (default intensity)")
+                             "(default plan for sinkhorn with --class-sizes given as numbers, else posterior)")
+    parser.add_argument("--features", choices=PRESETS, default=None,
+                        help="per-pixel features: raw intensities; smoothed/edge/blob filters at several "
+                             "scales (multiscale); or brightfield: intensity relative to the local background "
+                             "(uneven illumination divided out, inside the mask), smoothed and as ridges at "
+                             "the --sigmas, for dark worms in a bright-field well (default intensity)")
     parser.add_argument("--sigmas", type=_positive_float, nargs="+", default=None,
-                        help="filter scales in micrometres (voxel-size units) for --features multiscale "
-                             "(default 1 2 4)")
+                        help="filter scales in micrometres (voxel-size units; pixels without a voxel size) "
+                             "for --features multiscale or brightfield (default 1 2 4)")
     parser.add_argument("--sample-size", type=_whole_number(1), default=None,
                         help="pixels drawn at random to fit the model (default 200000)")
     parser.add_argument("--seed", type=_whole_number(0), default=None,
@@ -197,6 +209,10 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
                              "unless --force-channel-axis")
     parser.add_argument("--force-channel-axis", action="store_true",
                         help=f"accept a --channel-axis with more than {_MAX_CHANNELS} channels")
+    parser.add_argument("--auto-mask", choices=AUTOMATIC_MASKS, default=None,
+                        help="segment only inside a mask found from the image (its first channel): "
+                             f"largest_bright_region (a bright-field well, {WELL_MARGIN} px in from its dark rim) "
+                             "or otsu (pixels brighter than Otsu's threshold); 0 outside")
     parser.add_argument("--channel", type=_whole_number(0), action="append", default=None, metavar="N",
                         help="use only channel N (numbered from 0) of the channel axis; repeat for several, "
                              "e.g. --channel 0 --channel 2")
@@ -288,6 +304,10 @@ def _segmenter_settings(args: argparse.Namespace) -> dict[str, Any]:
         )
     if args.sigmas is not None:
         settings["sigmas"] = tuple(args.sigmas)
+    if getattr(args, "size_tolerance", None) is not None:
+        if args.size_tolerance < 1:
+            raise CommandError("--size-tolerance is a factor of 1 or more (1 holds the class sizes as given)")
+        settings["size_tolerance"] = args.size_tolerance
     return settings
 
 
@@ -370,6 +390,7 @@ def _run_record(args: argparse.Namespace, segmenter_settings: dict[str, Any]) ->
         "channel_axis": args.channel_axis,
         "channels": args.channel,
         "instances": args.instances,
+        "auto_mask": args.auto_mask,
     }
     if args.model is not None:
         record["model_sha256"] = hashlib.sha256(args.model.read_bytes()).hexdigest()
@@ -472,12 +493,17 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
                 image, scale = image_file.data, image_file.scale
             source = image
             image, channel_axis = _choose_channels(image, channel_axis, args)
+            mask = None
+            if args.auto_mask is not None:
+                if lazy.is_dask_array(image):
+                    raise ValueError("--auto-mask needs the image in memory; it is not available for zarr inputs")
+                mask = automatic_mask(args.auto_mask, image, channel_axis=channel_axis)
             if model is not None:
                 segmenter = model
-                labels = model.predict(image, channel_axis=channel_axis, scale=scale, progress=bar)
+                labels = model.predict(image, channel_axis=channel_axis, scale=scale, mask=mask, progress=bar)
             else:
                 segmenter = Segmenter(**settings)
-                labels = segmenter.fit_predict(image, channel_axis=channel_axis, scale=scale, progress=bar)
+                labels = segmenter.fit_predict(image, channel_axis=channel_axis, scale=scale, mask=mask, progress=bar)
                 if fits_model:
                     bar.close()
                     segmenter.save(args.save_model, overwrite=args.overwrite)
@@ -513,12 +539,24 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
             print(f"{path}: error: {_sentence(error)}", file=stderr)
             continue
         kind = "objects" if args.instances else "classes"
-        print(f"{path}: wrote {output} ({int(labels.max())} {kind})", file=stderr)
+        print(f"{path}: wrote {output} ({int(labels.max())} {kind}; {_class_sizes_sentence(segmenter)})", file=stderr)
     if failures:
         print(f"{failures} of {len(args.inputs)} input(s) could not be segmented; see the errors above.",
               file=stderr)
         return 1
     return 0
+
+
+def _class_sizes_sentence(segmenter: Segmenter) -> str:
+    """E.g. ``class sizes 1: 9.2%, 2: 90.8% (class 1's share chosen from 3.33-30% around the 10% given)``."""
+    sizes = ", ".join(f"{label}: {100 * size:.3g}%" for label, size in enumerate(segmenter.class_sizes_, 1))
+    search = segmenter.size_search_
+    if search is None:
+        return f"class sizes {sizes}"
+    return (
+        f"class sizes {sizes} (class {search.searched_class + 1}'s share chosen from {100 * search.shares[0]:.3g}-"
+        f"{100 * search.shares[-1]:.3g}% around the {100 * search.guess:.3g}% given)"
+    )
 
 
 def _sentence(error: BaseException) -> str:
@@ -599,7 +637,7 @@ def _run_demo(args: argparse.Namespace, stderr: TextIO) -> int:
     Both fits use the same image, bright-field features (physical scales 6.25, 12.5 and 25 um) and
     automatic well mask (the largest bright region, 6 px in from its edge), with two classes. EM
     learns the class sizes; the recommended recipe is Sinkhorn-EM told that worms are about 10 %
-    of the well (searched within a factor of 2). Label 1 is the worms in both. Each is scored by
+    of the well (searched within the default factor of 3). Label 1 is the worms in both. Each is scored by
     the intersection over union (IoU) of its worm class with the sample's true worms, and by how
     many true worms it finds: a worm counts as found when the worm class around it (the pixels
     nearer to it than to any other worm) matches it with IoU >= 0.5.
@@ -609,9 +647,9 @@ def _run_demo(args: argparse.Namespace, stderr: TextIO) -> int:
     from scipy import ndimage
 
     from .masks import largest_bright_region
-    from .pipeline import segment
+    from .pipeline import DEFAULT_SIZE_TOLERANCE, segment
 
-    worm_share, size_tolerance, margin = 0.10, 2.0, 6
+    worm_share, size_tolerance, margin = 0.10, DEFAULT_SIZE_TOLERANCE, WELL_MARGIN
     folder = _output_folder(args.out)
     paths = _comparison_paths(folder, "worms_2d", overwrite=True)
     sample = data.worms_2d()
@@ -623,7 +661,7 @@ def _run_demo(args: argparse.Namespace, stderr: TextIO) -> int:
         "em": ("EM, class sizes learned", {"method": "em", "weights": "em"}),
         "sinkhorn": (
             f"Sinkhorn-EM, worms about {worm_share:.0%} of the well (within a factor {size_tolerance:g})",
-            {"weights": (worm_share, 1.0 - worm_share), "size_tolerance": size_tolerance},
+            {"weights": (worm_share, 1.0 - worm_share)},
         ),
     }
     labels, worms = {}, {}

@@ -84,6 +84,11 @@ BRIGHTFIELD_FEATURES = ("gaussian", "hessian_eigenvalues")
 BRIGHTFIELD_BACKGROUND_RATIO = 5.0
 #: Names accepted as ``features="..."`` that expand to a documented list of features.
 PRESETS = ("intensity", "multiscale", "brightfield")
+#: The illumination is fitted this many times, each time leaving out the pixels that stood out
+#: in the previous one (the objects), so that dark worms do not darken their own background.
+ILLUMINATION_FIT_ROUNDS = 2
+#: A pixel stands out when it differs from the median by more than this many robust standard deviations.
+ILLUMINATION_OUTLIER_MADS = 3.0
 
 _STATISTICS_SEED = 0
 # An interquartile range below this fraction of the largest magnitude of its feature (all
@@ -873,7 +878,9 @@ def correct_illumination(
     ``B`` is the large-scale background: at each pixel, the intercept of a
     linear fit of the intensities inside ``mask``, weighted by a Gaussian of
     physical width ``sigma`` (so neither the dark outside of a well nor its
-    falling illumination darkens the background near its edge). ``c`` is one
+    falling illumination darkens the background near its edge), fitted again
+    without the pixels that stood out the first time (the objects, see
+    :data:`ILLUMINATION_FIT_ROUNDS`). ``c`` is one
     thousandth of the channel's median inside the mask (it keeps the log finite
     at zero-valued pixels). The result is 0 where an object is as bright as its
     surroundings, negative where it is darker (worms in bright field) and
@@ -919,16 +926,24 @@ def correct_illumination(
     corrected = []
     for channel in channels:
         channel = np.asarray(channel, dtype=np.float32)
-        if channel.min() < 0:
-            raise ValueError(
-                "Illumination correction (the bright-field features) needs non-negative intensities, but "
-                f"the image goes down to {float(channel.min()):.3g}. Give the raw camera image, or add an "
-                "offset so that every value is 0 or more."
-            )
         inside = channel[region]
+        if inside.min() < 0:
+            raise ValueError(
+                "Illumination correction (the bright-field features) needs non-negative intensities inside "
+                f"the mask, but they go down to {float(inside.min()):.3g}. Give the raw camera image, or add "
+                "an offset so that every value is 0 or more."
+            )
         offset = np.float32(1e-3 * max(float(np.median(inside)), float(inside.max()) * 1e-3, 1e-30))
-        background = _local_linear_background(channel, region, sigma, physical_scale)
-        flat = np.log((channel + offset) / (np.maximum(background, 0.0) + offset))
+        logged = np.log(np.maximum(channel, 0.0) + offset)
+        background_region = region
+        for _ in range(ILLUMINATION_FIT_ROUNDS):
+            background = _local_linear_background(channel, background_region, sigma, physical_scale)
+            flat = logged - np.log(np.maximum(background, 0.0) + offset)
+            # The objects themselves (worms) pull the fit towards them; the next round leaves out the
+            # pixels that stand out from the background by more than ILLUMINATION_OUTLIER_MADS spreads.
+            deviation = np.abs(flat[region] - np.median(flat[region]))
+            limit = max(ILLUMINATION_OUTLIER_MADS * 1.4826 * float(np.median(deviation)), 1e-6)
+            background_region = region & (np.abs(flat - np.median(flat[region])) <= limit)
         flat[~region] = 0.0
         corrected.append(flat.astype(np.float32, copy=False))
     if channel_axis is None:

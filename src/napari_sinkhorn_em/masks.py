@@ -21,7 +21,13 @@ from skimage.filters import threshold_otsu
 
 from ._validation import check_image_layout, check_positive_int
 
-__all__ = ["largest_bright_region", "otsu_foreground"]
+__all__ = ["AUTOMATIC_MASKS", "WELL_MARGIN", "automatic_mask", "largest_bright_region", "otsu_foreground"]
+
+#: Pixels left out along the edge of an automatic well mask (the widget's, the command line's and
+#: the demo's): the dark meniscus rim of a BBBC010 well, a few pixels wide.
+WELL_MARGIN = 6
+#: The automatic masks by name, as offered by the widget and the command line.
+AUTOMATIC_MASKS = ("largest_bright_region", "otsu")
 
 
 def _one_channel(image: Any, channel_axis: int | None, channel: int) -> np.ndarray:
@@ -95,8 +101,9 @@ def largest_bright_region(
     margin : int, default 0
         Pixels removed all along the region's border (a binary erosion).
     log : bool, default True
-        Threshold the logarithm of the intensities (for positive images whose
-        bright region is unevenly lit); False thresholds the intensities.
+        Threshold the logarithm of the intensities (for images whose bright
+        region is unevenly lit); False thresholds the intensities. Values of 0
+        or below are first shifted to a thousandth of the image's range.
 
     Returns
     -------
@@ -106,17 +113,17 @@ def largest_bright_region(
     Raises
     ------
     ValueError
-        For a uniform image, NaN or infinite values, non-positive values with
-        ``log=True``, a negative margin, or a margin that leaves nothing.
+        For a uniform image, NaN or infinite values, a channel that does not
+        exist, a negative margin, or a margin that leaves nothing.
     """
     margin = check_positive_int(margin, "margin", minimum=0)
     values = _one_channel(image, channel_axis, channel)
     if log:
-        if values.min() <= 0:
-            raise ValueError(
-                "log=True needs positive intensities, but the image has values of 0 or below; "
-                "pass log=False, or add an offset to the image first."
-            )
+        # Zero or negative values (an offset camera, a background-subtracted image) are shifted to
+        # just above 0: a thousandth of the image's range.
+        lowest = values.min()
+        if lowest <= 0:
+            values = values - lowest + 1e-3 * max(values.max() - lowest, np.finfo(np.float64).tiny)
         values = np.log(values)
     regions, n_regions = ndimage.label(_otsu_above(values))
     sizes = np.bincount(regions.ravel(), minlength=n_regions + 1)
@@ -129,3 +136,26 @@ def largest_bright_region(
                 f"A margin of {margin} pixels removes the whole bright region; use a smaller margin."
             )
     return region
+
+
+def automatic_mask(kind: str, image: Any, *, channel_axis: int | None = None, channel: int = 0) -> np.ndarray:
+    """An automatic mask by name: ``"largest_bright_region"`` (a well, :data:`WELL_MARGIN` in) or ``"otsu"``.
+
+    Parameters
+    ----------
+    kind : {"largest_bright_region", "otsu"}
+        Which mask: :func:`largest_bright_region` with ``margin=WELL_MARGIN``, or
+        :func:`otsu_foreground`.
+    image, channel_axis, channel
+        As for those functions.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        The image's spatial shape.
+    """
+    if kind == "largest_bright_region":
+        return largest_bright_region(image, channel_axis=channel_axis, channel=channel, margin=WELL_MARGIN)
+    if kind == "otsu":
+        return otsu_foreground(image, channel_axis=channel_axis, channel=channel)
+    raise ValueError(f"Unknown automatic mask {kind!r}; choose one of {', '.join(AUTOMATIC_MASKS)}.")

@@ -1065,6 +1065,7 @@ class Segmenter:
         mixture.history_ = {}
         mixture.n_features_in_ = n_features
         segmenter.mixture_ = mixture
+        segmenter.size_search_ = None
         segmenter.scaling_ = scaling
         background_sigma = recipe.get("background_sigma")
         segmenter.recipe_ = {
