@@ -1,4 +1,4 @@
-"""Make docs/figures/widget.png: the dock widget after comparing EM and Sinkhorn-EM on the NeuroPAL-like head.
+"""Make docs/figures/widget.png: the dock widget after comparing EM and Sinkhorn-EM on the worms sample.
 
 Needs a display; on a headless machine run it as::
 
@@ -36,22 +36,26 @@ def shows(layer, result: str, method: str | None = None) -> bool:
 def main() -> None:
     viewer = napari.Viewer(title="napari-sinkhorn-em")
     viewer.window.resize(1500, 950)
-    layers = viewer.open_sample("napari-sinkhorn-em", "neuropal_like")
-    channels = [layer for layer in layers if isinstance(layer, Image)]
+    layers = viewer.open_sample("napari-sinkhorn-em", "worms_2d")
+    image = next(layer for layer in layers if isinstance(layer, Image))
 
     widget = SegmentationWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Segment by clustering", area="right")
-    widget.select_layers(*channels)
-    widget.n_components_spin.setValue(4)
-    widget.epsilon_spin.setValue(0.5)
-    # The method first: choosing one resets the class sizes to that method's own.
+    widget.select_layers(image)
+    widget.n_components_spin.setValue(2)
+    widget.auto_mask_combo.setCurrentIndex(widget.auto_mask_combo.findData("largest_bright_region"))
+    widget.features_combo.setCurrentIndex(widget.features_combo.findData("brightfield"))
+    widget.sigmas_edit.setText("6.25, 12.5, 25")  # 1, 2 and 4 pixels of 6.25 µm
+    # The sizes first (they choose Sinkhorn-EM), then the comparison: EM learns its own sizes.
+    widget.weights_combo.setCurrentIndex(widget.weights_combo.findData("typed"))
+    widget.class_sizes_edit.setText("10, 90")
     widget.method_combo.setCurrentIndex(widget.method_combo.findData("both"))
-    widget.weights_combo.setCurrentIndex(widget.weights_combo.findData("em"))
     widget.sample_size_spin.setValue(50_000)
     widget.run()
     wait_for_run(widget)
 
-    # The colour channels, the outlines of the Sinkhorn-EM classes, and where EM disagrees (magenta).
+    # The image, the outlines of Sinkhorn-EM's worms, and where EM disagrees (magenta): the bands
+    # around the worms and the rim that EM calls worm.
     sinkhorn = next(layer for layer in viewer.layers if shows(layer, "labels", METHOD_NAMES["sinkhorn"]))
     for layer in viewer.layers:
         layer.visible = isinstance(layer, Image) or layer is sinkhorn or shows(layer, "pixels where")

@@ -1,8 +1,9 @@
 """Segment microscopy images with Gaussian mixtures fitted by EM and by Sinkhorn-EM."""
 
-from . import data
+from . import data, masks
 from .estep import SinkhornConvergenceWarning, em_responsibilities, sinkhorn_responsibilities
-from .features import FeatureScaling, FeatureStack, extract_features
+from .certainty import label_certainty
+from .features import FeatureScaling, FeatureStack, correct_illumination, extract_features
 from .io import read_image, write_tiff
 from .mixture import ConvergenceWarning, FitStep, GaussianMixture
 from .pipeline import (
@@ -33,9 +34,12 @@ __all__ = [
     "class_sizes_from_labels",
     "compare_labels",
     "compare_methods",
+    "correct_illumination",
     "data",
     "em_responsibilities",
     "extract_features",
+    "label_certainty",
+    "masks",
     "read_image",
     "segment",
     "sinkhorn_responsibilities",
