@@ -1,0 +1,74 @@
+"""The numeric cases of issue 20: large epsilon (D5), memory and time (D6), model weights (D8),
+filter sizes (D10) and outliers (D15); ordinary images keep their labels bit for bit."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+import numpy as np
+import pytest
+
+from napari_sinkhorn_em.pipeline import Segmenter, segment
+
+
+def _hash(array):
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
+
+
+def _two_halves_and_a_square():
+    rng = np.random.default_rng(1)
+    image = rng.normal(100, 10, (48, 64)).astype(np.float32)
+    image[:, 32:] += 50
+    image[10:20, 10:20] += 120
+    return image
+
+
+def _three_channels():
+    rng = np.random.default_rng(2)
+    image = rng.normal(50, 8, (3, 10, 32, 40))
+    image[0, :, 5:15, 5:15] += 60
+    image[1, 2:8, 15:30, 20:35] += 40
+    image[2, :, :, 30:] += 25
+    return np.round(image).clip(0, 65535).astype(np.uint16)
+
+
+def _overlapping_stripes():
+    rng = np.random.default_rng(3)
+    image = rng.normal(100, 25, (64, 64))
+    image[:, 20:] += 30
+    image[:, 44:] += 30
+    return image.astype(np.float32)
+
+
+# Hashes of the labels computed by the code before the changes of issue 20 (D5, D6, D8, D10, D15).
+_BEFORE = [
+    ("easy default", _two_halves_and_a_square, lambda im: segment(im, 3), "4054048deb542540"),
+    ("easy EM", _two_halves_and_a_square, lambda im: segment(im, 3, method="em"), "4054048deb542540"),
+    ("easy multiscale", _two_halves_and_a_square,
+     lambda im: segment(im, 3, features="multiscale", sigmas=(1.0, 2.0)), "fdf0685f045c88c0"),
+    ("easy brightfield", _two_halves_and_a_square,
+     lambda im: segment(im, 2, features="brightfield", method="em", sigmas=(1.0, 2.0)), "d934f084bd532b2a"),
+    ("easy class sizes", _two_halves_and_a_square,
+     lambda im: segment(im, 3, weights=[0.5, 0.4, 0.1]), "4079b2a3cd6e619b"),
+    ("easy proba", _two_halves_and_a_square,
+     lambda im: Segmenter(3, random_state=0).fit(im).predict_proba(im), "5b62593cf0e07ccf"),
+    ("3 channels", _three_channels,
+     lambda im: segment(im, 4, channel_axis=0, scale=(2.0, 0.5, 0.5)), "99ccc55b9e7fa8c4"),
+    ("3 channels EM multiscale", _three_channels,
+     lambda im: segment(im, 4, channel_axis=0, method="em", features="multiscale", sigmas=(1.0,)),
+     "d242371d44eee1cb"),
+    ("hard default", _overlapping_stripes, lambda im: segment(im, 3), "419cb6faff0dab7b"),
+    ("hard EM", _overlapping_stripes, lambda im: segment(im, 3, method="em"), "c242a9d6ecf1af10"),
+    ("hard epsilon 0.1", _overlapping_stripes, lambda im: segment(im, 3, epsilon=0.1), "b3e7f9dd2bec5409"),
+    ("hard multiscale", _overlapping_stripes,
+     lambda im: segment(im, 3, features="multiscale", sigmas=(1.0,)), "f20f521c4b21fa97"),
+]
+
+
+@pytest.mark.parametrize("make_image, run, expected", [case[1:] for case in _BEFORE],
+                         ids=[case[0] for case in _BEFORE])
+def test_ordinary_images_keep_their_labels_bit_for_bit(make_image, run, expected):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert _hash(run(make_image())) == expected
