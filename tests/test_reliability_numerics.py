@@ -72,3 +72,60 @@ def test_ordinary_images_keep_their_labels_bit_for_bit(make_image, run, expected
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert _hash(run(make_image())) == expected
+
+
+# ---------------------------------------------------------------- D5: large epsilon
+
+
+@pytest.mark.parametrize("method", ["sinkhorn_start", "sinkhorn"])
+@pytest.mark.parametrize("epsilon", [100.0, 1e4])
+def test_a_large_epsilon_that_merges_the_classes_is_a_warning_that_says_to_lower_it(method, epsilon):
+    with pytest.warns(UserWarning, match=f"At epsilon = {epsilon:g}.*same mean.*Use a smaller epsilon"):
+        Segmenter(3, epsilon=epsilon, method=method, random_state=0).fit(_two_halves_and_a_square())
+
+
+def test_epsilon_one_on_separated_classes_gives_no_merging_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Segmenter(3, epsilon=1.0, random_state=0).fit(_two_halves_and_a_square())
+
+
+def test_the_mixture_warns_when_a_large_epsilon_merges_its_components():
+    from napari_sinkhorn_em.mixture import GaussianMixture
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (300, 2)), rng.normal(6, 1, (300, 2))])
+    with pytest.warns(UserWarning, match="1 of the 2 components"):
+        GaussianMixture(2, epsilon=1e4, random_state=0).fit(X)
+
+
+# ---------------------------------------------------------------- D6: memory
+
+
+def test_a_fit_that_cannot_fit_in_memory_is_refused_before_allocating():
+    from napari_sinkhorn_em.mixture import GaussianMixture
+
+    X = np.random.default_rng(0).normal(size=(100_000, 1))
+    with pytest.raises(MemoryError, match="Fitting 50000 components.*GiB.*not started.*fewer components"):
+        GaussianMixture(50_000, random_state=0).fit(X)
+
+
+def test_the_fit_memory_estimate_counts_the_sinkhorn_table_and_newton_matrices():
+    from napari_sinkhorn_em.mixture import GaussianMixture
+
+    sinkhorn = GaussianMixture(5000).fit_memory_bytes(200_000, 1)
+    em = GaussianMixture(5000, method="em").fit_memory_bytes(200_000, 1)
+    assert sinkhorn > 8 * 200_000 * 5000 > em
+
+
+def test_a_segmenter_with_too_many_classes_for_memory_is_refused_with_a_sentence():
+    image = np.random.default_rng(0).normal(size=(512, 512)).astype(np.float32)
+    with pytest.raises(MemoryError, match="Fitting 100000 components.*not started"):
+        Segmenter(100_000, random_state=0).fit(image)
+
+
+def test_predict_proba_larger_than_memory_is_refused_and_says_to_use_labels_or_parts():
+    segmenter = Segmenter(3, random_state=0).fit(_two_halves_and_a_square())
+    huge = np.broadcast_to(np.float32(100.0), (1_000_000, 1_000_000))
+    with pytest.raises(MemoryError, match="probabilities of 3 classes.*Use predict.*parts of the image"):
+        segmenter.predict_proba(huge)

@@ -2,6 +2,7 @@
 
 import numbers
 import operator
+import os
 
 import numpy as np
 
@@ -168,4 +169,43 @@ def check_mask_layout(shape, dtype, spatial_shape):
         raise ValueError(
             f"The mask must be a True/False image of the image's spatial shape {tuple(spatial_shape)}; "
             f"got shape {tuple(shape)} and dtype {dtype}."
+        )
+
+
+def available_memory():
+    """Bytes of memory free for a new array now, or None where the system does not say.
+
+    Returns
+    -------
+    int or None
+        The physical memory the operating system reports as available.
+    """
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_in_memory(n_bytes, what, advice):
+    """Refuse, before allocating, work that needs more memory than is available.
+
+    Parameters
+    ----------
+    n_bytes : float
+        Estimated bytes the work holds at once.
+    what : str
+        What needs the memory, completing "... needs about N GiB" (e.g. "Fitting 5000 classes").
+    advice : str
+        The sentence saying what to do instead.
+
+    Raises
+    ------
+    MemoryError
+        When ``n_bytes`` exceeds the available memory.
+    """
+    free = available_memory()
+    if free is not None and n_bytes > free:
+        raise MemoryError(
+            f"{what} needs about {n_bytes / 2**30:.3g} GiB of memory, but only {free / 2**30:.3g} GiB "
+            f"is available, so it was not started. {advice}"
         )

@@ -11,6 +11,7 @@ from . import _kernels
 from ._validation import (
     check_choice,
     check_epsilon,
+    check_fits_in_memory,
     check_points,
     check_positive_float,
     check_positive_int,
@@ -35,6 +36,8 @@ KMEANSPP_MAX_POINTS = 100_000
 REG_COVAR_SPAN_RATIO = 10.0
 # ...unless it spans less than this fraction of it: then the feature is constant up to round-off.
 ROUND_OFF_SPAN_RATIO = 1e-6
+# Components whose means are closer than this many standard deviations have merged into one.
+MERGED_MEAN_DISTANCE = 0.01
 
 
 class ConvergenceWarning(UserWarning):
@@ -321,6 +324,7 @@ class GaussianMixture:
                 f"warm_start needs the same number of components and features as the previous "
                 f"fit ({self.means_.shape}); got {(self.n_components, X.shape[1])}."
             )
+        self._check_memory(*X.shape)
         self._check_value_range(X)
         centre = X.mean(axis=0, dtype=np.float64)
         best = None
@@ -339,11 +343,14 @@ class GaussianMixture:
                     X, centre, state, rng, warmup, start_index, n_starts, report
                 )
                 state = warmup_run.state
+                report.note_sinkhorn_phase_end(state, self.epsilon)
                 if self._learns_weights():
                     state.weights = np.full(self.n_components, 1.0 / self.n_components)
             run = yield from self._run_iterations(
                 X, centre, state, rng, self._main_phase(), start_index, n_starts, report
             )
+            if self.method == "sinkhorn":
+                report.note_sinkhorn_phase_end(run.state, self.epsilon)
             if warmup is not None:
                 run.history = {key: warmup_run.history[key] + run.history[key] for key in HISTORY_KEYS}
                 run.n_iter += warmup_run.n_iter
@@ -372,6 +379,38 @@ class GaussianMixture:
         if self._learns_weights():
             state.weights = np.full(self.n_components, 1.0 / self.n_components)
         return _Phase("warmup", "sinkhorn", False, True, self.warmup_iter)
+
+    def _uses_sinkhorn(self):
+        return self.method == "sinkhorn" or (self.warmup is not None and self.warmup_iter > 0)
+
+    def fit_memory_bytes(self, n_points, n_features):
+        """Estimate the memory a fit holds on top of its points, in bytes.
+
+        Parameters
+        ----------
+        n_points, n_features : int
+            Shape of the points ``X`` the mixture would be fitted on.
+
+        Returns
+        -------
+        int
+            Bytes of the Sinkhorn E-step's (n_points, K) log-density table and of the
+            per-block sums of the passes over the points (with Newton's K x K matrices).
+        """
+        n_components = self.n_components
+        table = n_points * n_components if self._uses_sinkhorn() else 0
+        per_block = n_components * (n_features * n_features + n_features + 4)
+        if self._uses_sinkhorn() and self.sinkhorn_solver == "newton":
+            per_block += n_components * n_components
+        return 8 * (table + _kernels.n_blocks_for(n_points) * per_block)
+
+    def _check_memory(self, n_points, n_features):
+        check_fits_in_memory(
+            self.fit_memory_bytes(n_points, n_features),
+            f"Fitting {self.n_components} components (classes) to {n_points:,} points by "
+            f"{METHOD_NAMES[self.method]}",
+            "Use fewer components, or fit on fewer points (a smaller sample, e.g. sample_size).",
+        )
 
     def _check_value_range(self, X):
         """Refuse values whose squares overflow; warn when a feature spans so little that
@@ -700,6 +739,19 @@ class _FitReport:
         self.worst_sinkhorn = None
         self.n_reseeded = 0
         self.n_distinct_starts = None
+        self.n_merged_by_epsilon = 0
+        self.epsilon = None
+
+    def note_sinkhorn_phase_end(self, state, epsilon):
+        """Count components merged at the end of a Sinkhorn phase with epsilon above 1.
+
+        Above 1 the plan is softer than the posterior; far above, it shares every
+        point almost equally between the components, whose means then meet.
+        """
+        if epsilon > 1:
+            n_merged = _n_merged_components(state)
+            if n_merged > self.n_merged_by_epsilon:
+                self.n_merged_by_epsilon, self.epsilon = n_merged, epsilon
 
     def sinkhorn_step(self, result):
         """Count one Sinkhorn E-step; keep the unconverged one with the largest mass error."""
@@ -732,6 +784,16 @@ class _FitReport:
                 f"During the fit a component lost all its points {self.n_reseeded} time(s) and was "
                 f"re-seeded at a random point (see history_['n_reseeded']); the data may hold fewer "
                 f"groups than the {n_components} components. Use fewer components.",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+        if self.n_merged_by_epsilon:
+            warnings.warn(
+                f"At epsilon = {self.epsilon:g} the Sinkhorn E-step shares each point almost equally "
+                f"between the components, so {self.n_merged_by_epsilon} of the {n_components} components "
+                f"(classes) ended with the same mean as another and their labels mean nothing. Use a "
+                f"smaller epsilon (1 or below; above 1 the classes are softer than the data's own "
+                f"posterior) or fewer components.",
                 UserWarning,
                 stacklevel=stacklevel,
             )
@@ -889,6 +951,19 @@ def _parameter_shape(covariance_type, n_components, n_features):
 def _normalised(mass):
     mass = np.maximum(mass, np.finfo(float).tiny)
     return mass / mass.sum()
+
+
+def _n_merged_components(state):
+    """Number of components whose mean lies within MERGED_MEAN_DISTANCE standard deviations of
+    an earlier one's, measured with the components' average covariance."""
+    covariance = state.full_covariances().mean(axis=0)
+    try:
+        whitening = np.linalg.inv(np.linalg.cholesky(covariance))
+    except np.linalg.LinAlgError:
+        return 0
+    means = state.means @ whitening.T
+    distances = np.sqrt(((means[:, None, :] - means[None, :, :]) ** 2).sum(axis=2))
+    return int((np.tril(distances < MERGED_MEAN_DISTANCE, k=-1)).any(axis=1).sum())
 
 
 def _n_distinct_rows(points):

@@ -34,6 +34,7 @@ from scipy.optimize import linear_sum_assignment
 from ._validation import (
     check_choice,
     check_epsilon,
+    check_fits_in_memory,
     check_image_layout,
     check_mask_layout,
     check_positive_int,
@@ -797,6 +798,13 @@ class Segmenter:
         """Label (or score) every voxel of ``source``, slab by slab."""
         n_components = self.mixture_.n_components
         if proba:
+            n_voxels = math.prod(source.spatial_shape)
+            check_fits_in_memory(
+                n_voxels * n_components * np.dtype(np.float32).itemsize,
+                f"The probabilities of {n_components} classes for {n_voxels:,} voxels",
+                "Use predict for the labels instead, or call predict_proba on parts of the image "
+                "(e.g. a few planes, image[i:j]) one at a time.",
+            )
             out = np.zeros(source.spatial_shape + (n_components,), dtype=np.float32)
         else:
             out = np.zeros(source.spatial_shape, dtype=_label_dtype(n_components))
