@@ -129,3 +129,59 @@ def test_predict_proba_larger_than_memory_is_refused_and_says_to_use_labels_or_p
     huge = np.broadcast_to(np.float32(100.0), (1_000_000, 1_000_000))
     with pytest.raises(MemoryError, match="probabilities of 3 classes.*Use predict.*parts of the image"):
         segmenter.predict_proba(huge)
+
+
+# ---------------------------------------------------------------- D8: model files
+
+
+@pytest.fixture(scope="module")
+def _model_document(tmp_path_factory):
+    import json
+
+    path = tmp_path_factory.mktemp("model") / "model.json"
+    Segmenter(3, random_state=0).fit(_two_halves_and_a_square()).save(path)
+    return json.loads(path.read_text())
+
+
+def _edited(document, tmp_path, edit):
+    import copy
+    import json
+
+    document = copy.deepcopy(document)
+    edit(document)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def _set_mixture(key, value):
+    def edit(document):
+        document["mixture"][key] = value
+    return edit
+
+
+def _scale_covariance(factor):
+    def edit(document):
+        document["mixture"]["covariances"][1] = np.multiply(document["mixture"]["covariances"][1], factor).tolist()
+    return edit
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (_set_mixture("weights", [-0.5, 1.0, 0.5]), "class weights must all be finite and > 0"),
+    (_set_mixture("weights", [5.0, 3.0, 2.0]), "class weights must sum to 1"),
+    (_set_mixture("weights", [0.0, 0.5, 0.5]), "class weights must all be finite and > 0"),
+    (_set_mixture("covariance_type", "tied"), "covariance_type must be one of"),
+    (_scale_covariance(-1.0), "covariances are not all positive definite"),
+    (lambda document: document.update(format_version=0), "format_version 0 is not a known one"),
+], ids=["negative weight", "weights sum to 10", "zero weight", "unknown covariance type",
+        "negative covariance", "format version 0"])
+def test_a_model_file_with_invalid_parameters_is_refused_as_damaged(_model_document, tmp_path, edit, reason):
+    path = _edited(_model_document, tmp_path, edit)
+    with pytest.raises(ValueError, match=f"is damaged or not a model file: .*{reason}"):
+        Segmenter.load(path)
+
+
+def test_an_unedited_model_file_still_loads_and_labels_as_the_fitted_model(_model_document, tmp_path):
+    path = _edited(_model_document, tmp_path, lambda document: None)
+    image = _two_halves_and_a_square()
+    assert np.array_equal(Segmenter.load(path).predict(image), segment(image, 3))

@@ -55,6 +55,7 @@ from .features import (
     halo_width,
 )
 from .io import atomic_write, parse_json
+from .mixture import COVARIANCE_TYPES
 from .mixture import METHOD_NAMES as MIXTURE_METHOD_NAMES
 from .mixture import GaussianMixture, _parameter_shape
 
@@ -1009,6 +1010,8 @@ class Segmenter:
             version = document["format_version"]
             if not isinstance(version, int) or isinstance(version, bool):
                 raise ValueError(f"its format_version {version!r} is not a whole number")
+            if version < 1:
+                raise ValueError(f"its format_version {version} is not a known one (1 to {FORMAT_VERSION})")
         except (ValueError, KeyError) as error:
             raise ValueError(f"The model file {path} is damaged or not a model file: {_reason(error)}.") from None
         if version > FORMAT_VERSION:
@@ -1032,6 +1035,7 @@ class Segmenter:
         stored = document["mixture"]
         n_components = check_positive_int(segmenter.n_components, "n_components")
         n_features = len(names)
+        check_choice(stored["covariance_type"], "its covariance_type", COVARIANCE_TYPES)
         parameter_shape = _parameter_shape(stored["covariance_type"], n_components, n_features)
         expected = {
             "means": (n_components, n_features),
@@ -1049,6 +1053,10 @@ class Segmenter:
             if array.shape != shape or not np.isfinite(array).all():
                 raise ValueError(f"mixture entry {key!r} should be {shape} finite numbers, found shape {array.shape}")
             arrays[key] = array
+        check_weights(arrays["weights"], n_components, name="its class weights")
+        for key in ("covariances", "precisions"):
+            if not _positive_definite(arrays[key], stored["covariance_type"]):
+                raise ValueError(f"the mixture's {key} are not all positive definite (valid covariances)")
         scaling = FeatureScaling.from_dict(document["scaling"])
         if scaling.names != names:
             raise ValueError("the feature standardisation does not match the feature names")
@@ -1089,6 +1097,17 @@ class Segmenter:
         if "plan_potentials" in arrays:
             segmenter.plan_potentials_ = arrays["plan_potentials"]
         return segmenter
+
+
+def _positive_definite(matrices: np.ndarray, covariance_type: str) -> bool:
+    """Whether every component's covariance (or precision) of a stored mixture is positive definite."""
+    if covariance_type != "full":
+        return bool((matrices > 0).all())
+    try:
+        np.linalg.cholesky(matrices)
+    except np.linalg.LinAlgError:
+        return False
+    return bool(np.allclose(matrices, np.swapaxes(matrices, 1, 2)))
 
 
 def _json_default(value: Any) -> Any:
