@@ -185,3 +185,44 @@ def test_an_unedited_model_file_still_loads_and_labels_as_the_fitted_model(_mode
     path = _edited(_model_document, tmp_path, lambda document: None)
     image = _two_halves_and_a_square()
     assert np.array_equal(Segmenter.load(path).predict(image), segment(image, 3))
+
+
+# ---------------------------------------------------------------- D10: filters far beyond the image
+
+
+@pytest.mark.parametrize("options", [
+    {"features": "multiscale", "sigmas": (10_000.0,)},
+    {"features": "multiscale", "sigmas": (1.0,), "scale": (1e-4, 1e-4)},
+    {"features": "multiscale", "sigmas": (1.0,), "scale": (1e-7, 1e-7)},
+    {"features": "multiscale", "sigmas": (1.0,), "scale": (1e-300, 1e-300)},
+    {"features": "brightfield", "sigmas": (1.0,), "scale": (1e-7, 1e-7)},
+    {"features": "intensity", "background_sigma": 1e6},
+], ids=["sigma 10000", "voxel 1e-4", "voxel 1e-7", "voxel 1e-300", "brightfield voxel 1e-7", "background 1e6"])
+def test_a_filter_far_beyond_the_image_is_refused_naming_sigma_and_voxel_size(options):
+    with pytest.raises(ValueError, match="sigma = .* voxel size of .* far beyond the image.*check the voxel size"):
+        segment(_two_halves_and_a_square(), 2, **options)
+
+
+def test_correct_illumination_refuses_a_background_far_beyond_the_image():
+    from napari_sinkhorn_em.features import correct_illumination
+
+    with pytest.raises(ValueError, match="illumination background at sigma = 50.*voxel size of 1e-06"):
+        correct_illumination(_two_halves_and_a_square(), 50.0, scale=(1e-6, 1e-6))
+
+
+def test_a_model_with_a_tiny_voxel_size_is_refused_when_it_labels(_model_document, tmp_path):
+    def edit(document):
+        document["image"]["scale"] = [1e-7, 1e-7]
+        document["recipe"]["features"] = [["gaussian", 1.0]]
+        document["feature_names"] = ["ch0:gaussian(s=1)"]
+        document["scaling"]["names"] = ["ch0:gaussian(s=1)"]
+
+    model = Segmenter.load(_edited(_model_document, tmp_path, edit))
+    with pytest.raises(ValueError, match="voxel size of 1e-07.*far beyond the image"):
+        model.predict(_two_halves_and_a_square())
+
+
+def test_a_filter_a_little_wider_than_a_small_image_is_still_computed():
+    image = _two_halves_and_a_square()[:4]
+    labels = segment(image, 2, features="multiscale", sigmas=(8.0,))
+    assert labels.shape == image.shape

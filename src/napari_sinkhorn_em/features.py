@@ -52,6 +52,7 @@ __all__ = [
     "FeatureScaling",
     "FeatureStack",
     "background_sigma_for",
+    "check_filter_reach",
     "correct_illumination",
     "expand_features",
     "extract_features",
@@ -64,6 +65,11 @@ GAUSSIAN_TRUNCATE = 4.0
 DOG_SIGMA_RATIO = 1.6
 #: The structure tensor is averaged with a Gaussian window of ``sigma * STRUCTURE_TENSOR_WINDOW_RATIO``.
 STRUCTURE_TENSOR_WINDOW_RATIO = 0.5
+#: A filter may reach at most this many times the image's extent along an axis (or FILTER_REACH_MIN_PIXELS)...
+FILTER_REACH_RATIO = 4.0
+#: ...so that a sigma far beyond the image, or a voxel size in the wrong unit, is refused instead of
+#: running for hours inside scipy with kernels of millions of taps.
+FILTER_REACH_MIN_PIXELS = 64
 #: At most this many rows (a seeded random subsample) are used to fit the standardisation.
 MAX_STATISTICS_ROWS = 1_000_000
 #: Feature names computed for every sigma by the ``"multiscale"`` preset, in column order.
@@ -922,6 +928,7 @@ def correct_illumination(
     channels = [image] if channel_axis is None else list(np.moveaxis(image, channel_axis, 0))
     spatial_shape = tuple(channels[0].shape)
     physical_scale = check_scale(scale, len(spatial_shape))
+    check_filter_reach("intensity", (), physical_scale, spatial_shape, background_sigma=sigma)
     region = np.ones(spatial_shape, dtype=bool) if mask is None else _valid_mask(mask, spatial_shape)
     corrected = []
     for channel in channels:
@@ -979,6 +986,61 @@ def _valid_mask(mask: Any, spatial_shape: tuple[int, ...]) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------
+
+
+def check_filter_reach(
+    features: FeatureSpec,
+    sigmas: float | Sequence[float],
+    scale: Sequence[float] | None,
+    spatial_shape: Sequence[int],
+    *,
+    background_sigma: float | None = None,
+) -> None:
+    """Refuse filters that reach far beyond the image, before any is computed.
+
+    A Gaussian pass of physical width ``s`` reads ``GAUSSIAN_TRUNCATE * s / step``
+    pixels to each side; summed over a filter's passes this must stay within
+    ``max(FILTER_REACH_RATIO * extent, FILTER_REACH_MIN_PIXELS)`` pixels along
+    every axis. Beyond that the filter smooths the image to a constant, and its
+    kernel (millions of taps for a voxel size given in the wrong unit) takes
+    minutes or hours and gigabytes.
+
+    Parameters
+    ----------
+    features, sigmas
+        As for :func:`extract_features`.
+    scale : sequence of float or None
+        Physical voxel size per spatial axis; None means 1.
+    spatial_shape : sequence of int
+        The image's size in pixels per spatial axis.
+    background_sigma : float or None, default None
+        The scale of the illumination correction (:func:`correct_illumination`), if any.
+
+    Raises
+    ------
+    ValueError
+        Naming the filter, its sigma, the voxel size and what to do.
+    """
+    physical_scale = check_scale(scale, len(spatial_shape))
+    filters = [
+        (f"The {name} filter at sigma = {sigma:g}", [pass_sigma for pass_sigma, _ in _REGISTRY[name].passes(sigma)])
+        for name, sigma in expand_features(features, sigmas)
+        if sigma is not None
+    ]
+    if background_sigma is not None:
+        filters.append((f"The illumination background at sigma = {background_sigma:g}", [background_sigma]))
+    for axis, (step, extent) in enumerate(zip(physical_scale, spatial_shape)):
+        limit = max(FILTER_REACH_RATIO * extent, FILTER_REACH_MIN_PIXELS)
+        for what, pass_sigmas in filters:
+            reach = sum(GAUSSIAN_TRUNCATE * pass_sigma / step for pass_sigma in pass_sigmas)
+            if not reach <= limit:
+                raise ValueError(
+                    f"{what} with a voxel size of {step:g} along spatial axis {axis} reaches {reach:.3g} "
+                    f"pixels, far beyond the image's {extent} pixels along that axis: it would smooth the "
+                    f"image to a constant and could run for hours. Sigmas are in the units of the voxel size "
+                    f"(e.g. micrometres): give a sigma of a few pixels ({step:g} per pixel), or check the "
+                    f"voxel size (scale) of the image or model."
+                )
 
 
 def _warn_below_one_pixel(feature_list: list[tuple[str, float | None]], physical_scale: tuple[float, ...]) -> None:
@@ -1091,6 +1153,7 @@ def extract_features(
     ndim = len(spatial_shape)
     physical_scale = check_scale(scale, ndim)
     feature_list = expand_features(features, sigmas)
+    check_filter_reach(feature_list, (), physical_scale, spatial_shape)
     _warn_below_one_pixel(feature_list, physical_scale)
     coordinate_weight = float(coordinate_weight)
     if not (math.isfinite(coordinate_weight) and coordinate_weight >= 0):

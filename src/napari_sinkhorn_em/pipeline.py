@@ -49,6 +49,7 @@ from .features import (
     FeatureScaling,
     _fit_robust_scaling,
     background_sigma_for,
+    check_filter_reach,
     correct_illumination,
     expand_features,
     extract_features,
@@ -237,6 +238,7 @@ class _FeatureSource:
         self.names: tuple[str, ...] | None = None
         self.n_feature_columns = 0
 
+        check_filter_reach(features, (), self.scale, self.spatial_shape)
         self.halo = halo_width(features, (), self.scale)[0]
         uses_filters = any(sigma is not None for _, sigma in features)
         # Upper bound on the columns: every feature as wide as the number of axes.
