@@ -226,3 +226,20 @@ def test_a_filter_a_little_wider_than_a_small_image_is_still_computed():
     image = _two_halves_and_a_square()[:4]
     labels = segment(image, 2, features="multiscale", sigmas=(8.0,))
     assert labels.shape == image.shape
+
+
+# ---------------------------------------------------------------- D15: outliers and tiny values
+
+
+@pytest.mark.parametrize("method", ["sinkhorn_start", "em"])
+def test_a_hot_pixel_that_swamps_the_arithmetic_is_refused_saying_to_clip_or_mask(method):
+    image = _two_halves_and_a_square()
+    image[5, 5] = 1e30
+    with pytest.raises(ValueError, match="1 value\\(s\\) as far as 1e\\+30.*hot or dead pixels.*clip"):
+        segment(image, 3, method=method)
+
+
+def test_an_image_of_subnormal_floats_is_refused_saying_to_multiply_it():
+    image = (_two_halves_and_a_square() / 300.0 * 1e-39).astype(np.float32)
+    with pytest.raises(ValueError, match="smallest ordinary 32-bit float.*Multiply the image"):
+        segment(image, 3)

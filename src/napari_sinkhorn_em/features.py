@@ -606,6 +606,16 @@ def _fit_robust_scaling(data: np.ndarray, names: tuple[str, ...], robust: np.nda
     for feature, value in zip(feature_of, magnitude):
         feature_magnitude[feature] = max(feature_magnitude.get(feature, 0.0), value)
     reference = np.array([feature_magnitude[feature] for feature in feature_of])
+    tiny = np.finfo(np.float32).tiny
+    subnormal = np.flatnonzero(robust & (spread > 0) & (spread <= tiny))
+    if subnormal.size:
+        column = int(subnormal[0])
+        raise ValueError(
+            f"The feature {names[column]} varies only by about {spread[column]:.2g}, below the smallest "
+            f"ordinary 32-bit float ({tiny:.2g}), where numbers keep only a few digits: the image cannot be "
+            f"segmented at this magnitude. Multiply the image by a large factor first (e.g. "
+            f"image.astype('float64') * 1e30)."
+        )
     usable = (
         robust
         & np.isfinite(spread)

@@ -36,6 +36,8 @@ KMEANSPP_MAX_POINTS = 100_000
 REG_COVAR_SPAN_RATIO = 10.0
 # ...unless it spans less than this fraction of it: then the feature is constant up to round-off.
 ROUND_OFF_SPAN_RATIO = 1e-6
+# At most this fraction of the points may be refused as hot pixels (values that swamp the others' spread).
+HOT_PIXEL_FRACTION = 1e-4
 # Components whose means are closer than this many standard deviations have merged into one.
 MERGED_MEAN_DISTANCE = 0.01
 
@@ -426,6 +428,7 @@ class GaussianMixture:
                 f"for 64-bit floats once squared (at most {limit:.3g} for {X.shape[0]} points). "
                 f"Rescale the features, e.g. divide X by its standard deviation."
             )
+        self._check_outliers(X)
         if self.reg_covar == 0:
             return
         span = largest - smallest
@@ -445,6 +448,32 @@ class GaussianMixture:
                 f"(e.g. to unit standard deviation) or lower reg_covar.",
                 UserWarning,
                 stacklevel=4,
+            )
+
+    def _check_outliers(self, X):
+        """Refuse values so far from the rest that 64-bit arithmetic loses the spread of the others.
+
+        A component's covariance is a difference of second moments; a value more than
+        ``1 / sqrt(machine epsilon)`` (about 7e7) interquartile ranges from its feature's
+        median swamps the others' spread in it (e.g. a hot pixel at 1e30).
+        """
+        sample = X[:: max(1, X.shape[0] // KMEANSPP_MAX_POINTS)].astype(np.float64)
+        lower, median, upper = np.quantile(sample, [0.25, 0.5, 0.75], axis=0)
+        spread = upper - lower
+        distance = np.maximum(X.max(axis=0) - median, median - X.min(axis=0))
+        limit = spread / np.sqrt(np.finfo(np.float64).eps)
+        for feature in np.flatnonzero((spread > 0) & (distance > limit)):
+            n_far = int(np.count_nonzero(np.abs(X[:, feature] - median[feature]) > limit[feature]))
+            # Many such values are a feature that is constant up to round-off elsewhere, not hot pixels.
+            if n_far > max(1, HOT_PIXEL_FRACTION * X.shape[0]):
+                continue
+            raise ValueError(
+                f"Feature {feature} of X has {n_far} value(s) as far as {distance[feature]:.3g} from its "
+                f"median, {distance[feature] / spread[feature]:.2g} times the spread of the other values "
+                f"(their interquartile range, {spread[feature]:.3g}): in 64-bit arithmetic they swamp the "
+                f"others, and the fit would give them a class of their own. These are usually hot or dead "
+                f"pixels: clip the image to a high percentile (e.g. numpy.clip(image, None, "
+                f"numpy.percentile(image, 99.99))) or leave them out with a mask."
             )
 
     def _initial_state(self, X, centre, rng, report):
