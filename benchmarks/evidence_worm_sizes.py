@@ -124,7 +124,7 @@ def main() -> None:
             labels = Segmenter(2, **settings, **options).fit_predict(bright_field, mask=well, scale=scale)
             record(f"{name} | -", iou(labels == 1, truth), float((labels == 1)[well].mean()))
         stack = extract_features(bright_field, features="brightfield", sigmas=sigmas, scale=scale, mask=well)
-        rows = np.random.default_rng(0).choice(stack.n_points, SAMPLE_SIZE, replace=False)
+        rows = np.random.default_rng(0).choice(stack.n_points, min(SAMPLE_SIZE, stack.n_points), replace=False)
         for n_components in (2, 3):
             found = stack.to_image(sklearn_worms(stack, n_components, rows), fill=False)
             record(f"scikit-learn GaussianMixture, K = {n_components} | -", iou(found, truth), float(found[well].mean()))
