@@ -30,6 +30,7 @@ from ._validation import check_positive_float, check_weights
 
 __all__ = [
     "SIZE_BINDING_FRACTION",
+    "SIZE_MIN_RISE_FRACTION",
     "SIZE_SLOPE_SPAN",
     "SIZE_STEPS_PER_DOUBLING",
     "SizeSearch",
@@ -49,6 +50,9 @@ SIZE_SLOPE_SPAN = 3
 #: nears the share the data would give it unconstrained (EM's), where no object ends. On the BBBC010
 #: wells and the worms sample the rise at the worms ends at 0.65-0.75 of the lowest cost.
 SIZE_BINDING_FRACTION = 0.5
+#: A rise smaller than this fraction of the lowest cost's magnitude is the noise of single fits, not
+#: the end of the objects (the worms' rise is 0.25-0.35 of it on the BBBC010 wells and the sample).
+SIZE_MIN_RISE_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,9 @@ def knee_index(costs: np.ndarray) -> int:
     range, towards 0. So the rise chosen is the largest one that ends in a peak
     inside the range (from the lowest point since the previous peak) where the
     constraint still binds (a cost below :data:`SIZE_BINDING_FRACTION` of the
-    lowest); without such a peak, the rise from the lowest point to the end. Within it, the share
+    lowest) and that is more than noise (at least :data:`SIZE_MIN_RISE_FRACTION`
+    of the lowest cost's magnitude); without such a peak, the rise from the
+    lowest point to the end. Within it, the share
     at the upper middle of its steepest stretch of :data:`SIZE_SLOPE_SPAN` steps
     is returned.
     """
@@ -134,7 +140,8 @@ def knee_index(costs: np.ndarray) -> int:
         return 0
     peaks = [j for j in range(1, n - 1) if costs[j] > costs[j - 1] and costs[j] >= costs[j + 1]]
     binding = SIZE_BINDING_FRACTION * min(float(costs.min()), 0.0)
-    best_low, best_high, best_rise = int(np.argmin(costs)), n - 1, -np.inf
+    least_rise = SIZE_MIN_RISE_FRACTION * abs(float(costs.min()))
+    best_low, best_high, best_rise = int(np.argmin(costs)), n - 1, least_rise
     previous = 0
     for peak in peaks:
         low = previous + int(np.argmin(costs[previous : peak + 1]))
