@@ -225,3 +225,16 @@ def test_size_tolerance_below_1_is_refused():
     image, well, _, _ = _well()
     with pytest.raises(ValueError, match="size_tolerance is a factor"):
         segment(image, 2, weights=(0.1, 0.9), size_tolerance=0.5, mask=well, **FAST)
+
+
+def test_a_live_epsilon_change_keeps_label_k_the_class_given_the_k_th_size():
+    image, well, _, _ = _well(seed=2)
+    # The small (darker) class second: ordering by brightness would make it label 1.
+    segmenter = Segmenter(2, features="brightfield", weights=(0.9, 0.1), size_tolerance=1.0, **FAST)
+    before = segmenter.fit_predict(image, mask=well)
+    for _ in segmenter.refit_steps(epsilon=0.3):
+        pass
+    after = segmenter.predict(image, mask=well)
+    np.testing.assert_allclose(segmenter.class_sizes_, [0.9, 0.1])
+    assert abs(np.mean(after[well] == 2) - 0.1) < 0.01
+    assert np.mean((after == 2) == (before == 2)) > 0.95

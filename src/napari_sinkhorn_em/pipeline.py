@@ -663,7 +663,7 @@ class Segmenter:
         if self.method != "em":
             for step in mixture.fit_steps(self._fit_sample):
                 yield _fit_progress(mixture, step)
-            _order_components(mixture)
+            _order_components(mixture, self._class_sizes())
         self.plan_potentials_ = self._solve_plan(mixture, self._fit_sample)
         self.mixture_ = mixture
         self.epsilon = epsilon
