@@ -170,8 +170,9 @@ def size_search_steps(
     """Fit Sinkhorn-EM with the smallest class's share searched within a factor ``tolerance``.
 
     A generator: it yields a :class:`SizeSearchStep` after every iteration of
-    every mixture it fits (for progress reports) and returns ``(mixture, search)`` (``StopIteration.value``; use
-    ``result = yield from size_search_steps(...)``).
+    every mixture it fits (for progress reports) and returns ``(mixture,
+    search)`` as its ``StopIteration.value``, so ``mixture, search = yield from
+    size_search_steps(...)`` inside another generator.
 
     Parameters
     ----------
