@@ -131,7 +131,8 @@ def knee_index(costs: np.ndarray) -> int:
     constraint still binds (a cost below :data:`SIZE_BINDING_FRACTION` of the
     lowest) and that is more than noise (at least :data:`SIZE_MIN_RISE_FRACTION`
     of the lowest cost's magnitude); without such a peak, the rise from the
-    lowest point to the end. Within it, the share
+    lowest point while the constraint binds, up to the first share where it
+    no longer does. Within it, the share
     at the upper middle of its steepest stretch of :data:`SIZE_SLOPE_SPAN` steps
     is returned.
     """
@@ -141,13 +142,17 @@ def knee_index(costs: np.ndarray) -> int:
     peaks = [j for j in range(1, n - 1) if costs[j] > costs[j - 1] and costs[j] >= costs[j + 1]]
     binding = SIZE_BINDING_FRACTION * min(float(costs.min()), 0.0)
     least_rise = SIZE_MIN_RISE_FRACTION * abs(float(costs.min()))
-    best_low, best_high, best_rise = int(np.argmin(costs)), n - 1, least_rise
+    best_low, best_high, best_rise = int(np.argmin(costs)), None, least_rise
     previous = 0
     for peak in peaks:
         low = previous + int(np.argmin(costs[previous : peak + 1]))
         if costs[peak] <= binding and costs[peak] - costs[low] > best_rise:
             best_low, best_high, best_rise = low, peak, costs[peak] - costs[low]
         previous = peak
+    if best_high is None:
+        best_high = best_low
+        while best_high < n - 1 and costs[best_high] <= binding:
+            best_high += 1
     if best_high <= best_low:
         return best_low
     span = min(SIZE_SLOPE_SPAN, best_high - best_low)
