@@ -85,8 +85,8 @@ MULTISCALE_FEATURES = (
 #: illumination-corrected intensity itself, in column order.
 BRIGHTFIELD_FEATURES = ("gaussian", "hessian_eigenvalues")
 #: The ``"brightfield"`` preset estimates the illumination at this many times its largest sigma:
-#: well above the objects, whose size the sigmas describe. On the BBBC010 wells (worms 10-15 px
-#: wide, sigmas 1, 2, 4 px) 15-25 px worked equally well and 40 px worse (docs/evidence.md).
+#: well above the objects, whose size the sigmas describe (worms are 10-15 px wide on BBBC010,
+#: where the sigmas 1, 2 and 4 px give 20 px).
 BRIGHTFIELD_BACKGROUND_RATIO = 5.0
 #: Names accepted as ``features="..."`` that expand to a documented list of features.
 PRESETS = ("intensity", "multiscale", "brightfield")
