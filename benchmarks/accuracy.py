@@ -261,7 +261,7 @@ the `brightfield` features (illumination corrected inside the well), the well fr
 
 | recipe (bright-field features inside the well, K = 2) | guess | mean worm IoU |
 |---|---|---|
-| Sinkhorn-EM, share searched within x3 (the default with sizes) | 5 % / 10 % / 15 % | 0.734 / 0.720 / 0.734 |
+| Sinkhorn-EM, share searched within x3 (the default with sizes) | 5 % / 10 % / 15 % | 0.745 / 0.738 / 0.745 |
 | Sinkhorn-EM, sizes held, plan labels | 5 % / 10 % / 15 % | 0.490 / 0.751 / 0.555 |
 | Sinkhorn-EM, soft KL size prior, tau = 10 | 5 % / 10 % / 15 % | 0.345 / 0.316 / 0.303 |
 | EM, learned sizes | - | 0.273 |
@@ -282,7 +282,7 @@ the `brightfield` features (illumination corrected inside the well), the well fr
   as dark as a worm, and the darkest class takes in the rim. A third class and features that see
   local contrast (multiscale) help, but the best mean IoU in the table above is about 0.4. With
   the illumination divided out and a rough guess of the worms' share, Sinkhorn-EM reaches
-  0.72-0.75 (section "Worms with the bright-field recipe"); EM on the same features stays at 0.27.
+  0.74-0.75 (section "Worms with the bright-field recipe"); EM on the same features stays at 0.27.
 - Run times are per fit-and-label on a shared 2-core machine and are indicative only; Sinkhorn-EM
   with 8 features takes about twice as long as EM, the cost of its Sinkhorn passes over the data.
 """
