@@ -507,17 +507,7 @@ def _class_sizes_text(segmenters: dict[str, Segmenter]) -> str:
 
     After a class-size search it also says which share was chosen from the guess.
     """
-    parts = []
-    for method, segmenter in segmenters.items():
-        sizes = ", ".join(f"{label}: {100 * size:.3g}%" for label, size in enumerate(segmenter.class_sizes_, 1))
-        search = segmenter.size_search_
-        if search is not None:
-            sizes += (
-                f" (class {search.searched_class + 1}: {100 * search.chosen:.3g}% chosen from "
-                f"{100 * search.shares[0]:.3g}–{100 * search.shares[-1]:.3g}% around the "
-                f"{100 * search.guess:.3g}% given)"
-            )
-        parts.append(f"{METHOD_NAMES[method]}: {sizes}")
+    parts = [f"{METHOD_NAMES[method]}: {segmenter.describe_class_sizes()}" for method, segmenter in segmenters.items()]
     return "Class sizes (share of the pixels) — " + "; ".join(parts)
 
 

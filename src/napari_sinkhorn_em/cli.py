@@ -539,24 +539,12 @@ def _run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
             print(f"{path}: error: {_sentence(error)}", file=stderr)
             continue
         kind = "objects" if args.instances else "classes"
-        print(f"{path}: wrote {output} ({int(labels.max())} {kind}; {_class_sizes_sentence(segmenter)})", file=stderr)
+        print(f"{path}: wrote {output} ({int(labels.max())} {kind}; class sizes {segmenter.describe_class_sizes()})", file=stderr)
     if failures:
         print(f"{failures} of {len(args.inputs)} input(s) could not be segmented; see the errors above.",
               file=stderr)
         return 1
     return 0
-
-
-def _class_sizes_sentence(segmenter: Segmenter) -> str:
-    """E.g. ``class sizes 1: 9.2%, 2: 90.8% (class 1's share chosen from 3.33-30% around the 10% given)``."""
-    sizes = ", ".join(f"{label}: {100 * size:.3g}%" for label, size in enumerate(segmenter.class_sizes_, 1))
-    search = segmenter.size_search_
-    if search is None:
-        return f"class sizes {sizes}"
-    return (
-        f"class sizes {sizes} (class {search.searched_class + 1}'s share chosen from {100 * search.shares[0]:.3g}-"
-        f"{100 * search.shares[-1]:.3g}% around the {100 * search.guess:.3g}% given)"
-    )
 
 
 def _sentence(error: BaseException) -> str:

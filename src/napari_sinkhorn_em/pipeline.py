@@ -777,6 +777,24 @@ class Segmenter:
             raise AttributeError("class_sizes_ exists once the Segmenter is fitted.")
         return self.mixture_.weights_.copy()
 
+    def describe_class_sizes(self) -> str:
+        """The fitted class sizes as a sentence for people, and the share a size search chose.
+
+        Returns
+        -------
+        str
+            E.g. ``"1: 9.17%, 2: 90.8% (class 1: 9.17% chosen from 3.33–30% around
+            the 10% given)"``; without a search only the sizes by label.
+        """
+        text = ", ".join(f"{label}: {100 * size:.3g}%" for label, size in enumerate(self.class_sizes_, 1))
+        search = self.size_search_
+        if search is None:
+            return text
+        return (
+            f"{text} (class {search.searched_class + 1}: {100 * search.chosen:.3g}% chosen from "
+            f"{100 * search.shares[0]:.3g}–{100 * search.shares[-1]:.3g}% around the {100 * search.guess:.3g}% given)"
+        )
+
     # ------------------------------------------------------------ prediction
     def _prediction_source(self, image, channel_axis, scale, mask) -> _FeatureSource:
         if not hasattr(self, "mixture_"):
