@@ -1,6 +1,6 @@
 """Segment microscopy images with Gaussian mixtures fitted by EM and by Sinkhorn-EM."""
 
-from . import data, masks
+from . import data, masks, neurons
 from .estep import SinkhornConvergenceWarning, em_responsibilities, sinkhorn_responsibilities
 from .certainty import label_certainty
 from .features import FeatureScaling, FeatureStack, correct_illumination, extract_features
@@ -40,6 +40,7 @@ __all__ = [
     "extract_features",
     "label_certainty",
     "masks",
+    "neurons",
     "read_image",
     "segment",
     "sinkhorn_responsibilities",
