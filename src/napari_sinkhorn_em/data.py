@@ -1,19 +1,23 @@
 """Synthetic sample images with ground truth.
 
-Two generators are provided, both deterministic for a given seed:
+Three generators are provided, all deterministic for a given seed:
 
 * :func:`neuropal_like` -- a 3-D, four-channel stack of a NeuroPAL-like
   *C. elegans* head: nuclei with a random combination of three colours
   (mTagBFP2, CyOFP1, mNeptune2.5) plus a pan-neuronal channel, inside a bent,
   tapered, dimly autofluorescent body; anisotropic voxels, a Gaussian PSF that
   is wider in z, Poisson shot noise, camera offset and read noise.
+* :func:`neuropal_head` -- the same recording of a realistic whole head:
+  about 200 neurons packed, many touching, into the head ganglia around the
+  pharynx and the nerve ring, with their true centres.
 * :func:`worms_2d` -- a 2-D bright-field image of worms in a well, modelled on
   channel 1 of the BBBC010 data set: vignetting, a dark rim at the wall as dark
   as the worms, worms about half as bright as their surroundings with a faint
   halo, debris and camera noise.
 
-:func:`neuropal_like_sample` and :func:`worms_2d_sample` wrap them as napari
-layer-data tuples for the *File > Open Sample* menu (no napari import needed).
+:func:`neuropal_like_sample`, :func:`neuropal_head_sample` and
+:func:`worms_2d_sample` wrap them as napari layer-data tuples for the
+*File > Open Sample* menu (no napari import needed).
 
 This module depends only on numpy and scipy.
 """
@@ -29,13 +33,15 @@ from scipy.spatial import cKDTree
 __all__ = [
     "NEUROPAL_CHANNEL_NAMES",
     "SampleImage",
+    "neuropal_head",
+    "neuropal_head_sample",
     "neuropal_like",
     "neuropal_like_sample",
     "worms_2d",
     "worms_2d_sample",
 ]
 
-#: Channel names of :func:`neuropal_like`, in channel order.
+#: Channel names of :func:`neuropal_like` and :func:`neuropal_head`, in channel order.
 NEUROPAL_CHANNEL_NAMES = ("mTagBFP2", "CyOFP1", "mNeptune2.5", "pan-neuronal")
 
 _NEUROPAL_COLORMAPS = ("blue", "green", "red", "gray")
@@ -71,6 +77,14 @@ class SampleImage:
         Short name of the sample.
     description : str
         One-paragraph description of what the image shows.
+    centres_um : numpy.ndarray or None
+        True centre of each object, shape (n, number of spatial axes), in
+        micrometres along the spatial axes (row i belongs to label i + 1), or
+        None where the sample has no point-like objects.
+    colours : numpy.ndarray or None
+        Colour of each object, shape (n, 3): its relative brightness in the
+        first three channels (the brightest at 1), or None for samples whose
+        objects have no colour.
     """
 
     image: np.ndarray
@@ -81,6 +95,8 @@ class SampleImage:
     channel_names: tuple[str, ...]
     name: str
     description: str
+    centres_um: np.ndarray | None = None
+    colours: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -151,6 +167,31 @@ class _WormHead:
         """
         in_plane, index = _nearest_on_polyline(points_zyx[:, 1:], self.centreline)
         return np.hypot(in_plane, points_zyx[:, 0] - self.z_centre), index
+
+    def arc_length(self) -> np.ndarray:
+        """Distance along the centreline from the nose to each vertex, in micrometres."""
+        steps = np.hypot(*np.diff(self.centreline, axis=0).T)
+        return np.concatenate([[0.0], np.cumsum(steps)])
+
+    def from_body_frame(self, points: np.ndarray) -> np.ndarray:
+        """Image positions (N, 3), (z, y, x) um, of points given in the body's own frame.
+
+        A point (s, d, l) lies ``s`` micrometres from the nose along the
+        centreline, ``d`` micrometres dorsal of it (towards smaller y, in the
+        image plane, perpendicular to the centreline) and ``l`` micrometres to
+        its left (towards larger z): the worm lies on its side.
+        """
+        arc = self.arc_length()
+        along, dorsal, left = points.T
+        y = np.interp(along, arc, self.centreline[:, 0])
+        x = np.interp(along, arc, self.centreline[:, 1])
+        tangent_y = np.interp(along, arc, np.gradient(self.centreline[:, 0], arc))
+        tangent_x = np.interp(along, arc, np.gradient(self.centreline[:, 1], arc))
+        norm = np.hypot(tangent_y, tangent_x)
+        # The in-plane normal (tangent_x, -tangent_y) / norm points towards larger y: ventral.
+        return np.column_stack(
+            [self.z_centre + left, y - dorsal * tangent_x / norm, x + dorsal * tangent_y / norm]
+        )
 
     def mask(self, shape: tuple[int, int, int], voxel_size: tuple[float, float, float]) -> np.ndarray:
         """Boolean (Z, Y, X) mask of the voxels inside the body."""
@@ -278,18 +319,70 @@ def _rasterise_ellipsoids(
     precision_matrices: np.ndarray,
     bounding_radii: np.ndarray,
 ) -> np.ndarray:
-    """uint16 labels: voxel p belongs to ellipsoid i if (p-c)^T A (p-c) <= 1."""
+    """uint16 labels of ellipsoids {p : (p-c)^T A (p-c) <= 1}, label i + 1 for ellipsoid i.
+
+    Where ellipsoids overlap (nuclei pressed against each other), a voxel goes
+    to the ellipsoid it lies deepest in (the smallest ``(p-c)^T A (p-c)``), so
+    every voxel carries one label and pressed nuclei share a flat face.
+    """
     labels = np.zeros(shape, dtype=np.uint16)
+    depth = np.full(shape, np.inf)
     spacing = np.asarray(voxel_size)
     for i, (centre, precision, r) in enumerate(zip(centres, precision_matrices, bounding_radii)):
         lo = np.maximum(np.floor((centre - r) / spacing).astype(int), 0)
         hi = np.minimum(np.ceil((centre + r) / spacing).astype(int) + 1, shape)
         grid = np.meshgrid(*[np.arange(a, b) * s for a, b, s in zip(lo, hi, spacing)], indexing="ij")
         offset = np.stack(grid, axis=-1) - centre
-        inside = np.einsum("...i,ij,...j->...", offset, precision, offset) <= 1.0
-        box = labels[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
-        box[inside] = i + 1
+        quadratic = np.einsum("...i,ij,...j->...", offset, precision, offset)
+        box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
+        inside = (quadratic <= 1.0) & (quadratic < depth[box])
+        labels[box][inside] = i + 1
+        depth[box][inside] = quadratic[inside]
     return labels
+
+
+def _neuropal_recording(
+    labels: np.ndarray,
+    colours: np.ndarray,
+    body: np.ndarray,
+    voxel_size: tuple[float, float, float],
+    *,
+    colour_rng: np.random.Generator,
+    body_rng: np.random.Generator,
+    noise_rng: np.random.Generator,
+) -> np.ndarray:
+    """Four-channel NeuroPAL recording, uint16 (4, Z, Y, X), of coloured nuclei in a body.
+
+    Nucleus i (label i + 1) shines in the three colour channels in proportion
+    to ``colours[i]`` times a random brightness, and in the pan-neuronal
+    channel with a random brightness near 1; the body mask is dimly and
+    unevenly autofluorescent (most in the blue channel), the medium around it
+    nearly dark. The ideal stack is blurred by an anisotropic Gaussian PSF
+    (sigma 0.3 um in xy, 0.9 um in z) and recorded with Poisson shot noise, a
+    camera offset of 100 counts and read noise of 2 counts.
+    """
+    n_nuclei = len(colours)
+    colour_brightness = colour_rng.uniform(0.7, 1.0, n_nuclei)
+    pan_neuronal_brightness = colour_rng.uniform(0.85, 1.15, n_nuclei)
+    # Expected photons per label (row 0 = background) and channel.
+    peak_photons = np.array([250.0, 250.0, 250.0, 300.0])
+    label_photons = np.zeros((n_nuclei + 1, 4))
+    label_photons[1:, :3] = colours * colour_brightness[:, None]
+    label_photons[1:, 3] = pan_neuronal_brightness
+    label_photons *= peak_photons
+
+    autofluorescence = np.array([30.0, 14.0, 8.0, 12.0])
+    medium = np.array([3.0, 2.0, 2.0, 2.0])
+    body_texture = np.clip(1.0 + 0.25 * _smooth_field(body_rng, body.shape, sigma=(2, 8, 8)), 0.3, None)
+
+    psf_sigma_um = (0.9, 0.3, 0.3)
+    psf_sigma = tuple(s / d for s, d in zip(psf_sigma_um, voxel_size))
+    photons = np.empty((4, *body.shape))
+    for channel in range(4):
+        ideal = np.where(body, autofluorescence[channel] * body_texture, medium[channel])
+        ideal += label_photons[labels, channel]
+        photons[channel] = ndimage.gaussian_filter(ideal, psf_sigma, mode="nearest")
+    return _camera(noise_rng, photons, offset=100.0, read_noise=2.0)
 
 
 def neuropal_like(
@@ -336,7 +429,8 @@ def neuropal_like(
         ``image``: uint16, shape (4, Z, Y, X), ``channel_axis`` 0, channels
         :data:`NEUROPAL_CHANNEL_NAMES`; ``labels``: uint16 (Z, Y, X) with
         values 0..n_nuclei; ``foreground``: ``labels > 0``; ``scale``:
-        ``voxel_size``.
+        ``voxel_size``; ``centres_um``: (n_nuclei, 3) true centres, (z, y, x)
+        um; ``colours``: (n_nuclei, 3) colour mixes.
 
     Raises
     ------
@@ -371,28 +465,15 @@ def neuropal_like(
     labels = _rasterise_ellipsoids(shape, voxel_size, centres, precision_matrices, bounding_radii)
 
     colours = _neighbour_distinct_colours(colour_rng, centres, neighbourhood=6.0)
-    colour_brightness = colour_rng.uniform(0.7, 1.0, n_nuclei)
-    pan_neuronal_brightness = colour_rng.uniform(0.85, 1.15, n_nuclei)
-    # Expected photons per label (row 0 = background) and channel.
-    peak_photons = np.array([250.0, 250.0, 250.0, 300.0])
-    label_photons = np.zeros((n_nuclei + 1, 4))
-    label_photons[1:, :3] = colours * colour_brightness[:, None]
-    label_photons[1:, 3] = pan_neuronal_brightness
-    label_photons *= peak_photons
-
-    body = head.mask(shape, voxel_size)
-    autofluorescence = np.array([30.0, 14.0, 8.0, 12.0])
-    medium = np.array([3.0, 2.0, 2.0, 2.0])
-    body_texture = np.clip(1.0 + 0.25 * _smooth_field(body_rng, shape, sigma=(2, 8, 8)), 0.3, None)
-
-    psf_sigma_um = (0.9, 0.3, 0.3)
-    psf_sigma = tuple(s / d for s, d in zip(psf_sigma_um, voxel_size))
-    photons = np.empty((4, *shape))
-    for channel in range(4):
-        ideal = np.where(body, autofluorescence[channel] * body_texture, medium[channel])
-        ideal += label_photons[labels, channel]
-        photons[channel] = ndimage.gaussian_filter(ideal, psf_sigma, mode="nearest")
-    image = _camera(noise_rng, photons, offset=100.0, read_noise=2.0)
+    image = _neuropal_recording(
+        labels,
+        colours,
+        head.mask(shape, voxel_size),
+        voxel_size,
+        colour_rng=colour_rng,
+        body_rng=body_rng,
+        noise_rng=noise_rng,
+    )
 
     return SampleImage(
         image=image,
@@ -409,6 +490,301 @@ def neuropal_like(
             "autofluorescent body, anisotropic Gaussian PSF, Poisson and read noise. "
             f"Axes CZYX, voxel size {voxel_size} um (z, y, x)."
         ),
+        centres_um=centres,
+        colours=colours,
+    )
+
+
+# ---------------------------------------------------------------------------
+# NeuroPAL head: about 200 neurons packed in ganglia
+# ---------------------------------------------------------------------------
+
+#: Field of view (z, y, x) in micrometres of :func:`neuropal_head` when no shape is given:
+#: 51 x 144 x 554 voxels of 0.75 x 0.3 x 0.3 um, as in a NeuroPAL recording of a head.
+_HEAD_FIELD_UM = (38.25, 43.2, 166.2)
+_HEAD_NOSE_X_UM = 3.0
+_HEAD_TIP_RADIUS_UM = 5.0
+_HEAD_BODY_RADIUS_UM = 18.0
+# Cuticle, hypodermis and body-wall muscle: no neuron nucleus lies this close to the surface.
+_HEAD_WALL_UM = 2.5
+# Radius of the pharynx, then of the intestine, against the distance from the nose (um):
+# procorpus, metacorpus (anterior bulb), isthmus, terminal bulb, intestine.
+_HEAD_GUT_PROFILE_UM = np.array(
+    [
+        [0.0, 2.5],
+        [8.0, 4.0],
+        [26.0, 5.0],
+        [30.0, 8.5],
+        [44.0, 8.5],
+        [48.0, 4.0],
+        [84.0, 4.0],
+        [89.0, 10.5],
+        [108.0, 10.5],
+        [114.0, 7.5],
+        [400.0, 7.5],
+    ]
+)
+# The nerve ring, a collar of neuropil without nuclei around the isthmus: centre and
+# half-width along the body, um.
+_HEAD_NERVE_RING_UM = (62.0, 3.5)
+
+
+@dataclass(frozen=True)
+class _Ganglion:
+    """A cluster of neuron nuclei in the head, in the body frame of :meth:`_WormHead.from_body_frame`.
+
+    ``centre`` and ``semi_axes`` are (along the body from the nose, dorsal,
+    left) in micrometres; ``share`` is the fraction of the head's neurons in
+    the cluster; ``in_pharynx`` puts them inside the pharynx instead of around
+    it; ``packed`` packs them from the centre outwards, else they are
+    scattered through the ellipsoid.
+    """
+
+    name: str
+    share: float
+    centre: tuple[float, float, float]
+    semi_axes: tuple[float, float, float]
+    in_pharynx: bool = False
+    packed: bool = True
+
+
+# The head ganglia of an adult hermaphrodite at literature level (White et al. 1986, Phil. Trans.
+# R. Soc. B 314:1; WormAtlas, "Nervous system: neuronal cell bodies"): the anterior ganglion around
+# the back of the anterior bulb, the nerve ring behind it, then the dorsal, paired lateral and
+# ventral ganglia around the isthmus, the pharyngeal neurons inside the two bulbs, the
+# retrovesicular ganglion ventrally behind the terminal bulb and the start of the ventral cord.
+_HEAD_GANGLIA = (
+    _Ganglion("pharyngeal (anterior bulb)", 0.06, (37.0, 0.0, 0.0), (6.0, 6.0, 6.0), in_pharynx=True),
+    _Ganglion("anterior", 0.18, (49.0, 0.0, 0.0), (11.0, 12.0, 12.0)),
+    _Ganglion("dorsal", 0.05, (70.0, 10.0, 0.0), (4.0, 3.0, 6.0)),
+    _Ganglion("left lateral", 0.19, (80.0, 1.0, 8.5), (14.0, 6.0, 4.5)),
+    _Ganglion("right lateral", 0.19, (80.0, 1.0, -8.5), (14.0, 6.0, 4.5)),
+    _Ganglion("ventral", 0.17, (75.0, -10.0, 0.0), (9.0, 4.0, 7.0)),
+    _Ganglion("pharyngeal (terminal bulb)", 0.04, (98.0, 0.0, 0.0), (8.0, 7.0, 7.0), in_pharynx=True),
+    _Ganglion("retrovesicular", 0.08, (118.0, -11.0, 0.0), (9.0, 3.0, 4.0)),
+    _Ganglion("ventral cord", 0.04, (143.0, -12.0, 0.0), (16.0, 1.5, 2.0), packed=False),
+)
+
+
+def _neuropal_head_body(
+    rng: np.random.Generator, shape: tuple[int, int, int], voxel_size: tuple[float, float, float]
+) -> _WormHead:
+    """A nearly straight adult head: nose near the left edge, full width by the nerve ring."""
+    extent = [(n - 1) * d for n, d in zip(shape, voxel_size)]
+    x = np.arange(_HEAD_NOSE_X_UM, extent[2] + 15.0, 0.1)
+    wavelength = rng.uniform(150.0, 250.0)
+    amplitude = rng.uniform(1.0, 2.5)
+    phase = rng.uniform(0.0, 2.0 * np.pi)
+    y = extent[1] / 2 + amplitude * (np.sin(2 * np.pi * x / wavelength + phase) - np.sin(phase))
+    centreline = np.column_stack([y, x])
+    arc_from_nose = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(y), np.diff(x)))])
+    widening = np.exp(-arc_from_nose / 25.0)
+    radius = _HEAD_BODY_RADIUS_UM - (_HEAD_BODY_RADIUS_UM - _HEAD_TIP_RADIUS_UM) * widening
+    return _WormHead(centreline=centreline, radius=radius, z_centre=extent[0] / 2)
+
+
+def _ganglion_sizes(n_neurons: int) -> np.ndarray:
+    """Neurons per ganglion of :data:`_HEAD_GANGLIA`, in proportion to their shares (largest remainder)."""
+    quota = n_neurons * np.array([ganglion.share for ganglion in _HEAD_GANGLIA])
+    sizes = np.floor(quota).astype(int)
+    remainder_order = np.argsort(-(quota - sizes), kind="stable")
+    sizes[remainder_order[: n_neurons - sizes.sum()]] += 1
+    return sizes
+
+
+def _pack_ganglia(
+    rng: np.random.Generator,
+    head: _WormHead,
+    ganglion_of: np.ndarray,
+    bounding_radii: np.ndarray,
+    extent: np.ndarray,
+) -> np.ndarray:
+    """Centres (n, 3), (z, y, x) um, of neuron nuclei packed into their ganglia.
+
+    Each ganglion grows from its centre: each nucleus in turn, among random
+    candidate positions in the ganglion's ellipsoid (widened when none
+    fits), takes the one nearest the centre (in the ellipsoid's own metric)
+    where it lies inside the image, inside the body clear of its wall,
+    outside the pharynx and the intestine (inside the pharynx for pharyngeal
+    neurons), out of the nerve ring, and where it is pressed into no nucleus
+    placed before by more than a tenth of their radii. Each neuron's
+    cytoplasm, of random thickness (exponential, mean 0.2 um, at most
+    1.2 um), keeps its neighbours that much further away, so that many but
+    not all nuclei touch.
+    """
+    n_candidates = 1024
+    squeeze = 0.9
+    basement_membrane = 0.4  # between the pharynx (or the intestine) and the neurons, um
+    cytoplasm = np.minimum(rng.exponential(0.2, len(bounding_radii)), 1.2)
+    ring_centre, ring_half_width = _HEAD_NERVE_RING_UM
+    arc = head.arc_length()
+    centres = np.empty((len(bounding_radii), 3))
+    for i, (ganglion_index, r) in enumerate(zip(ganglion_of, bounding_radii)):
+        ganglion = _HEAD_GANGLIA[ganglion_index]
+        centre, semi_axes = np.asarray(ganglion.centre), np.asarray(ganglion.semi_axes)
+        for reach in (1.0, 1.3, 1.7, 2.2, 3.0):
+            direction = rng.standard_normal((n_candidates, 3))
+            direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+            rho = reach * rng.uniform(0.0, 1.0, n_candidates) ** (1.0 / 3.0)
+            body_frame = centre + rho[:, None] * direction * semi_axes
+            along, dorsal, left = body_frame.T
+            from_axis = np.hypot(dorsal, left)
+            gut_radius = np.interp(along, _HEAD_GUT_PROFILE_UM[:, 0], _HEAD_GUT_PROFILE_UM[:, 1])
+            ok = from_axis <= np.interp(along, arc, head.radius) - _HEAD_WALL_UM - r
+            if ganglion.in_pharynx:
+                ok &= from_axis <= gut_radius - r - basement_membrane
+            else:
+                ok &= from_axis >= gut_radius + r + basement_membrane
+                ok &= np.abs(along - ring_centre) >= ring_half_width + r
+            candidates = head.from_body_frame(body_frame)
+            ok &= np.all((candidates >= r) & (candidates <= extent - r), axis=1)
+            if i:
+                separation = np.linalg.norm(candidates[:, None, :] - centres[:i][None], axis=-1)
+                closest = squeeze * (r + bounding_radii[:i]) + cytoplasm[i] + cytoplasm[:i]
+                ok &= np.all(separation >= closest[None], axis=1)
+            if ok.any():
+                centres[i] = candidates[ok][np.argmin(rho[ok]) if ganglion.packed else 0]
+                break
+        else:
+            raise RuntimeError(
+                f"could not pack {len(bounding_radii)} neurons into the head: no room left for the "
+                f"{ganglion.name} neurons; use fewer or smaller nuclei, or a larger field of view"
+            )
+    return centres
+
+
+def neuropal_head(
+    *,
+    seed: int = 0,
+    n_neurons: int = 200,
+    shape: tuple[int, int, int] | None = None,
+    voxel_size: tuple[float, float, float] = (0.75, 0.3, 0.3),
+    nucleus_radius: float = 1.4,
+    size_spread: float = 0.15,
+) -> SampleImage:
+    """Synthetic NeuroPAL recording of a whole *C. elegans* head, about 200 neurons.
+
+    A realistic counterpart of :func:`neuropal_like`: an adult head lying on
+    its side (x from the nose backwards, y dorsal to ventral, z left to right)
+    in a field of view of about 38 x 43 x 166 um, with ``n_neurons`` neuron
+    nuclei packed into ganglia the way they are in a real head. The body
+    widens from the nose to a radius of 18 um; the pharynx (procorpus,
+    anterior bulb, isthmus, terminal bulb) runs along its axis. Around it lie,
+    from the front: the anterior ganglion, the nerve ring (neuropil, no
+    nuclei), the dorsal, two lateral and the ventral ganglia, the
+    retrovesicular ganglion behind the terminal bulb and the start of the
+    ventral cord; a tenth of the neurons sit inside the two pharyngeal bulbs.
+    The positions are procedural (ellipsoidal ganglia of literature-level
+    size and place, packed from their centres); no atlas data are used.
+
+    Inside a ganglion the nuclei are packed as densely as in a real head:
+    nearest-neighbour centre distances are mostly 2.5-4 um and about half of
+    the nuclei touch a neighbour, pressed flat against it (each voxel still
+    carries one label). Every nucleus has its own mix of the three NeuroPAL colours,
+    chosen to differ from the nuclei around it, and is bright in the
+    pan-neuronal channel; body autofluorescence, PSF and camera noise are as
+    in :func:`neuropal_like`.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seed of the random generator; the same seed gives bit-identical
+        output.
+    n_neurons : int, optional
+        Number of neurons (labels 1..n_neurons), shared among the ganglia in
+        fixed proportions. A real head holds about 190-200.
+    shape : tuple of int or None, optional
+        Spatial shape (Z, Y, X) in voxels. None: the field of view of about
+        38 x 43 x 166 um at ``voxel_size``, (51, 144, 554) voxels by default.
+    voxel_size : tuple of float, optional
+        Voxel size (z, y, x) in micrometres.
+    nucleus_radius : float, optional
+        Mean nucleus radius in micrometres.
+    size_spread : float, optional
+        Relative spread of nucleus radii in [0, 1): radii are drawn uniformly
+        from ``nucleus_radius * (1 +/- size_spread)``, 1.2-1.6 um by default.
+
+    Returns
+    -------
+    SampleImage
+        ``image``: uint16, shape (4, Z, Y, X), ``channel_axis`` 0, channels
+        :data:`NEUROPAL_CHANNEL_NAMES`; ``labels``: uint16 (Z, Y, X) with
+        values 0..n_neurons; ``foreground``: ``labels > 0``; ``scale``:
+        ``voxel_size``; ``centres_um``: (n_neurons, 3) true centres, (z, y,
+        x) um; ``colours``: (n_neurons, 3) colour mixes.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range or the field of view is narrower than
+        the head.
+    RuntimeError
+        If the neurons do not fit into the head.
+    """
+    if not 1 <= n_neurons <= _UINT16_MAX:
+        raise ValueError(f"n_neurons must be in 1..{_UINT16_MAX}, got {n_neurons}")
+    if not 0.0 <= size_spread < 1.0:
+        raise ValueError(f"size_spread must be in [0, 1), got {size_spread}")
+    if len(voxel_size) != 3 or min(voxel_size) <= 0:
+        raise ValueError(f"voxel_size must be three positive sizes (z, y, x), got {voxel_size}")
+    if nucleus_radius <= 0:
+        raise ValueError(f"nucleus_radius must be positive, got {nucleus_radius}")
+    voxel_size = tuple(float(d) for d in voxel_size)
+    if shape is None:
+        shape = tuple(int(round(f / d)) for f, d in zip(_HEAD_FIELD_UM, voxel_size))
+    if len(shape) != 3:
+        raise ValueError(f"shape must have three entries (z, y, x), got {shape}")
+    shape = tuple(int(n) for n in shape)
+    extent = np.array([(n - 1) * d for n, d in zip(shape, voxel_size)])
+    if min(extent[:2]) < 2 * _HEAD_BODY_RADIUS_UM:
+        raise ValueError(
+            f"the field of view, {extent[0]:.1f} x {extent[1]:.1f} um in z and y, is narrower than "
+            f"the head ({2 * _HEAD_BODY_RADIUS_UM:.0f} um)"
+        )
+    body_rng, nuclei_rng, colour_rng, noise_rng = _rngs(seed, 4)
+
+    head = _neuropal_head_body(body_rng, shape, voxel_size)
+    ganglion_of = np.repeat(np.arange(len(_HEAD_GANGLIA)), _ganglion_sizes(n_neurons))
+
+    radii = nucleus_radius * (1.0 + size_spread * nuclei_rng.uniform(-1.0, 1.0, n_neurons))
+    # Volume-preserving elongation: semi-axes r * (a, b, c) with a * b * c = 1.
+    log_axes = np.clip(0.08 * nuclei_rng.standard_normal((n_neurons, 3)), -0.2, 0.2)
+    semi_axes = radii[:, None] * np.exp(log_axes - log_axes.mean(axis=1, keepdims=True))
+    rotations = _random_rotations(nuclei_rng, n_neurons)
+    precision_matrices = np.einsum("nij,nj,nkj->nik", rotations, semi_axes**-2.0, rotations)
+    bounding_radii = semi_axes.max(axis=1)
+    centres = _pack_ganglia(nuclei_rng, head, ganglion_of, bounding_radii, extent)
+    labels = _rasterise_ellipsoids(shape, voxel_size, centres, precision_matrices, bounding_radii)
+
+    colours = _neighbour_distinct_colours(colour_rng, centres, neighbourhood=4.5)
+    image = _neuropal_recording(
+        labels,
+        colours,
+        head.mask(shape, voxel_size),
+        voxel_size,
+        colour_rng=colour_rng,
+        body_rng=body_rng,
+        noise_rng=noise_rng,
+    )
+
+    return SampleImage(
+        image=image,
+        labels=labels,
+        foreground=labels > 0,
+        channel_axis=0,
+        scale=voxel_size,
+        channel_names=NEUROPAL_CHANNEL_NAMES,
+        name="NeuroPAL head",
+        description=(
+            f"Synthetic NeuroPAL recording of a C. elegans head (seed {seed}): {n_neurons} neuron "
+            "nuclei packed into the head ganglia around the pharynx and nerve ring, many touching "
+            f"(radius {nucleus_radius} um, spread +/-{size_spread:.0%}), with distinct "
+            "mTagBFP2/CyOFP1/mNeptune2.5 colour mixes and a pan-neuronal channel, "
+            "autofluorescent body, anisotropic Gaussian PSF, Poisson and read noise. "
+            f"Axes CZYX, voxel size {voxel_size} um (z, y, x)."
+        ),
+        centres_um=centres,
+        colours=colours,
     )
 
 
@@ -633,17 +1009,8 @@ def worms_2d(*, seed: int = 0, n_worms: int = 5, shape: tuple[int, int] = (256, 
 # ---------------------------------------------------------------------------
 
 
-def neuropal_like_sample() -> list[tuple]:
-    """napari sample: the default :func:`neuropal_like` image and its labels.
-
-    Returns
-    -------
-    list of tuple
-        Layer-data tuples: one image layer per channel (split along
-        ``channel_axis`` 0, additive blending, pan-neuronal channel hidden)
-        and a labels layer with the ground-truth nuclei.
-    """
-    sample = neuropal_like()
+def _neuropal_layers(sample: SampleImage) -> list[tuple]:
+    """Layer-data tuples of a NeuroPAL sample: its four channels and its ground-truth labels."""
     image_meta = {
         "name": [f"{sample.name} {channel}" for channel in sample.channel_names],
         "channel_axis": sample.channel_axis,
@@ -654,6 +1021,45 @@ def neuropal_like_sample() -> list[tuple]:
     }
     labels_meta = {"name": f"{sample.name} ground truth", "scale": sample.scale}
     return [(sample.image, image_meta, "image"), (sample.labels, labels_meta, "labels")]
+
+
+def neuropal_like_sample() -> list[tuple]:
+    """napari sample: the default :func:`neuropal_like` image and its labels.
+
+    Returns
+    -------
+    list of tuple
+        Layer-data tuples: one image layer per channel (split along
+        ``channel_axis`` 0, additive blending, pan-neuronal channel hidden)
+        and a labels layer with the ground-truth nuclei.
+    """
+    return _neuropal_layers(neuropal_like())
+
+
+def neuropal_head_sample() -> list[tuple]:
+    """napari sample: the default :func:`neuropal_head`, its labels and its neurons' centres.
+
+    The head is generated on demand (a few seconds).
+
+    Returns
+    -------
+    list of tuple
+        Layer-data tuples: one image layer per channel (split along
+        ``channel_axis`` 0, additive blending, pan-neuronal channel hidden),
+        a labels layer with the ground-truth nuclei and a points layer with
+        the true centres (in voxels, shown at the voxel size; the feature
+        ``label`` names each centre's label).
+    """
+    sample = neuropal_head()
+    points_meta = {
+        "name": f"{sample.name} true centres",
+        "scale": sample.scale,
+        "features": {"label": np.arange(1, len(sample.centres_um) + 1)},
+        "size": 3.0,
+        "face_color": "yellow",
+    }
+    centres_in_voxels = sample.centres_um / np.asarray(sample.scale)
+    return [*_neuropal_layers(sample), (centres_in_voxels, points_meta, "points")]
 
 
 def worms_2d_sample() -> list[tuple]:
