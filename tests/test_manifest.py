@@ -47,7 +47,9 @@ def test_widget_is_contributed_and_listed_under_layers_segment(manifest):
 
 
 def test_sample_data_contributions_are_kept(manifest):
-    assert {sample.key for sample in manifest.contributions.sample_data} == {"neuropal_like", "worms_2d"}
+    assert {sample.key for sample in manifest.contributions.sample_data} == {
+        "neuropal_like", "neuropal_head", "worms_2d"
+    }
 
 
 def test_library_modules_import_no_gui_toolkit():

@@ -5,6 +5,12 @@ only on the number of rows, runs the blocks in parallel with per-block
 accumulators, and reduces the accumulators in block order afterwards. The result
 is therefore bit-identical whatever the number of threads.
 
+Inside a block the rows are processed in tiles of ``TILE_ROWS``, stored
+transposed (feature or component first, row last), so that every inner loop runs
+over the rows of a tile and compiles to SIMD instructions. The exponential in the
+softmax is evaluated by :func:`_exp_tile`, a vectorisable polynomial accurate to
+about one unit in the last place (libm's ``exp`` does not vectorise here).
+
 Conventions shared by all kernels:
 
 - ``X`` is (n, d) float32 or float64; ``centre`` (d,) is subtracted from every
@@ -17,18 +23,44 @@ Conventions shared by all kernels:
 - Responsibilities are ``softmax_k((log_prob[i, k] + shift[k]) * inv_eps)``:
   EM uses ``shift = log(weights)``, ``inv_eps = 1``; Sinkhorn-EM uses the dual
   potentials and ``1 / epsilon``.
+- A component whose responsibilities in a tile are all below
+  ``NEGLIGIBLE_RESPONSIBILITY`` adds nothing to that tile's moments and outer
+  products (at most ``TILE_ROWS * 1e-30`` of mass is left out per tile).
 """
 
+import contextlib
 import math
+import os
 
-import numba
-import numpy as np
+# OpenMP threads that spin while they wait take the cores from other work and from each other; on a
+# busy machine that made fits 10-20 times slower than one thread. The package sets the passive
+# policy unless the user chose one, before numba starts its OpenMP threads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
 
 # Log-domain code meets -inf, so no "ninf"/"nnan" flags (that is what fastmath=True implies).
 SAFE_FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+# The exponential's range reduction (x - n log 2 in two parts) must not be re-associated.
+EXP_FASTMATH = {"nsz", "arcp", "contract"}
 LOG_2PI = math.log(2.0 * math.pi)
 MAX_BLOCKS = 256
 MIN_BLOCK_ROWS = 1024
+TILE_ROWS = 128
+NEGLIGIBLE_RESPONSIBILITY = 1e-30
+# exp(x) for x below this is returned as 0 (exp(-708) is the smallest normal float64's order).
+EXP_MIN = -708.0
+_LOG2_E = 1.4426950408889634
+# log(2) split into a part with trailing zero bits (so n * _LN2_HIGH is exact) and the rest.
+_LN2_HIGH = 6.93147180369123816490e-01
+_LN2_LOW = 1.90821492927058770002e-10
+_EXP_COEFFICIENTS = tuple(1.0 / math.factorial(i) for i in range(14))
+
+
+# Below this many multiply-adds a pass runs on one thread: starting and joining threads would cost
+# more than they save, and on a busy machine a waiting thread can stall the pass.
+MIN_PARALLEL_WORK = 4_000_000
 
 
 def n_blocks_for(n_rows):
@@ -36,62 +68,190 @@ def n_blocks_for(n_rows):
     return max(1, min(MAX_BLOCKS, -(-n_rows // MIN_BLOCK_ROWS)))
 
 
-@numba.njit(cache=True, fastmath=SAFE_FASTMATH)
-def _log_prob_row(x, centre, means, prec_chol, log_det, diff, out):
+def pass_work(n_rows, n_components, n_features):
+    """Rough number of multiply-adds of one pass (log-densities, softmax and moments)."""
+    return n_rows * n_components * (n_features * (n_features + 3) + 30)
+
+
+@contextlib.contextmanager
+def threads_for(work):
+    """Run the passes inside on one thread when ``work`` is below ``MIN_PARALLEL_WORK``.
+
+    numba's thread count is per calling thread, so this does not affect other threads
+    (a napari worker and the main thread). Results do not depend on the thread count.
+    """
+    if work >= MIN_PARALLEL_WORK:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+# ------------------------------------------------------------------ tile primitives
+@numba.njit(cache=True, fastmath=EXP_FASTMATH, error_model="numpy")
+def _exp_tile(z, n_tile, exponent_bits, out):
+    """``out[t] = exp(z[t])`` for ``z <= 0`` (0 below ``EXP_MIN``), in two SIMD loops.
+
+    exp(z) = 2**n * exp(r) with n = round(z / log 2) and |r| <= log(2) / 2; exp(r)
+    is its Taylor polynomial to degree 13 (truncation error below 1e-17), and 2**n
+    is built from its bits in ``exponent_bits``, an int64 buffer.
+    """
+    c = _EXP_COEFFICIENTS
+    for t in range(n_tile):
+        v = max(z[t], EXP_MIN)
+        n = math.floor(v * _LOG2_E + 0.5)
+        r = (v - n * _LN2_HIGH) - n * _LN2_LOW
+        out[t] = 1.0 + r * (1.0 + r * (c[2] + r * (c[3] + r * (c[4] + r * (c[5] + r * (
+            c[6] + r * (c[7] + r * (c[8] + r * (c[9] + r * (c[10] + r * (c[11] + r * (
+                c[12] + r * c[13]))))))))))))
+        exponent_bits[t] = (np.int64(n) + 1023) << 52
+    power_of_two = exponent_bits.view(np.float64)
+    for t in range(n_tile):
+        out[t] = out[t] * power_of_two[t] if z[t] >= EXP_MIN else 0.0
+
+
+@numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _load_rows(X, centre, start, n_tile, rows):
+    """``rows[i, t] = X[start + t, i] - centre[i]``."""
+    for t in range(n_tile):
+        for i in range(X.shape[1]):
+            rows[i, t] = X[start + t, i] - centre[i]
+
+
+@numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _log_density_tile(rows, n_tile, means, prec_chol, log_det, out, work):
+    """``out[k, t] = log N(row t; mean k, covariance k)`` for the centred ``rows`` (d, tile)."""
     n_components, n_features = means.shape
+    constant = n_features * LOG_2PI
+    projected = work[0]
+    squared = work[1]
     for k in range(n_components):
-        for i in range(n_features):
-            diff[i] = (x[i] - centre[i]) - means[k, i]
-        squared = 0.0
+        for t in range(n_tile):
+            squared[t] = 0.0
         for j in range(n_features):
-            projected = 0.0
+            # (x - mu)^T U[:, j] = x^T U[:, j] - mu^T U[:, j]
+            offset = 0.0
             for i in range(j + 1):
-                projected += diff[i] * prec_chol[k, i, j]
-            squared += projected * projected
-        out[k] = log_det[k] - 0.5 * (n_features * LOG_2PI + squared)
+                offset += means[k, i] * prec_chol[k, i, j]
+            for t in range(n_tile):
+                projected[t] = -offset
+            for i in range(j + 1):
+                u = prec_chol[k, i, j]
+                for t in range(n_tile):
+                    projected[t] += rows[i, t] * u
+            for t in range(n_tile):
+                squared[t] += projected[t] * projected[t]
+        for t in range(n_tile):
+            out[k, t] = log_det[k] - 0.5 * (constant + squared[t])
 
 
-@numba.njit(cache=True, fastmath=SAFE_FASTMATH)
-def _softmax_row(log_prob_row, shift, inv_eps, out):
-    """Write softmax((log_prob_row + shift) * inv_eps) into ``out``; return its log normaliser.
+@numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _softmax_tile(log_prob, n_tile, shift, inv_eps, out, work, exponent_bits):
+    """``out[:, t] = softmax_k((log_prob[k, t] + shift[k]) * inv_eps)``; return the summed
+    log normalisers of the tile's rows.
 
     A row that is -inf everywhere (a point beyond float range of every component) gets
     the uniform row 1/K, not NaN; its log normaliser is -inf.
     """
-    largest = -np.inf
-    for k in range(log_prob_row.shape[0]):
-        z = (log_prob_row[k] + shift[k]) * inv_eps
-        out[k] = z
-        if z > largest:
-            largest = z
-    if largest == -np.inf:
-        for k in range(log_prob_row.shape[0]):
-            out[k] = 1.0 / log_prob_row.shape[0]
-        return largest
-    total = 0.0
-    for k in range(log_prob_row.shape[0]):
-        out[k] = math.exp(out[k] - largest)
-        total += out[k]
-    for k in range(log_prob_row.shape[0]):
-        out[k] /= total
-    return largest + math.log(total)
+    n_components = log_prob.shape[0]
+    largest = work[0]
+    total = work[1]
+    shifted = work[2]
+    for t in range(n_tile):
+        largest[t] = -np.inf
+        total[t] = 0.0
+    for k in range(n_components):
+        s = shift[k]
+        for t in range(n_tile):
+            largest[t] = max(largest[t], (log_prob[k, t] + s) * inv_eps)
+    for k in range(n_components):
+        s = shift[k]
+        for t in range(n_tile):
+            shifted[t] = (log_prob[k, t] + s) * inv_eps - largest[t]
+        _exp_tile(shifted, n_tile, exponent_bits, out[k])
+        for t in range(n_tile):
+            total[t] += out[k, t]
+    for t in range(n_tile):
+        total[t] = 1.0 / total[t]
+    for k in range(n_components):
+        for t in range(n_tile):
+            out[k, t] *= total[t]
+    log_normalisers = 0.0
+    for t in range(n_tile):
+        if largest[t] == -np.inf:
+            for k in range(n_components):
+                out[k, t] = 1.0 / n_components
+            log_normalisers += -np.inf
+        else:
+            log_normalisers += largest[t] - math.log(total[t])
+    return log_normalisers
 
 
-@numba.njit(cache=True, fastmath=SAFE_FASTMATH)
-def _accumulate_moments(x, centre, resp_row, diff, mass, first, second):
-    n_features = x.shape[0]
-    for i in range(n_features):
-        diff[i] = x[i] - centre[i]
-    for k in range(resp_row.shape[0]):
-        r = resp_row[k]
-        if r == 0.0:
-            continue
-        mass[k] += r
+@numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _active_components(resp, n_tile, active):
+    """Write the components with a non-negligible responsibility in the tile into
+    ``active``; return their number."""
+    n_active = 0
+    for k in range(resp.shape[0]):
+        largest = 0.0
+        for t in range(n_tile):
+            largest = max(largest, resp[k, t])
+        if largest >= NEGLIGIBLE_RESPONSIBILITY:
+            active[n_active] = k
+            n_active += 1
+    return n_active
+
+
+@numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _moments_tile(rows, resp, n_tile, active, n_active, mass, first, second, weighted):
+    """Add the tile's sum r, sum r x and the upper triangle of sum r x x^T to the accumulators."""
+    n_features = rows.shape[0]
+    for a in range(n_active):
+        k = active[a]
+        column = 0.0
+        for t in range(n_tile):
+            column += resp[k, t]
+        mass[k] += column
         for i in range(n_features):
-            weighted = r * diff[i]
-            first[k, i] += weighted
+            total = 0.0
+            for t in range(n_tile):
+                weighted[t] = resp[k, t] * rows[i, t]
+                total += weighted[t]
+            first[k, i] += total
             for j in range(i, n_features):
-                second[k, i, j] += weighted * diff[j]
+                total = 0.0
+                for t in range(n_tile):
+                    total += weighted[t] * rows[j, t]
+                second[k, i, j] += total
+
+
+@numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _column_sums_tile(resp, n_tile, sums):
+    for k in range(resp.shape[0]):
+        total = 0.0
+        for t in range(n_tile):
+            total += resp[k, t]
+        sums[k] += total
+
+
+@numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _outer_tile(resp, n_tile, active, n_active, outer):
+    """Add the upper triangle of sum_t r_t r_t^T (over the active components) to ``outer``."""
+    for a in range(n_active):
+        k = active[a]
+        for b in range(a, n_active):
+            j = active[b]
+            total = 0.0
+            for t in range(n_tile):
+                total += resp[k, t] * resp[j, t]
+            if j >= k:
+                outer[k, j] += total
+            else:
+                outer[j, k] += total
 
 
 @numba.njit(cache=True)
@@ -111,62 +271,6 @@ def _reduce_moments(block_mass, block_first, block_second):
     return mass, first, second
 
 
-@numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH)
-def em_pass(X, centre, means, prec_chol, log_det, log_weights, n_blocks):
-    """One fused EM pass: log-densities, E-step and M-step moments, no (n, K) buffer.
-
-    Returns the summed log-likelihood and the moments (sum r, sum r x, sum r x x^T)
-    of the centred data.
-    """
-    n_rows, n_features = X.shape
-    n_components = means.shape[0]
-    block_loglik = np.zeros(n_blocks)
-    block_mass = np.zeros((n_blocks, n_components))
-    block_first = np.zeros((n_blocks, n_components, n_features))
-    block_second = np.zeros((n_blocks, n_components, n_features, n_features))
-    for b in numba.prange(n_blocks):
-        start = b * n_rows // n_blocks
-        stop = (b + 1) * n_rows // n_blocks
-        diff = np.empty(n_features)
-        log_prob_row = np.empty(n_components)
-        resp_row = np.empty(n_components)
-        for row in range(start, stop):
-            _log_prob_row(X[row], centre, means, prec_chol, log_det, diff, log_prob_row)
-            block_loglik[b] += _softmax_row(log_prob_row, log_weights, 1.0, resp_row)
-            _accumulate_moments(
-                X[row], centre, resp_row, diff, block_mass[b], block_first[b], block_second[b]
-            )
-    mass, first, second = _reduce_moments(block_mass, block_first, block_second)
-    return block_loglik.sum(), mass, first, second
-
-
-@numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH)
-def log_prob_pass(X, centre, means, prec_chol, log_det, log_prob, n_blocks):
-    """Fill ``log_prob`` (n, K) with the log-density of every row under every component."""
-    n_rows, n_features = X.shape
-    for b in numba.prange(n_blocks):
-        start = b * n_rows // n_blocks
-        stop = (b + 1) * n_rows // n_blocks
-        diff = np.empty(n_features)
-        for row in range(start, stop):
-            _log_prob_row(X[row], centre, means, prec_chol, log_det, diff, log_prob[row])
-
-
-@numba.njit(cache=True, fastmath=SAFE_FASTMATH)
-def _accumulate_plan_row(x, centre, resp_row, diff, mass, want_outer, outer, with_moments,
-                         moment_mass, first, second):
-    n_components = resp_row.shape[0]
-    for k in range(n_components):
-        mass[k] += resp_row[k]
-    if want_outer:
-        for k in range(n_components):
-            rk = resp_row[k]
-            for j in range(k, n_components):
-                outer[k, j] += rk * resp_row[j]
-    if with_moments:
-        _accumulate_moments(x, centre, resp_row, diff, moment_mass, first, second)
-
-
 @numba.njit(cache=True)
 def _reduce_plan(block_mass, block_outer, block_moment_mass, block_first, block_second):
     n_blocks, n_components = block_mass.shape
@@ -183,54 +287,125 @@ def _reduce_plan(block_mass, block_outer, block_moment_mass, block_first, block_
     return mass, outer, first, second
 
 
-@numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH)
-def log_prob_plan_pass(X, centre, means, prec_chol, log_det, log_weights, shift, inv_eps,
-                       want_outer, log_prob, n_blocks):
-    """Fill ``log_prob`` and, in the same pass, evaluate the plan at potentials ``shift``.
+# ------------------------------------------------------------------ passes
+@numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _em_pass(X, centre, means, prec_chol, log_det, log_weights, n_blocks):
+    """One fused EM pass: log-densities, E-step and M-step moments, no (n, K) buffer.
 
-    Returns the summed log-likelihood with ``log_weights``, the column sums of the
-    ordinary posterior, and what :func:`softmax_pass` returns for the plan
-    (column sums, summed log-normalisers, outer products if wanted, M-step moments).
-    Sinkhorn-EM's E-step often converges on this first evaluation, which then costs
-    a single pass over the points.
+    Returns the summed log-likelihood and the moments (sum r, sum r x, sum r x x^T)
+    of the centred data.
     """
     n_rows, n_features = X.shape
     n_components = means.shape[0]
+    block_loglik = np.zeros(n_blocks)
+    block_mass = np.zeros((n_blocks, n_components))
+    block_first = np.zeros((n_blocks, n_components, n_features))
+    block_second = np.zeros((n_blocks, n_components, n_features, n_features))
+    for b in numba.prange(n_blocks):
+        start = b * n_rows // n_blocks
+        stop = (b + 1) * n_rows // n_blocks
+        rows = np.empty((n_features, TILE_ROWS))
+        log_prob = np.empty((n_components, TILE_ROWS))
+        resp = np.empty((n_components, TILE_ROWS))
+        work = np.empty((3, TILE_ROWS))
+        exponent_bits = np.empty(TILE_ROWS, dtype=np.int64)
+        active = np.empty(n_components, dtype=np.int64)
+        for tile_start in range(start, stop, TILE_ROWS):
+            n_tile = min(TILE_ROWS, stop - tile_start)
+            _load_rows(X, centre, tile_start, n_tile, rows)
+            _log_density_tile(rows, n_tile, means, prec_chol, log_det, log_prob, work)
+            block_loglik[b] += _softmax_tile(
+                log_prob, n_tile, log_weights, 1.0, resp, work, exponent_bits
+            )
+            n_active = _active_components(resp, n_tile, active)
+            _moments_tile(rows, resp, n_tile, active, n_active, block_mass[b], block_first[b],
+                          block_second[b], work[0])
+    mass, first, second = _reduce_moments(block_mass, block_first, block_second)
+    return block_loglik.sum(), mass, first, second
+
+
+@numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _log_prob_pass(X, centre, means, prec_chol, log_det, log_prob, n_blocks):
+    """Fill ``log_prob`` (n, K) with the log-density of every row under every component."""
+    n_rows, n_features = X.shape
+    n_components = means.shape[0]
+    for b in numba.prange(n_blocks):
+        start = b * n_rows // n_blocks
+        stop = (b + 1) * n_rows // n_blocks
+        rows = np.empty((n_features, TILE_ROWS))
+        tile = np.empty((n_components, TILE_ROWS))
+        work = np.empty((2, TILE_ROWS))
+        for tile_start in range(start, stop, TILE_ROWS):
+            n_tile = min(TILE_ROWS, stop - tile_start)
+            _load_rows(X, centre, tile_start, n_tile, rows)
+            _log_density_tile(rows, n_tile, means, prec_chol, log_det, tile, work)
+            for t in range(n_tile):
+                for k in range(n_components):
+                    log_prob[tile_start + t, k] = tile[k, t]
+
+
+@numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _log_prob_plan_pass(X, centre, means, prec_chol, log_det, log_weights, shift, inv_eps,
+                       want_outer, log_prob, n_blocks):
+    """Evaluate the plan at potentials ``shift`` straight from the points, in one pass.
+
+    Fills ``log_prob`` (n, K) unless it has no rows. Returns the summed
+    log-likelihood with ``log_weights``, the column sums of the ordinary posterior,
+    and what :func:`softmax_pass` returns for the plan (column sums, summed
+    log-normalisers, outer products if wanted, M-step moments). Late in a fit
+    Sinkhorn-EM's E-step is this one evaluation.
+    """
+    n_rows, n_features = X.shape
+    n_components = means.shape[0]
+    store = log_prob.shape[0] > 0
     outer_size = n_components if want_outer else 0
     block_loglik = np.zeros(n_blocks)
     block_posterior = np.zeros((n_blocks, n_components))
     block_lse = np.zeros(n_blocks)
     block_mass = np.zeros((n_blocks, n_components))
     block_outer = np.zeros((n_blocks, outer_size, outer_size))
-    block_moment_mass = np.zeros((n_blocks, n_components))
     block_first = np.zeros((n_blocks, n_components, n_features))
     block_second = np.zeros((n_blocks, n_components, n_features, n_features))
     for b in numba.prange(n_blocks):
         start = b * n_rows // n_blocks
         stop = (b + 1) * n_rows // n_blocks
-        diff = np.empty(n_features)
-        resp_row = np.empty(n_components)
-        for row in range(start, stop):
-            _log_prob_row(X[row], centre, means, prec_chol, log_det, diff, log_prob[row])
-            block_loglik[b] += _softmax_row(log_prob[row], log_weights, 1.0, resp_row)
-            for k in range(n_components):
-                block_posterior[b, k] += resp_row[k]
-            block_lse[b] += _softmax_row(log_prob[row], shift, inv_eps, resp_row)
-            _accumulate_plan_row(
-                X[row], centre, resp_row, diff, block_mass[b], want_outer, block_outer[b], True,
-                block_moment_mass[b], block_first[b], block_second[b],
+        rows = np.empty((n_features, TILE_ROWS))
+        tile = np.empty((n_components, TILE_ROWS))
+        resp = np.empty((n_components, TILE_ROWS))
+        work = np.empty((3, TILE_ROWS))
+        exponent_bits = np.empty(TILE_ROWS, dtype=np.int64)
+        active = np.empty(n_components, dtype=np.int64)
+        moment_mass = np.zeros(n_components)
+        for tile_start in range(start, stop, TILE_ROWS):
+            n_tile = min(TILE_ROWS, stop - tile_start)
+            _load_rows(X, centre, tile_start, n_tile, rows)
+            _log_density_tile(rows, n_tile, means, prec_chol, log_det, tile, work)
+            if store:
+                for t in range(n_tile):
+                    for k in range(n_components):
+                        log_prob[tile_start + t, k] = tile[k, t]
+            block_loglik[b] += _softmax_tile(
+                tile, n_tile, log_weights, 1.0, resp, work, exponent_bits
             )
+            _column_sums_tile(resp, n_tile, block_posterior[b])
+            block_lse[b] += _softmax_tile(tile, n_tile, shift, inv_eps, resp, work, exponent_bits)
+            _column_sums_tile(resp, n_tile, block_mass[b])
+            n_active = _active_components(resp, n_tile, active)
+            if want_outer:
+                _outer_tile(resp, n_tile, active, n_active, block_outer[b])
+            _moments_tile(rows, resp, n_tile, active, n_active, moment_mass, block_first[b],
+                          block_second[b], work[0])
     posterior_mass = np.zeros(n_components)
     for b in range(n_blocks):
         posterior_mass += block_posterior[b]
     mass, outer, first, second = _reduce_plan(
-        block_mass, block_outer, block_moment_mass, block_first, block_second
+        block_mass, block_outer, block_mass, block_first, block_second
     )
     return block_loglik.sum(), posterior_mass, mass, block_lse.sum(), outer, first, second
 
 
-@numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH)
-def softmax_pass(log_prob, shift, inv_eps, want_outer, X, centre, resp_out, n_blocks):
+@numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _softmax_pass(log_prob, shift, inv_eps, want_outer, X, centre, resp_out, n_blocks):
     """One pass of r_i = softmax((log_prob_i + shift) * inv_eps) over stored log-densities.
 
     Always returns the column sums of r and the summed row log-normalisers.
@@ -253,31 +428,39 @@ def softmax_pass(log_prob, shift, inv_eps, want_outer, X, centre, resp_out, n_bl
     for b in numba.prange(n_blocks):
         start = b * n_rows // n_blocks
         stop = (b + 1) * n_rows // n_blocks
-        diff = np.empty(n_features)
-        resp_row = np.empty(n_components)
-        for row in range(start, stop):
-            block_lse[b] += _softmax_row(log_prob[row], shift, inv_eps, resp_row)
-            if with_moments:
-                _accumulate_plan_row(
-                    X[row], centre, resp_row, diff, block_mass[b], want_outer, block_outer[b],
-                    True, block_moment_mass[b], block_first[b], block_second[b],
-                )
-            else:
-                _accumulate_plan_row(
-                    diff, centre, resp_row, diff, block_mass[b], want_outer, block_outer[b],
-                    False, block_moment_mass[b], block_first[b], block_second[b],
-                )
-            if with_resp:
+        rows = np.empty((n_features, TILE_ROWS))
+        tile = np.empty((n_components, TILE_ROWS))
+        resp = np.empty((n_components, TILE_ROWS))
+        work = np.empty((3, TILE_ROWS))
+        exponent_bits = np.empty(TILE_ROWS, dtype=np.int64)
+        active = np.empty(n_components, dtype=np.int64)
+        for tile_start in range(start, stop, TILE_ROWS):
+            n_tile = min(TILE_ROWS, stop - tile_start)
+            for t in range(n_tile):
                 for k in range(n_components):
-                    resp_out[row, k] = resp_row[k]
+                    tile[k, t] = log_prob[tile_start + t, k]
+            block_lse[b] += _softmax_tile(tile, n_tile, shift, inv_eps, resp, work, exponent_bits)
+            _column_sums_tile(resp, n_tile, block_mass[b])
+            if want_outer or with_moments:
+                n_active = _active_components(resp, n_tile, active)
+                if want_outer:
+                    _outer_tile(resp, n_tile, active, n_active, block_outer[b])
+                if with_moments:
+                    _load_rows(X, centre, tile_start, n_tile, rows)
+                    _moments_tile(rows, resp, n_tile, active, n_active, block_moment_mass[b],
+                                  block_first[b], block_second[b], work[0])
+            if with_resp:
+                for t in range(n_tile):
+                    for k in range(n_components):
+                        resp_out[tile_start + t, k] = resp[k, t]
     mass, outer, first, second = _reduce_plan(
         block_mass, block_outer, block_moment_mass, block_first, block_second
     )
     return mass, block_lse.sum(), outer, first, second
 
 
-@numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH)
-def assign_pass(X, centre, means, prec_chol, log_det, shift, inv_eps, labels, confidence, n_blocks):
+@numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _assign_pass(X, centre, means, prec_chol, log_det, shift, inv_eps, labels, confidence, n_blocks):
     """Label each row with argmax_k (log_prob + shift) and store max_k of the
     responsibilities softmax((log_prob + shift) * inv_eps) in ``confidence``."""
     n_rows, n_features = X.shape
@@ -285,15 +468,101 @@ def assign_pass(X, centre, means, prec_chol, log_det, shift, inv_eps, labels, co
     for b in numba.prange(n_blocks):
         start = b * n_rows // n_blocks
         stop = (b + 1) * n_rows // n_blocks
-        diff = np.empty(n_features)
-        log_prob_row = np.empty(n_components)
-        resp_row = np.empty(n_components)
-        for row in range(start, stop):
-            _log_prob_row(X[row], centre, means, prec_chol, log_det, diff, log_prob_row)
-            _softmax_row(log_prob_row, shift, inv_eps, resp_row)
-            best = 0
-            for k in range(1, n_components):
-                if resp_row[k] > resp_row[best]:
-                    best = k
-            labels[row] = best
-            confidence[row] = resp_row[best]
+        rows = np.empty((n_features, TILE_ROWS))
+        tile = np.empty((n_components, TILE_ROWS))
+        resp = np.empty((n_components, TILE_ROWS))
+        work = np.empty((3, TILE_ROWS))
+        exponent_bits = np.empty(TILE_ROWS, dtype=np.int64)
+        for tile_start in range(start, stop, TILE_ROWS):
+            n_tile = min(TILE_ROWS, stop - tile_start)
+            _load_rows(X, centre, tile_start, n_tile, rows)
+            _log_density_tile(rows, n_tile, means, prec_chol, log_det, tile, work)
+            _softmax_tile(tile, n_tile, shift, inv_eps, resp, work, exponent_bits)
+            for t in range(n_tile):
+                best = 0
+                for k in range(1, n_components):
+                    if resp[k, t] > resp[best, t]:
+                        best = k
+                labels[tile_start + t] = best
+                confidence[tile_start + t] = resp[best, t]
+
+
+# ------------------------------------------------------------------ small linear algebra
+@numba.njit(cache=True)
+def precision_cholesky(covariances, prec_chol):
+    """Fill ``prec_chol[k]`` with the upper-triangular U of inv(covariances[k]) = U U^T.
+
+    One Cholesky factorisation L L^T = Sigma and one triangular inversion per
+    component, U = inv(L)^T. Returns the log-determinants sum(log(diag(U))) and
+    the index of the first component that is not positive definite (-1 if none;
+    the factors from that one on are then undefined).
+    """
+    n_components, n_features, _ = covariances.shape
+    log_det = np.zeros(n_components)
+    lower = np.zeros((n_features, n_features))
+    for k in range(n_components):
+        lower[:] = 0.0
+        for j in range(n_features):
+            diagonal = covariances[k, j, j]
+            for m in range(j):
+                diagonal -= lower[j, m] * lower[j, m]
+            if not diagonal > 0.0:
+                return log_det, k
+            lower[j, j] = math.sqrt(diagonal)
+            for i in range(j + 1, n_features):
+                value = covariances[k, i, j]
+                for m in range(j):
+                    value -= lower[i, m] * lower[j, m]
+                lower[i, j] = value / lower[j, j]
+        # inv(L) is lower triangular; its transpose is U.
+        for j in range(n_features):
+            prec_chol[k, j, j] = 1.0 / lower[j, j]
+            for i in range(j + 1, n_features):
+                value = 0.0
+                for m in range(j, i):
+                    value -= lower[i, m] * prec_chol[k, j, m]
+                prec_chol[k, j, i] = value / lower[i, i]
+            for i in range(j):
+                prec_chol[k, j, i] = 0.0
+            log_det[k] += math.log(prec_chol[k, j, j])
+    return log_det, -1
+
+
+# ------------------------------------------------------------------ entry points
+def em_pass(X, centre, means, prec_chol, log_det, log_weights):
+    """See :func:`_em_pass`; the block count and the thread count are chosen here."""
+    with threads_for(pass_work(*X.shape[:1], *means.shape)):
+        return _em_pass(X, centre, means, prec_chol, log_det, log_weights, n_blocks_for(X.shape[0]))
+
+
+def log_prob_pass(X, centre, means, prec_chol, log_det, log_prob):
+    """See :func:`_log_prob_pass`."""
+    with threads_for(pass_work(*X.shape[:1], *means.shape)):
+        _log_prob_pass(X, centre, means, prec_chol, log_det, log_prob, n_blocks_for(X.shape[0]))
+
+
+def log_prob_plan_pass(X, centre, means, prec_chol, log_det, log_weights, shift, inv_eps,
+                       want_outer, log_prob):
+    """See :func:`_log_prob_plan_pass`."""
+    work = pass_work(*X.shape[:1], *means.shape) + (X.shape[0] * means.shape[0] ** 2 if want_outer else 0)
+    with threads_for(work):
+        return _log_prob_plan_pass(X, centre, means, prec_chol, log_det, log_weights, shift, inv_eps,
+                                   want_outer, log_prob, n_blocks_for(X.shape[0]))
+
+
+def softmax_pass(log_prob, shift, inv_eps, want_outer, X, centre, resp_out):
+    """See :func:`_softmax_pass`."""
+    n_rows, n_components = log_prob.shape
+    work = n_rows * n_components * (30 + (n_components if want_outer else 0))
+    if X.shape[0] > 0:
+        work += pass_work(n_rows, n_components, X.shape[1])
+    with threads_for(work):
+        return _softmax_pass(log_prob, shift, inv_eps, want_outer, X, centre, resp_out,
+                             n_blocks_for(n_rows))
+
+
+def assign_pass(X, centre, means, prec_chol, log_det, shift, inv_eps, labels, confidence):
+    """See :func:`_assign_pass`."""
+    with threads_for(pass_work(*X.shape[:1], *means.shape)):
+        _assign_pass(X, centre, means, prec_chol, log_det, shift, inv_eps, labels, confidence,
+                     n_blocks_for(X.shape[0]))

@@ -43,6 +43,11 @@ INITIAL_TRUST_RADIUS = 10.0
 # Relative change of the dual below which it is treated as round-off.
 DUAL_ROUND_OFF = 1e-12
 TRUST_GROWTH = 4.0
+# The radius grows only after a step whose dual increase matched the quadratic model's prediction
+# this well, and shrinks after one that matched worse than POOR_AGREEMENT.
+GOOD_AGREEMENT = 0.75
+POOR_AGREEMENT = 0.25
+MIN_TRUST_RADIUS = 1.0
 ARMIJO = 1e-4
 # Newton's Hessian has the constant vector in its kernel; the ridge only guards round-off.
 HESSIAN_RIDGE = 1e-12
@@ -52,6 +57,9 @@ TINY_MASS = 1e-300
 # next: the potentials move smoothly with epsilon, and Newton's steps stay in their fast region.
 CONTINUATION_EPSILONS = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
 CONTINUATION_TOL = 1e-2
+# From a plan this close to its column masses a Newton step usually lands within tolerance, so its
+# evaluation also gathers the M-step moments (otherwise deferred to one more pass when d is large).
+LIKELY_LAST_MASS_ERROR = 1e-3
 
 
 class SinkhornConvergenceWarning(UserWarning):
@@ -269,7 +277,7 @@ def _softmax(log_prob, shift, inv_eps, *, want_outer=False, X=None, centre=None,
     resp_out = np.empty((0, n_components)) if resp_out is None else resp_out
     return _kernels.softmax_pass(
         log_prob, np.asarray(shift, dtype=np.float64), float(inv_eps), want_outer, X, centre,
-        resp_out, _kernels.n_blocks_for(log_prob.shape[0]),
+        resp_out,
     )
 
 
@@ -304,23 +312,12 @@ def solve_sinkhorn(
     # work (many features), intermediate passes skip them and one last pass adds them.
     defer_moments = X is not None and X.shape[1] * (X.shape[1] + 1) // 2 > log_prob.shape[1]
 
-    def evaluate(g, want_outer, evaluated=None, moments=not defer_moments):
-        column_sums, sum_lse, outer, first, second = evaluated or _softmax(
-            log_prob, g, inv_eps, want_outer=want_outer, X=X if moments else None, centre=centre
+    def evaluate(g, want_outer, evaluated=None, moments=not defer_moments, likely_last=False):
+        evaluated = evaluated or _softmax(
+            log_prob, g, inv_eps, want_outer=want_outer, X=X if moments or likely_last else None,
+            centre=centre,
         )
-        want_outer = outer.shape[0] > 0
-        m = column_sums / n_points
-        lse_term = epsilon * sum_lse / n_points
-        return DualState(
-            potentials=g,
-            column_means=m,
-            mass_error=float(np.max(np.abs(m / weights - 1.0))),
-            dual_value=float(weights @ g - lse_term),
-            ot_objective=float(m @ g - lse_term - epsilon * np.log(n_points)),
-            outer=outer / n_points if want_outer else None,
-            first_moment=first,
-            second_moment=second,
-        )
+        return _hard_state(evaluated, g, weights, epsilon, n_points)
 
     n_passes = 0
     if potentials is None:
@@ -378,26 +375,10 @@ def _solve_semi_relaxed(
     defer_moments = X is not None and X.shape[1] * (X.shape[1] + 1) // 2 > log_prob.shape[1]
 
     def evaluate(h, evaluated=None, moments=not defer_moments):
-        column_sums, sum_lse, _, first, second = evaluated or _softmax(
+        evaluated = evaluated or _softmax(
             log_prob, h + epsilon_log_weights, inv_eps, X=X if moments else None, centre=centre
         )
-        m = column_sums / n_points
-        lse_term = epsilon * sum_lse / n_points
-        # The sizes the potentials ask for: at the optimum m = weights * exp(-h / strength).
-        log_target = np.log(weights) - h / strength
-        target = np.exp(log_target - scipy.special.logsumexp(log_target))
-        occupied = m > 0
-        divergence = float(m[occupied] @ np.log(m[occupied] / weights[occupied]))
-        return DualState(
-            potentials=h + epsilon_log_weights,
-            column_means=m,
-            mass_error=float(np.max(np.abs(m / target - 1.0))),
-            dual_value=float(-lse_term - strength * (weights @ np.expm1(-h / strength))),
-            ot_objective=float(m @ h - lse_term + strength * divergence),
-            outer=None,
-            first_moment=first,
-            second_moment=second,
-        )
+        return _relaxed_state(evaluated, h, weights, epsilon, strength, n_points)
 
     if potentials is None:
         h = np.zeros_like(weights)
@@ -422,11 +403,77 @@ def _solve_semi_relaxed(
     return SinkhornResult(state=state, n_passes=n_passes, converged=state.mass_error <= tol)
 
 
-def _newton_step(state, weights, epsilon, evaluate, passes_left, trust_radius):
-    """One damped Newton step on the dual with backtracking.
+def _hard_state(evaluated, g, weights, epsilon, n_points):
+    """The :class:`DualState` of the plan with hard column masses at potentials ``g``."""
+    column_sums, sum_lse, outer, first, second = evaluated
+    m = column_sums / n_points
+    lse_term = epsilon * sum_lse / n_points
+    return DualState(
+        potentials=g,
+        column_means=m,
+        mass_error=float(np.max(np.abs(m / weights - 1.0))),
+        dual_value=float(weights @ g - lse_term),
+        ot_objective=float(m @ g - lse_term - epsilon * np.log(n_points)),
+        outer=outer / n_points if outer.shape[0] > 0 else None,
+        first_moment=first,
+        second_moment=second,
+    )
 
-    Returns the new state, the passes used and the trust radius for the next step.
+
+def _relaxed_state(evaluated, h, weights, epsilon, strength, n_points):
+    """The :class:`DualState` of the plan under the size prior at ``h = g - epsilon log(weights)``."""
+    column_sums, sum_lse, _, first, second = evaluated
+    m = column_sums / n_points
+    lse_term = epsilon * sum_lse / n_points
+    # The sizes the potentials ask for: at the optimum m = weights * exp(-h / strength).
+    log_target = np.log(weights) - h / strength
+    target = np.exp(log_target - scipy.special.logsumexp(log_target))
+    occupied = m > 0
+    divergence = float(m[occupied] @ np.log(m[occupied] / weights[occupied]))
+    return DualState(
+        potentials=h + epsilon * np.log(weights),
+        column_means=m,
+        mass_error=float(np.max(np.abs(m / target - 1.0))),
+        dual_value=float(-lse_term - strength * (weights @ np.expm1(-h / strength))),
+        ot_objective=float(m @ h - lse_term + strength * divergence),
+        outer=None,
+        first_moment=first,
+        second_moment=second,
+    )
+
+
+def plan_state(evaluated, potentials, weights, epsilon, n_points, size_prior_strength=None):
+    """The :class:`DualState` of a plan evaluated by a pass over the data.
+
+    Parameters
+    ----------
+    evaluated : tuple
+        What :func:`_kernels.softmax_pass` returns (column sums, summed log
+        normalisers, outer products, moments) for the plan at ``potentials``.
+    potentials : ndarray of shape (n_components,)
+        The dual potentials g the plan was evaluated at.
+    weights : ndarray of shape (n_components,)
+        Target column masses (validated).
+    epsilon : float
+        Entropic regularisation.
+    n_points : int
+        Number of points (rows) of the pass.
+    size_prior_strength : float or None, default=None
+        As for :func:`solve_sinkhorn`.
+
+    Returns
+    -------
+    DualState
+        Its ``mass_error`` says how far the plan's column masses are from the targets.
     """
+    if size_prior_strength is None:
+        return _hard_state(evaluated, potentials, weights, epsilon, n_points)
+    h = potentials - epsilon * np.log(weights)
+    return _relaxed_state(evaluated, h, weights, epsilon, size_prior_strength, n_points)
+
+
+def _newton_direction(state, weights, epsilon):
+    """Newton's direction on the dual at ``state`` (which carries the outer products), mean zero."""
     m = state.column_means
     gradient = weights - m
     hessian = np.diag(m) - state.outer
@@ -435,14 +482,26 @@ def _newton_step(state, weights, epsilon, evaluate, passes_left, trust_radius):
         direction = epsilon * scipy.linalg.solve(hessian, gradient, assume_a="pos")
     except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
         direction = epsilon * np.linalg.lstsq(hessian, gradient, rcond=None)[0]
-    direction -= direction.mean()
+    return direction - direction.mean()
+
+
+def _newton_step(state, weights, epsilon, evaluate, passes_left, trust_radius):
+    """One damped Newton step on the dual with backtracking.
+
+    Returns the new state, the passes used and the trust radius for the next step.
+    """
+    gradient = weights - state.column_means
+    direction = _newton_direction(state, weights, epsilon)
     longest = np.max(np.abs(direction)) / epsilon
     step_size = min(1.0, trust_radius / longest) if longest > 0 else 1.0
     capped = step_size < 1.0
     slope = float(gradient @ direction)
+    # The dual's quadratic model along the direction: F(g + a d) - F(g) = a slope - a^2 curvature / 2.
+    curvature = float(direction @ (state.column_means * direction - state.outer @ direction)) / epsilon
     used = 0
     while used < passes_left:
-        trial = evaluate(state.potentials + step_size * direction, want_outer=True)
+        trial = evaluate(state.potentials + step_size * direction, want_outer=True,
+                         likely_last=state.mass_error <= LIKELY_LAST_MASS_ERROR)
         used += 1
         # Accept on sufficient increase of the dual. Near the optimum the dual's change drowns in
         # round-off, and only there a smaller mass error is accepted instead (anywhere else that
@@ -451,10 +510,14 @@ def _newton_step(state, weights, epsilon, evaluate, passes_left, trust_radius):
         within_round_off = abs(change) <= DUAL_ROUND_OFF * max(1.0, abs(state.dual_value))
         if (change >= ARMIJO * step_size * slope
                 or (within_round_off and trial.mass_error < state.mass_error)):
-            if capped and used == 1:
+            predicted = step_size * slope - 0.5 * step_size**2 * curvature
+            agreement = change / predicted if predicted > 0 else 1.0
+            if agreement < POOR_AGREEMENT:
+                trust_radius = max(MIN_TRUST_RADIUS, 0.5 * step_size * longest)
+            elif capped and used == 1 and agreement > GOOD_AGREEMENT:
                 trust_radius *= TRUST_GROWTH
             return trial, used, trust_radius
         step_size *= 0.5
         capped = False
-        trust_radius = max(INITIAL_TRUST_RADIUS, step_size * longest)
+        trust_radius = max(MIN_TRUST_RADIUS, step_size * longest)
     return state, used, trust_radius

@@ -4,7 +4,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 import scipy.special
 
 from . import _kernels
@@ -18,7 +17,10 @@ from ._validation import (
     check_random_state,
     check_weights,
 )
-from .estep import SOLVERS, check_size_prior_strength, solve_sinkhorn, warn_unconverged
+from .estep import (
+    SOLVERS, SinkhornResult, check_size_prior_strength, plan_state, solve_sinkhorn,
+    warn_unconverged,
+)
 
 METHODS = ("sinkhorn", "em")
 # How each method is named in messages, progress reports and layer names.
@@ -40,6 +42,10 @@ ROUND_OFF_SPAN_RATIO = 1e-6
 HOT_PIXEL_FRACTION = 1e-4
 # Components whose means are closer than this many standard deviations have merged into one.
 MERGED_MEAN_DISTANCE = 0.01
+# Sinkhorn-EM's potentials are extrapolated from the last two E-steps only while they moved by less
+# than this many epsilon in the last iteration (late in a fit); far from convergence they jump.
+SMOOTH_POTENTIAL_CHANGE = 0.1
+_NO_ROWS = np.empty((0, 1))
 
 
 class ConvergenceWarning(UserWarning):
@@ -512,38 +518,20 @@ class GaussianMixture:
         previous = None
         converged = False
         n_iter = 0
-        log_prob = None
+        workspace = _SinkhornWorkspace()
         for n_iter in range(1, phase.max_iter + 1):
             prec_chol, log_det = state.precision_cholesky()
             if phase.method == "em":
                 loglik, mass, first, second = _kernels.em_pass(
                     X, centre, state.means, prec_chol, log_det, np.log(state.weights),
-                    _kernels.n_blocks_for(n_points),
                 )
                 objective = loglik / n_points
                 state.column_masses = mass / n_points
                 record = dict(log_likelihood=objective, ot_objective=np.nan,
                               sinkhorn_passes=0, mass_error=np.nan)
             else:
-                if log_prob is None:
-                    log_prob = np.empty((n_points, self.n_components))
-                if state.potentials is None:
-                    state.potentials = self.epsilon * np.log(state.weights)
-                state.potentials = state.potentials - state.potentials.mean()
-                loglik, posterior_mass, *first_pass = _kernels.log_prob_plan_pass(
-                    X, centre, state.means, prec_chol, log_det, np.log(state.weights),
-                    state.potentials, 1.0 / self.epsilon,
-                    self.sinkhorn_solver == "newton" and phase.size_prior_strength is None,
-                    log_prob, _kernels.n_blocks_for(n_points),
-                )
-                if phase.learn_weights:
-                    state.weights = _normalised(posterior_mass)
-                result = solve_sinkhorn(
-                    log_prob, state.weights, self.epsilon, potentials=state.potentials,
-                    tol=self.sinkhorn_tol, max_passes=self.sinkhorn_max_iter,
-                    solver=self.sinkhorn_solver, X=X, centre=centre, first_pass=tuple(first_pass),
-                    size_prior_strength=phase.size_prior_strength,
-                )
+                loglik, result = self._sinkhorn_e_step(X, centre, state, prec_chol, log_det, phase,
+                                                       workspace)
                 report.sinkhorn_step(result)
                 plan = result.state
                 state.potentials = plan.potentials
@@ -575,6 +563,50 @@ class GaussianMixture:
             final = history["ot_objective" if phase.method == "sinkhorn" else "log_likelihood"][-1]
             score = -final if phase.method == "sinkhorn" else final
         return _FitRun(state=state, history=history, converged=converged, n_iter=n_iter, score=score)
+
+    def _sinkhorn_e_step(self, X, centre, state, prec_chol, log_det, phase, workspace):
+        """Sinkhorn-EM's E-step at the current parameters, solved to ``sinkhorn_tol``.
+
+        The plan is first evaluated in the pass that computes the log-densities, at
+        potentials predicted from the last two E-steps; late in a fit that evaluation
+        already holds the class sizes and the E-step costs one pass. Returns the
+        summed log-likelihood and the :class:`SinkhornResult`.
+        """
+        n_points = X.shape[0]
+        if state.potentials is None:
+            state.potentials = self.epsilon * np.log(state.weights)
+        state.potentials = workspace.predict_potentials(state.potentials, self.epsilon)
+        # After an E-step done in one pass the next one is likely done in one too: skip the (n, K)
+        # table that only a longer solve needs.
+        store = not workspace.last_single_pass
+        if store and workspace.log_prob is None:
+            workspace.log_prob = np.empty((n_points, self.n_components))
+        newton = self.sinkhorn_solver == "newton" and phase.size_prior_strength is None
+        loglik, posterior_mass, *first_pass = _kernels.log_prob_plan_pass(
+            X, centre, state.means, prec_chol, log_det, np.log(state.weights), state.potentials,
+            1.0 / self.epsilon, newton, workspace.log_prob if store else _NO_ROWS,
+        )
+        if phase.learn_weights:
+            state.weights = _normalised(posterior_mass)
+        first_state = plan_state(tuple(first_pass), state.potentials, state.weights, self.epsilon,
+                                 n_points, phase.size_prior_strength)
+        workspace.last_single_pass = first_state.mass_error <= self.sinkhorn_tol
+        if workspace.last_single_pass:
+            return loglik, SinkhornResult(state=first_state, n_passes=1, converged=True)
+        evaluated = tuple(first_pass)
+        n_extra = 0
+        if not store:
+            if workspace.log_prob is None:
+                workspace.log_prob = np.empty((n_points, self.n_components))
+            _kernels.log_prob_pass(X, centre, state.means, prec_chol, log_det, workspace.log_prob)
+            n_extra = 1
+        result = solve_sinkhorn(
+            workspace.log_prob, state.weights, self.epsilon, potentials=state.potentials,
+            tol=self.sinkhorn_tol, max_passes=self.sinkhorn_max_iter, solver=self.sinkhorn_solver,
+            X=X, centre=centre, first_pass=evaluated, size_prior_strength=phase.size_prior_strength,
+        )
+        result.n_passes += n_extra
+        return loglik, result
 
     def _store(self, run, centre, n_features):
         state = run.state
@@ -614,7 +646,6 @@ class GaussianMixture:
         log_prob = np.empty((X.shape[0], self.n_components))
         _kernels.log_prob_pass(
             X, np.zeros(X.shape[1]), means, prec_chol, log_det, log_prob,
-            _kernels.n_blocks_for(X.shape[0]),
         )
         return log_prob
 
@@ -725,7 +756,7 @@ class GaussianMixture:
             stop = min(start + PREDICT_BLOCK_ROWS, X.shape[0])
             _kernels.assign_pass(
                 X[start:stop], zero_centre, means, prec_chol, log_det, shift, inv_eps,
-                labels[start:stop], confidence[start:stop], _kernels.n_blocks_for(stop - start),
+                labels[start:stop], confidence[start:stop],
             )
         return labels, confidence
 
@@ -833,6 +864,32 @@ class _FitReport:
             )
 
 
+class _SinkhornWorkspace:
+    """What Sinkhorn-EM's E-steps carry from one iteration to the next within one run."""
+
+    def __init__(self):
+        self.log_prob = None
+        self.last_single_pass = False
+        self._previous = None
+        self._latest = None
+
+    def predict_potentials(self, potentials, epsilon):
+        """Mean-zero potentials to evaluate the next plan at, from the last E-step's solution.
+
+        When the potentials moved by less than ``SMOOTH_POTENTIAL_CHANGE * epsilon`` in
+        the last iteration (late in a fit, where they drift steadily), the next value is
+        extrapolated linearly; otherwise the last potentials are used as they are.
+        """
+        potentials = potentials - potentials.mean()
+        self._previous, self._latest = self._latest, potentials
+        if self._previous is None:
+            return potentials
+        change = potentials - self._previous
+        if np.max(np.abs(change)) > SMOOTH_POTENTIAL_CHANGE * epsilon:
+            return potentials
+        return potentials + change
+
+
 class _FitRun:
     def __init__(self, state, history, converged, n_iter, score):
         self.state = state
@@ -880,7 +937,6 @@ class _FitState:
     def precision_cholesky(self):
         """Upper-triangular U per component (precision = U U^T) and sum(log diag U)."""
         covariances = self.full_covariances()
-        n_components, n_features = self.means.shape
         if not (np.isfinite(covariances).all() and np.isfinite(self.means).all()):
             raise ValueError(
                 "A component's mean or covariance is not a finite number: the values of X are too "
@@ -888,20 +944,16 @@ class _FitState:
                 "e.g. divide X by its standard deviation."
             )
         prec_chol = np.empty_like(covariances)
-        for k in range(n_components):
-            try:
-                cov_chol = scipy.linalg.cholesky(covariances[k], lower=True)
-            except scipy.linalg.LinAlgError:
-                raise ValueError(
-                    "A component's covariance is not positive definite: the data have too "
-                    "few distinct values in some direction. Increase reg_covar (e.g. to 1e-3) "
-                    "or use fewer components."
-                ) from None
-            prec_chol[k] = scipy.linalg.solve_triangular(
-                cov_chol, np.eye(n_features), lower=True
-            ).T
-        log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-        return np.ascontiguousarray(prec_chol), log_det
+        log_det, not_positive_definite = _kernels.precision_cholesky(
+            np.ascontiguousarray(covariances, dtype=np.float64), prec_chol
+        )
+        if not_positive_definite >= 0:
+            raise ValueError(
+                "A component's covariance is not positive definite: the data have too "
+                "few distinct values in some direction. Increase reg_covar (e.g. to 1e-3) "
+                "or use fewer components."
+            )
+        return prec_chol, log_det
 
     def precisions_cholesky_compact(self):
         prec_chol, _ = self.precision_cholesky()
