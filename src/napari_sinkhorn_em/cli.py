@@ -1,4 +1,4 @@
-"""The ``napari-sinkhorn-em`` command: segment TIFF files, compare EM with Sinkhorn-EM, run a demo.
+"""The ``napari-sinkhorn-em`` command: segment TIFF files, compare EM with Sinkhorn-EM, find neurons, run a demo.
 
 Exit status: 0 on success (inputs whose output already exists, made with the
 same settings, are skipped and count as success), 1 when ``segment`` could not
@@ -24,7 +24,26 @@ import numpy as np
 from . import data, io, lazy
 from .features import PRESETS
 from .masks import AUTOMATIC_MASKS, WELL_MARGIN, automatic_mask
-from .pipeline import ASSIGNMENTS, METHODS, MethodComparison, Segmenter, compare_methods, split_instances
+from .neurons import (
+    CATEGORY_CODES,
+    DEFAULT_NEURON_MAX_ITER,
+    DEFAULT_NUCLEUS_RADIUS_UM,
+    NeuronMatch,
+    NeuronSegmentation,
+    match_neurons,
+    segment_neurons,
+    write_neuron_table,
+)
+from .pipeline import (
+    ASSIGNMENTS,
+    METHOD_NAMES,
+    METHODS,
+    MethodComparison,
+    Segmenter,
+    compare_methods,
+    default_method,
+    split_instances,
+)
 
 PROGRAM = "napari-sinkhorn-em"
 _IMAGE_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".ome.zarr", ".zarr")
@@ -266,6 +285,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_fit_options(compare, with_method=False)
     _add_input_options(compare)
     compare.set_defaults(run=_run_compare)
+
+    _add_neurons_command(commands)
 
     demo = commands.add_parser(
         "demo",
@@ -737,6 +758,242 @@ def _run_demo(args: argparse.Namespace, stderr: TextIO) -> int:
     print("(A worm counts as found when the worm class around it, in the pixels nearer to it than to any "
           "other worm, matches it with IoU >= 0.5.)", file=stderr)
     return 0
+
+
+# ---------------------------------------------------------------------------
+# neurons: one label and one table row per neuron of a NeuroPAL stack
+# ---------------------------------------------------------------------------
+
+# Colours of the neuron categories in the comparison figure, by CATEGORY_CODES code (0 = background).
+_CATEGORY_COLOURS = {
+    0: (0.0, 0.0, 0.0),
+    CATEGORY_CODES["matched"]: (0.55, 0.55, 0.55),
+    CATEGORY_CODES["split"]: (1.0, 0.6, 0.0),
+    CATEGORY_CODES["merged"]: (0.9, 0.2, 0.9),
+    CATEGORY_CODES["moved"]: (0.0, 0.8, 0.9),
+    CATEGORY_CODES["unmatched"]: (1.0, 0.15, 0.15),
+}
+_COMPARED_METHODS = ("em", "sinkhorn")
+
+
+def _pan_neuronal_channel(text: str) -> int | bool:
+    """An argparse type: a channel number, or ``none`` (the image has no pan-neuronal channel)."""
+    if text.lower() == "none":
+        return False
+    try:
+        return _whole_number(0)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a channel number (0, 1, ...) or none, got {text!r}") from None
+
+
+def _add_neurons_command(commands: Any) -> None:
+    neurons = commands.add_parser(
+        "neurons",
+        help="find the neurons of a NeuroPAL stack: one label and one table row per neuron",
+        description="Find the neurons of a 3-D multichannel stack (e.g. NeuroPAL: mTagBFP2, CyOFP1, mNeptune2.5, "
+                    "pan-neuronal) by fitting one Gaussian per neuron to the position (um) and colour of the "
+                    "voxels inside the nuclei (half-maximum threshold of the pan-neuronal channel). Writes "
+                    "<name>_neurons.ome.tif (the labels, with the voxel size) and <name>_neurons.csv (one row per "
+                    "neuron: centre, volume, mean colour and shape in um), and prints a summary. With --compare "
+                    "it also fits EM and Sinkhorn-EM and writes <name>_comparison.png and <name>_comparison.csv "
+                    "(each neuron matched, split, merged, moved or found by one only).",
+    )
+    neurons.add_argument("input", type=Path, metavar="IN", help="input TIFF / OME-TIFF stack with channels")
+    neurons.add_argument("--output-dir", "--out", dest="out", type=Path, required=True, metavar="DIR",
+                         help="output folder")
+    neurons.add_argument("--voxel-size", type=_positive_float, nargs=3, default=None, metavar=("Z", "Y", "X"),
+                         help="voxel size in um (default: from the file's metadata)")
+    neurons.add_argument("--channel-axis", type=int, default=None, metavar="N",
+                         help="axis of the image that holds channels (default: from the file's metadata)")
+    neurons.add_argument("--pan-neuronal-channel", type=_pan_neuronal_channel, default=None, metavar="C",
+                         help="channel marking every nucleus, used to find the foreground, or none (default: "
+                              "the last channel of 4 or more, as in NeuroPAL, else none)")
+    neurons.add_argument("--colour-channels", type=_whole_number(0), nargs="+", default=None, metavar="C",
+                         help="channels used as colours (default: every channel but the pan-neuronal one)")
+    neurons.add_argument("--channel-names", nargs="+", default=None, metavar="NAME",
+                         help="one name per channel for the table's columns, e.g. mTagBFP2 CyOFP1 mNeptune2.5 "
+                              "pan-neuronal (default channel_0, channel_1, ...)")
+    neurons.add_argument("--n-neurons", type=_whole_number(1), default=None, metavar="K",
+                         help="number of neurons to fit (default: the foreground volume over one nucleus's)")
+    neurons.add_argument("--nucleus-radius", type=_positive_float, default=DEFAULT_NUCLEUS_RADIUS_UM, metavar="R",
+                         help=f"typical nucleus radius in um (default {DEFAULT_NUCLEUS_RADIUS_UM})")
+    neurons.add_argument("--method", choices=tuple(METHODS), default=None,
+                         help="how the Gaussians are fitted: sinkhorn_start, em or sinkhorn (default "
+                              "sinkhorn_start)")
+    neurons.add_argument("--max-iter", type=_whole_number(1), default=DEFAULT_NEURON_MAX_ITER, metavar="N",
+                         help=f"most iterations of the fit (default {DEFAULT_NEURON_MAX_ITER})")
+    neurons.add_argument("--compare", action="store_true",
+                         help="also fit with EM and with Sinkhorn-EM and compare them neuron by neuron")
+    neurons.add_argument("--seed", type=_whole_number(0), default=0, metavar="S",
+                         help="random seed; the same seed gives the same labels (default 0)")
+    neurons.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    neurons.set_defaults(run=_run_neurons)
+
+
+def _neuron_paths(folder: Path, stem: str, compare: bool, overwrite: bool) -> dict[str, Path]:
+    """The files of a neurons run; unless ``overwrite``, none may exist yet."""
+    paths = {"labels": folder / f"{stem}_neurons.ome.tif", "table": folder / f"{stem}_neurons.csv"}
+    if compare:
+        paths.update(figure=folder / f"{stem}_comparison.png", categories=folder / f"{stem}_comparison.csv")
+    existing = [str(path) for path in paths.values() if path.exists()]
+    if existing and not overwrite:
+        raise CommandError(f"{', '.join(existing)} already exist(s); add --overwrite to replace")
+    return paths
+
+
+def _read_stack(args: argparse.Namespace) -> tuple[np.ndarray, int | None, tuple[float, ...] | None]:
+    """The stack, its channel axis and voxel size, or a CommandError saying why it cannot be used."""
+    try:
+        image = io.read_image(args.input)
+    except (OSError, ValueError) as error:
+        raise CommandError(f"cannot read {args.input}: {_sentence(error).rstrip('.')}") from None
+    pixels, shape = image.data, " × ".join(map(str, image.data.shape))
+    channel_axis = image.channel_axis if args.channel_axis is None else args.channel_axis
+    if not (channel_axis is None or -pixels.ndim <= channel_axis < pixels.ndim):
+        raise CommandError(
+            f"--channel-axis {channel_axis} does not exist: {args.input} has {pixels.ndim} axes (shape {shape}), "
+            f"numbered 0 to {pixels.ndim - 1}"
+        )
+    if channel_axis is not None and pixels.shape[channel_axis] > _MAX_CHANNELS:
+        raise CommandError(
+            f"axis {channel_axis} of {args.input} holds {pixels.shape[channel_axis]} values (shape {shape}), which "
+            f"looks like an image axis rather than channels; give the axis holding the channels with --channel-axis"
+        )
+    spatial = pixels.ndim - (channel_axis is not None)
+    if spatial == 2:
+        raise CommandError(
+            f"{args.input} is a 2-D image (shape {shape}); neurons needs a 3-D stack (z, y, x), with its "
+            "channels, to tell touching nuclei apart"
+        )
+    if spatial != 3:
+        hint = " and no channel axis in its metadata; give the axis holding the channels with --channel-axis" \
+            if channel_axis is None else "; neurons needs a 3-D stack (z, y, x) with one channel axis"
+        raise CommandError(f"{args.input} has {spatial} axes besides the channels (shape {shape}){hint}")
+    scale = tuple(args.voxel_size) if args.voxel_size is not None else image.scale
+    if scale is not None and len(scale) != 3:
+        raise CommandError(
+            f"the voxel size in {args.input}'s metadata, {scale}, does not give one size per axis of the stack; "
+            "give it with --voxel-size Z Y X"
+        )
+    return pixels, channel_axis, scale
+
+
+def _find_neurons(
+    pixels, channel_axis, scale, args, *, method, mask=None, n_neurons=None, stderr
+) -> NeuronSegmentation:
+    """segment_neurons with the command's options; its errors as CommandError."""
+    bar = _ProgressBar(f"{args.input.name} ({METHOD_NAMES[method or default_method()]})", stderr)
+    try:
+        return segment_neurons(
+            pixels, channel_axis=channel_axis, scale=scale,
+            n_neurons=args.n_neurons if n_neurons is None else n_neurons,
+            colour_channels=args.colour_channels, pan_neuronal_channel=args.pan_neuronal_channel, mask=mask,
+            nucleus_radius_um=args.nucleus_radius, method=method, random_state=args.seed, max_iter=args.max_iter,
+            progress=bar, channel_names=args.channel_names,
+        )
+    except (ValueError, MemoryError) as error:
+        raise CommandError(f"cannot find the neurons in {args.input}: {_sentence(error).rstrip('.')}") from None
+    finally:
+        bar.close()
+
+
+def _neuron_settings(args: argparse.Namespace, result: NeuronSegmentation) -> dict[str, Any]:
+    """What made a neurons label image, stored in its OME description."""
+    return {
+        "command": "neurons",
+        "method": result.segmenter.method,
+        "n_neurons": result.n_neurons,
+        "suggested_n_neurons": result.suggested_n_neurons,
+        "nucleus_radius_um": args.nucleus_radius,
+        "colour_channels": list(result.colour_channels),
+        "pan_neuronal_channel": result.pan_neuronal_channel,
+        "voxel_size_um": list(result.scale),
+        "max_iter": args.max_iter,
+        "seed": args.seed,
+    }
+
+
+def _run_neurons(args: argparse.Namespace, stderr: TextIO) -> int:
+    folder = _output_folder(args.out)
+    paths = _neuron_paths(folder, _stem(args.input), args.compare, args.overwrite)
+    pixels, channel_axis, scale = _read_stack(args)
+    result = _find_neurons(pixels, channel_axis, scale, args, method=args.method, stderr=stderr)
+    io.write_tiff(paths["labels"], result.labels, scale=scale, settings=_neuron_settings(args, result),
+                  overwrite=args.overwrite)
+    write_neuron_table(result.table, paths["table"], overwrite=args.overwrite)
+    print(result.summary(), file=stderr)
+    print(f"Labels (label k = neuron k): {paths['labels']}", file=stderr)
+    print(f"Table (one row per neuron):  {paths['table']}", file=stderr)
+    if args.compare:
+        _compare_neuron_methods(pixels, channel_axis, scale, args, result, paths, stderr)
+    return 0
+
+
+def _compare_neuron_methods(pixels, channel_axis, scale, args, result: NeuronSegmentation, paths, stderr) -> None:
+    """Fit EM and Sinkhorn-EM on the same foreground and K; write the figure and the category table."""
+    fits = {}
+    for method in _COMPARED_METHODS:
+        if result.segmenter.method == method:
+            fits[method] = result
+        else:
+            fits[method] = _find_neurons(pixels, channel_axis, scale, args, method=method, mask=result.foreground,
+                                         n_neurons=result.n_neurons, stderr=stderr)
+    names = tuple(METHOD_NAMES[method] for method in _COMPARED_METHODS)
+    match = match_neurons(fits["em"].labels, fits["sinkhorn"].labels, scale=result.scale)
+    write_neuron_table(match.category_table(names), paths["categories"], overwrite=args.overwrite)
+    _write_neuron_comparison_figure(paths["figure"], match, result.scale, names, overwrite=args.overwrite)
+    print(f"{names[0]} (A) against {names[1]} (B): {match.summary()}", file=stderr)
+    print(f"Comparison figure:           {paths['figure']}", file=stderr)
+    print(f"Each neuron's category:      {paths['categories']}", file=stderr)
+
+
+def _label_colours(n_labels: int) -> Any:
+    """A colour map for label images: black background, then tab20 repeating."""
+    import matplotlib
+    from matplotlib.colors import ListedColormap
+
+    palette = np.asarray(matplotlib.colormaps["tab20"].colors)
+    return ListedColormap(np.vstack([[0.0, 0.0, 0.0], palette[np.arange(max(n_labels, 1)) % len(palette)]]))
+
+
+def _write_neuron_comparison_figure(path: Path, match: NeuronMatch, scale, names, *, overwrite: bool) -> None:
+    """Max projections along z of both label images and of both sides' categories, the counts in the title."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    _, size_y, size_x = match.labels_a.shape
+    extent = (0.0, size_x * scale[2], size_y * scale[1], 0.0)
+    panel_height = float(np.clip(11.0 * extent[2] / max(extent[1], 1e-12), 1.5, 8.0))
+    figure = Figure(figsize=(12.0, 4 * panel_height + 2.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(4, 1)
+    n_labels = int(max(match.labels_a.max(), match.labels_b.max()))
+    categories = ListedColormap([_CATEGORY_COLOURS[code] for code in sorted(_CATEGORY_COLOURS)])
+    counts = match.counts
+    for axis, labels, name in zip(axes[:2], (match.labels_a, match.labels_b), names):
+        axis.imshow(labels.max(axis=0), cmap=_label_colours(n_labels), vmin=0, vmax=n_labels, extent=extent,
+                    interpolation="nearest")
+        axis.set_title(f"{name}: {len(np.unique(labels)) - 1} neurons (max projection along z)")
+    for axis, side, name in zip(axes[2:], ("a", "b"), names):
+        axis.imshow(match.disagreement_image(side).max(axis=0), cmap=categories, vmin=0,
+                    vmax=max(_CATEGORY_COLOURS), extent=extent, interpolation="nearest")
+        axis.set_title(f"{name}'s neurons by category (disagreements drawn over matches)")
+    for axis in axes:
+        axis.set_xlabel("x (µm)")
+        axis.set_ylabel("y (µm)")
+    legend = [Patch(color=_CATEGORY_COLOURS[CATEGORY_CODES[name]], label=name) for name in
+              ("matched", "split", "merged", "moved")]
+    legend.append(Patch(color=_CATEGORY_COLOURS[CATEGORY_CODES["unmatched"]], label="found by one method only"))
+    axes[3].legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=5, frameon=False)
+    figure.suptitle(
+        f"{names[0]} {len(match.neurons_a)} neurons, {names[1]} {len(match.neurons_b)}: {counts['matched']} matched, "
+        f"{counts['split']} split, {counts['merged']} merged, {counts['moved']} moved, {counts['missing']} only in "
+        f"{names[0]}, {counts['extra']} only in {names[1]}"
+    )
+    with io.atomic_write(path, overwrite=overwrite) as handle:
+        figure.savefig(handle, format="png", dpi=100)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
