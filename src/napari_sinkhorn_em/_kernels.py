@@ -19,13 +19,16 @@ Conventions shared by all kernels:
 - ``prec_chol`` (K, d, d) is the upper-triangular Cholesky factor U of each
   precision matrix (precision = U U^T), ``log_det`` (K,) is sum(log(diag(U))).
   Diagonal and spherical models pass diagonal U.
-- ``log_prob`` (n, K) holds log N(x_i; mu_k, Sigma_k).
+- ``log_prob`` (K, n), component-major, holds log N(x_i; mu_k, Sigma_k) in
+  ``log_prob[k, i]``: a tile of it is then contiguous rows, which the passes
+  read without transposing.
 - Responsibilities are ``softmax_k((log_prob[i, k] + shift[k]) * inv_eps)``:
   EM uses ``shift = log(weights)``, ``inv_eps = 1``; Sinkhorn-EM uses the dual
   potentials and ``1 / epsilon``.
 - A component whose responsibilities in a tile are all below
-  ``NEGLIGIBLE_RESPONSIBILITY`` adds nothing to that tile's moments and outer
-  products (at most ``TILE_ROWS * 1e-30`` of mass is left out per tile).
+  ``NEGLIGIBLE_RESPONSIBILITY`` adds nothing to that tile's moments (at most
+  ``TILE_ROWS * 1e-30`` of mass is left out per tile), and below
+  ``NEGLIGIBLE_FOR_HESSIAN`` nothing to its outer products.
 """
 
 import contextlib
@@ -49,6 +52,11 @@ MAX_BLOCKS = 256
 MIN_BLOCK_ROWS = 1024
 TILE_ROWS = 128
 NEGLIGIBLE_RESPONSIBILITY = 1e-30
+# Newton's Hessian on the dual needs far less precision than the M-step: there a component adds
+# nothing to a tile's outer products when its responsibilities stay below this.
+NEGLIGIBLE_FOR_HESSIAN = 1e-12
+# From this many components active in a tile on, its outer products are summed row by row.
+SPARSE_OUTER_ACTIVE = 24
 # exp(x) for x below this is returned as 0 (exp(-708) is the smallest normal float64's order).
 EXP_MIN = -708.0
 _LOG2_E = 1.4426950408889634
@@ -192,15 +200,15 @@ def _softmax_tile(log_prob, n_tile, shift, inv_eps, out, work, exponent_bits):
 
 
 @numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
-def _active_components(resp, n_tile, active):
-    """Write the components with a non-negligible responsibility in the tile into
-    ``active``; return their number."""
+def _active_components(resp, n_tile, cutoff, active):
+    """Write the components with a responsibility of at least ``cutoff`` somewhere in the
+    tile into ``active``; return their number."""
     n_active = 0
     for k in range(resp.shape[0]):
         largest = 0.0
         for t in range(n_tile):
             largest = max(largest, resp[k, t])
-        if largest >= NEGLIGIBLE_RESPONSIBILITY:
+        if largest >= cutoff:
             active[n_active] = k
             n_active += 1
     return n_active
@@ -239,8 +247,28 @@ def _column_sums_tile(resp, n_tile, sums):
 
 
 @numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
-def _outer_tile(resp, n_tile, active, n_active, outer):
-    """Add the upper triangle of sum_t r_t r_t^T (over the active components) to ``outer``."""
+def _outer_tile(resp, n_tile, active, n_active, row_active, outer):
+    """Add the upper triangle of sum_t r_t r_t^T (over the active components) to ``outer``.
+
+    With many active components each row holds only a few of them (many components,
+    each near few points): then the products are summed row by row over that row's own
+    components, not over every pair of the tile's.
+    """
+    if n_active >= SPARSE_OUTER_ACTIVE:
+        for t in range(n_tile):
+            n_row = 0
+            for a in range(n_active):
+                k = active[a]
+                if resp[k, t] >= NEGLIGIBLE_FOR_HESSIAN:
+                    row_active[n_row] = k
+                    n_row += 1
+            for a in range(n_row):
+                k = row_active[a]
+                rk = resp[k, t]
+                for b in range(a, n_row):
+                    j = row_active[b]
+                    outer[k, j] += rk * resp[j, t]
+        return
     for a in range(n_active):
         k = active[a]
         for b in range(a, n_active):
@@ -252,6 +280,16 @@ def _outer_tile(resp, n_tile, active, n_active, outer):
                 outer[k, j] += total
             else:
                 outer[j, k] += total
+
+
+@numba.njit(cache=True)
+def _sum_in_order(values):
+    """Sum in index order (inside a parallel kernel ``values.sum()`` becomes a parallel
+    reduction, whose order, and so whose last bits, depend on the thread count)."""
+    total = 0.0
+    for value in values:
+        total += value
+    return total
 
 
 @numba.njit(cache=True)
@@ -317,16 +355,16 @@ def _em_pass(X, centre, means, prec_chol, log_det, log_weights, n_blocks):
             block_loglik[b] += _softmax_tile(
                 log_prob, n_tile, log_weights, 1.0, resp, work, exponent_bits
             )
-            n_active = _active_components(resp, n_tile, active)
+            n_active = _active_components(resp, n_tile, NEGLIGIBLE_RESPONSIBILITY, active)
             _moments_tile(rows, resp, n_tile, active, n_active, block_mass[b], block_first[b],
                           block_second[b], work[0])
     mass, first, second = _reduce_moments(block_mass, block_first, block_second)
-    return block_loglik.sum(), mass, first, second
+    return _sum_in_order(block_loglik), mass, first, second
 
 
 @numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def _log_prob_pass(X, centre, means, prec_chol, log_det, log_prob, n_blocks):
-    """Fill ``log_prob`` (n, K) with the log-density of every row under every component."""
+    """Fill ``log_prob`` (K, n) with the log-density of every row under every component."""
     n_rows, n_features = X.shape
     n_components = means.shape[0]
     for b in numba.prange(n_blocks):
@@ -339,9 +377,9 @@ def _log_prob_pass(X, centre, means, prec_chol, log_det, log_prob, n_blocks):
             n_tile = min(TILE_ROWS, stop - tile_start)
             _load_rows(X, centre, tile_start, n_tile, rows)
             _log_density_tile(rows, n_tile, means, prec_chol, log_det, tile, work)
-            for t in range(n_tile):
-                for k in range(n_components):
-                    log_prob[tile_start + t, k] = tile[k, t]
+            for k in range(n_components):
+                for t in range(n_tile):
+                    log_prob[k, tile_start + t] = tile[k, t]
 
 
 @numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH, error_model="numpy")
@@ -349,7 +387,7 @@ def _log_prob_plan_pass(X, centre, means, prec_chol, log_det, log_weights, shift
                        want_outer, log_prob, n_blocks):
     """Evaluate the plan at potentials ``shift`` straight from the points, in one pass.
 
-    Fills ``log_prob`` (n, K) unless it has no rows. Returns the summed
+    Fills ``log_prob`` (K, n) unless it has no columns. Returns the summed
     log-likelihood with ``log_weights``, the column sums of the ordinary posterior,
     and what :func:`softmax_pass` returns for the plan (column sums, summed
     log-normalisers, outer products if wanted, M-step moments). Late in a fit
@@ -357,7 +395,7 @@ def _log_prob_plan_pass(X, centre, means, prec_chol, log_det, log_weights, shift
     """
     n_rows, n_features = X.shape
     n_components = means.shape[0]
-    store = log_prob.shape[0] > 0
+    store = log_prob.shape[1] > 0
     outer_size = n_components if want_outer else 0
     block_loglik = np.zeros(n_blocks)
     block_posterior = np.zeros((n_blocks, n_components))
@@ -375,24 +413,26 @@ def _log_prob_plan_pass(X, centre, means, prec_chol, log_det, log_weights, shift
         work = np.empty((3, TILE_ROWS))
         exponent_bits = np.empty(TILE_ROWS, dtype=np.int64)
         active = np.empty(n_components, dtype=np.int64)
+        row_active = np.empty(n_components, dtype=np.int64)
         moment_mass = np.zeros(n_components)
         for tile_start in range(start, stop, TILE_ROWS):
             n_tile = min(TILE_ROWS, stop - tile_start)
             _load_rows(X, centre, tile_start, n_tile, rows)
             _log_density_tile(rows, n_tile, means, prec_chol, log_det, tile, work)
             if store:
-                for t in range(n_tile):
-                    for k in range(n_components):
-                        log_prob[tile_start + t, k] = tile[k, t]
+                for k in range(n_components):
+                    for t in range(n_tile):
+                        log_prob[k, tile_start + t] = tile[k, t]
             block_loglik[b] += _softmax_tile(
                 tile, n_tile, log_weights, 1.0, resp, work, exponent_bits
             )
             _column_sums_tile(resp, n_tile, block_posterior[b])
             block_lse[b] += _softmax_tile(tile, n_tile, shift, inv_eps, resp, work, exponent_bits)
             _column_sums_tile(resp, n_tile, block_mass[b])
-            n_active = _active_components(resp, n_tile, active)
             if want_outer:
-                _outer_tile(resp, n_tile, active, n_active, block_outer[b])
+                n_active = _active_components(resp, n_tile, NEGLIGIBLE_FOR_HESSIAN, active)
+                _outer_tile(resp, n_tile, active, n_active, row_active, block_outer[b])
+            n_active = _active_components(resp, n_tile, NEGLIGIBLE_RESPONSIBILITY, active)
             _moments_tile(rows, resp, n_tile, active, n_active, moment_mass, block_first[b],
                           block_second[b], work[0])
     posterior_mass = np.zeros(n_components)
@@ -401,19 +441,19 @@ def _log_prob_plan_pass(X, centre, means, prec_chol, log_det, log_weights, shift
     mass, outer, first, second = _reduce_plan(
         block_mass, block_outer, block_mass, block_first, block_second
     )
-    return block_loglik.sum(), posterior_mass, mass, block_lse.sum(), outer, first, second
+    return _sum_in_order(block_loglik), posterior_mass, mass, _sum_in_order(block_lse), outer, first, second
 
 
 @numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def _softmax_pass(log_prob, shift, inv_eps, want_outer, X, centre, resp_out, n_blocks):
-    """One pass of r_i = softmax((log_prob_i + shift) * inv_eps) over stored log-densities.
+    """One pass of r_i = softmax((log_prob[:, i] + shift) * inv_eps) over stored log-densities.
 
     Always returns the column sums of r and the summed row log-normalisers.
     With ``want_outer`` it also returns sum_i r_i r_i^T (for Newton's method on the
     dual); with a non-empty ``X`` the M-step moments of r; with a non-empty
-    ``resp_out`` it writes r there. Empty (0-row) arrays switch those parts off.
+    ``resp_out`` (n, K) it writes r there. Empty (0-row) arrays switch those parts off.
     """
-    n_rows, n_components = log_prob.shape
+    n_components, n_rows = log_prob.shape
     n_features = X.shape[1]
     with_moments = X.shape[0] > 0
     with_resp = resp_out.shape[0] > 0
@@ -434,21 +474,22 @@ def _softmax_pass(log_prob, shift, inv_eps, want_outer, X, centre, resp_out, n_b
         work = np.empty((3, TILE_ROWS))
         exponent_bits = np.empty(TILE_ROWS, dtype=np.int64)
         active = np.empty(n_components, dtype=np.int64)
+        row_active = np.empty(n_components, dtype=np.int64)
         for tile_start in range(start, stop, TILE_ROWS):
             n_tile = min(TILE_ROWS, stop - tile_start)
-            for t in range(n_tile):
-                for k in range(n_components):
-                    tile[k, t] = log_prob[tile_start + t, k]
+            for k in range(n_components):
+                for t in range(n_tile):
+                    tile[k, t] = log_prob[k, tile_start + t]
             block_lse[b] += _softmax_tile(tile, n_tile, shift, inv_eps, resp, work, exponent_bits)
             _column_sums_tile(resp, n_tile, block_mass[b])
-            if want_outer or with_moments:
-                n_active = _active_components(resp, n_tile, active)
-                if want_outer:
-                    _outer_tile(resp, n_tile, active, n_active, block_outer[b])
-                if with_moments:
-                    _load_rows(X, centre, tile_start, n_tile, rows)
-                    _moments_tile(rows, resp, n_tile, active, n_active, block_moment_mass[b],
-                                  block_first[b], block_second[b], work[0])
+            if want_outer:
+                n_active = _active_components(resp, n_tile, NEGLIGIBLE_FOR_HESSIAN, active)
+                _outer_tile(resp, n_tile, active, n_active, row_active, block_outer[b])
+            if with_moments:
+                n_active = _active_components(resp, n_tile, NEGLIGIBLE_RESPONSIBILITY, active)
+                _load_rows(X, centre, tile_start, n_tile, rows)
+                _moments_tile(rows, resp, n_tile, active, n_active, block_moment_mass[b],
+                              block_first[b], block_second[b], work[0])
             if with_resp:
                 for t in range(n_tile):
                     for k in range(n_components):
@@ -456,7 +497,7 @@ def _softmax_pass(log_prob, shift, inv_eps, want_outer, X, centre, resp_out, n_b
     mass, outer, first, second = _reduce_plan(
         block_mass, block_outer, block_moment_mass, block_first, block_second
     )
-    return mass, block_lse.sum(), outer, first, second
+    return mass, _sum_in_order(block_lse), outer, first, second
 
 
 @numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH, error_model="numpy")
@@ -552,7 +593,7 @@ def log_prob_plan_pass(X, centre, means, prec_chol, log_det, log_weights, shift,
 
 def softmax_pass(log_prob, shift, inv_eps, want_outer, X, centre, resp_out):
     """See :func:`_softmax_pass`."""
-    n_rows, n_components = log_prob.shape
+    n_components, n_rows = log_prob.shape
     work = n_rows * n_components * (30 + (n_components if want_outer else 0))
     if X.shape[0] > 0:
         work += pass_work(n_rows, n_components, X.shape[1])
@@ -566,3 +607,37 @@ def assign_pass(X, centre, means, prec_chol, log_det, shift, inv_eps, labels, co
     with threads_for(pass_work(*X.shape[:1], *means.shape)):
         _assign_pass(X, centre, means, prec_chol, log_det, shift, inv_eps, labels, confidence,
                      n_blocks_for(X.shape[0]))
+
+
+@numba.njit(cache=True)
+def solve_positive_definite(matrix, rhs):
+    """Solve ``matrix @ x = rhs`` by Cholesky factorisation, on one thread.
+
+    Returns ``(x, True)``, or ``(undefined, False)`` when ``matrix`` is not
+    numerically positive definite. For Newton's K x K systems, where a BLAS call
+    would start threads that cost more than the solve.
+    """
+    n = matrix.shape[0]
+    lower = np.zeros((n, n))
+    x = rhs.copy()
+    for j in range(n):
+        diagonal = matrix[j, j]
+        for m in range(j):
+            diagonal -= lower[j, m] * lower[j, m]
+        if not diagonal > 0.0:
+            return x, False
+        lower[j, j] = math.sqrt(diagonal)
+        for i in range(j + 1, n):
+            value = matrix[i, j]
+            for m in range(j):
+                value -= lower[i, m] * lower[j, m]
+            lower[i, j] = value / lower[j, j]
+    for i in range(n):
+        for m in range(i):
+            x[i] -= lower[i, m] * x[m]
+        x[i] /= lower[i, i]
+    for i in range(n - 1, -1, -1):
+        for m in range(i + 1, n):
+            x[i] -= lower[m, i] * x[m]
+        x[i] /= lower[i, i]
+    return x, True

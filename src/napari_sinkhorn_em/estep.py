@@ -29,7 +29,6 @@ import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
-import scipy.linalg
 import scipy.special
 
 from . import _kernels
@@ -125,7 +124,7 @@ def em_responsibilities(log_prob, weights):
     log_prob = _log_prob_array(log_prob)
     weights = check_weights(weights, log_prob.shape[1])
     resp = np.empty_like(log_prob)
-    _softmax(log_prob, np.log(weights), 1.0, resp_out=resp)
+    _softmax(np.ascontiguousarray(log_prob.T), np.log(weights), 1.0, resp_out=resp)
     return resp
 
 
@@ -228,14 +227,15 @@ def sinkhorn_responsibilities(
             f"belong to those components, so they cannot receive their fraction of the points "
             f"(weights). Remove those components or give them a finite log-density somewhere."
         )
+    by_component = np.ascontiguousarray(log_prob.T)
     result = solve_sinkhorn(
-        log_prob, weights, check_epsilon(epsilon), potentials=potentials, tol=tol,
+        by_component, weights, check_epsilon(epsilon), potentials=potentials, tol=tol,
         max_passes=max_iter, solver=solver, size_prior_strength=strength,
     )
     if not result.converged:
         warn_unconverged(result)
     resp = np.empty_like(log_prob)
-    _softmax(log_prob, result.state.potentials, 1.0 / epsilon, resp_out=resp)
+    _softmax(by_component, result.state.potentials, 1.0 / epsilon, resp_out=resp)
     return resp, result.state.potentials, result.n_passes
 
 
@@ -271,7 +271,7 @@ _EMPTY_ROWS = np.empty((0, 1))
 
 
 def _softmax(log_prob, shift, inv_eps, *, want_outer=False, X=None, centre=None, resp_out=None):
-    n_components = log_prob.shape[1]
+    n_components = log_prob.shape[0]
     X = _EMPTY_ROWS if X is None else X
     centre = np.zeros(X.shape[1]) if centre is None else centre
     resp_out = np.empty((0, n_components)) if resp_out is None else resp_out
@@ -287,7 +287,9 @@ def solve_sinkhorn(
 ):
     """Solve the Sinkhorn E-step; return the final :class:`DualState` and pass count.
 
-    ``size_prior_strength`` (a float from :func:`check_size_prior_strength`, or None
+    ``log_prob`` is component-major, shape (n_components, n_points) (the transpose of
+    what :func:`sinkhorn_responsibilities` takes): the kernels read it in tiles of
+    contiguous rows. ``size_prior_strength`` (a float from :func:`check_size_prior_strength`, or None
     for hard sizes) relaxes the column masses to a prior; that plan is solved by
     scaling sweeps whatever ``solver`` says.
 
@@ -305,12 +307,12 @@ def solve_sinkhorn(
             log_prob, weights, epsilon, size_prior_strength, potentials=potentials, tol=tol,
             max_passes=max_passes, X=X, centre=centre, first_pass=first_pass,
         )
-    n_points = log_prob.shape[0]
+    n_points = log_prob.shape[1]
     log_weights = np.log(weights)
     inv_eps = 1.0 / epsilon
     # The M-step moments cost K d(d+1)/2 per point and pass. When that outweighs the plan's own
     # work (many features), intermediate passes skip them and one last pass adds them.
-    defer_moments = X is not None and X.shape[1] * (X.shape[1] + 1) // 2 > log_prob.shape[1]
+    defer_moments = X is not None and X.shape[1] * (X.shape[1] + 1) // 2 > log_prob.shape[0]
 
     def evaluate(g, want_outer, evaluated=None, moments=not defer_moments, likely_last=False):
         evaluated = evaluated or _softmax(
@@ -368,11 +370,11 @@ def _solve_semi_relaxed(
     Works on ``h = g - epsilon log(weights)`` (zero: EM's posterior at epsilon 1), so that
     a tiny ``strength``, where h is of its size, keeps its relative precision.
     """
-    n_points = log_prob.shape[0]
+    n_points = log_prob.shape[1]
     epsilon_log_weights = epsilon * np.log(weights)
     inv_eps = 1.0 / epsilon
     contraction = strength / (strength + epsilon)
-    defer_moments = X is not None and X.shape[1] * (X.shape[1] + 1) // 2 > log_prob.shape[1]
+    defer_moments = X is not None and X.shape[1] * (X.shape[1] + 1) // 2 > log_prob.shape[0]
 
     def evaluate(h, evaluated=None, moments=not defer_moments):
         evaluated = evaluated or _softmax(
@@ -478,10 +480,10 @@ def _newton_direction(state, weights, epsilon):
     gradient = weights - m
     hessian = np.diag(m) - state.outer
     hessian[np.diag_indices_from(hessian)] += HESSIAN_RIDGE
-    try:
-        direction = epsilon * scipy.linalg.solve(hessian, gradient, assume_a="pos")
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
-        direction = epsilon * np.linalg.lstsq(hessian, gradient, rcond=None)[0]
+    solution, positive_definite = _kernels.solve_positive_definite(hessian, gradient)
+    if not positive_definite:
+        solution = np.linalg.lstsq(hessian, gradient, rcond=None)[0]
+    direction = epsilon * solution
     return direction - direction.mean()
 
 

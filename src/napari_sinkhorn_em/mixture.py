@@ -45,7 +45,7 @@ MERGED_MEAN_DISTANCE = 0.01
 # Sinkhorn-EM's potentials are extrapolated from the last two E-steps only while they moved by less
 # than this many epsilon in the last iteration (late in a fit); far from convergence they jump.
 SMOOTH_POTENTIAL_CHANGE = 0.1
-_NO_ROWS = np.empty((0, 1))
+_NO_POINTS = np.empty((1, 0))
 
 
 class ConvergenceWarning(UserWarning):
@@ -546,7 +546,10 @@ class GaussianMixture:
                 mass, first, second, self.reg_covar, X, rng, means_only=phase.means_only
             )
             if phase.method == "em" and phase.learn_weights:
-                state.weights = _normalised(mass)
+                # A re-seeded component restarts with an average share; at its old share of
+                # (almost) nothing it would lose its points again at once.
+                empty = _empty_components(mass, n_points)
+                state.weights = _normalised(np.where(empty, n_points / self.n_components, mass))
             report.n_reseeded += n_reseeded
             record.update(n_reseeded=n_reseeded, phase=phase.name)
             for key in HISTORY_KEYS:
@@ -580,11 +583,11 @@ class GaussianMixture:
         # table that only a longer solve needs.
         store = not workspace.last_single_pass
         if store and workspace.log_prob is None:
-            workspace.log_prob = np.empty((n_points, self.n_components))
+            workspace.log_prob = np.empty((self.n_components, n_points))
         newton = self.sinkhorn_solver == "newton" and phase.size_prior_strength is None
         loglik, posterior_mass, *first_pass = _kernels.log_prob_plan_pass(
             X, centre, state.means, prec_chol, log_det, np.log(state.weights), state.potentials,
-            1.0 / self.epsilon, newton, workspace.log_prob if store else _NO_ROWS,
+            1.0 / self.epsilon, newton, workspace.log_prob if store else _NO_POINTS,
         )
         if phase.learn_weights:
             state.weights = _normalised(posterior_mass)
@@ -597,7 +600,7 @@ class GaussianMixture:
         n_extra = 0
         if not store:
             if workspace.log_prob is None:
-                workspace.log_prob = np.empty((n_points, self.n_components))
+                workspace.log_prob = np.empty((self.n_components, n_points))
             _kernels.log_prob_pass(X, centre, state.means, prec_chol, log_det, workspace.log_prob)
             n_extra = 1
         result = solve_sinkhorn(
@@ -641,12 +644,13 @@ class GaussianMixture:
 
     def estimate_log_prob(self, X):
         """Log-density of each point under each component, shape (n_points, n_components)."""
-        X = self._check_fitted(X)
+        return self._log_prob_by_component(self._check_fitted(X)).T
+
+    def _log_prob_by_component(self, X):
+        """Log-densities of validated ``X``, component-major: shape (n_components, n_points)."""
         means, prec_chol, log_det = self._kernel_parameters()
-        log_prob = np.empty((X.shape[0], self.n_components))
-        _kernels.log_prob_pass(
-            X, np.zeros(X.shape[1]), means, prec_chol, log_det, log_prob,
-        )
+        log_prob = np.empty((self.n_components, X.shape[0]))
+        _kernels.log_prob_pass(X, np.zeros(X.shape[1]), means, prec_chol, log_det, log_prob)
         return log_prob
 
     def score_samples(self, X):
@@ -702,7 +706,7 @@ class GaussianMixture:
         """:meth:`transport_potentials` of validated ``X``; warns at the caller of the public method."""
         check_epsilon(self.epsilon)
         result = solve_sinkhorn(
-            self.estimate_log_prob(X), self.weights_, self.epsilon, potentials=self.potentials_,
+            self._log_prob_by_component(X), self.weights_, self.epsilon, potentials=self.potentials_,
             tol=self.sinkhorn_tol, max_passes=self.sinkhorn_max_iter, solver=self.sinkhorn_solver,
             size_prior_strength=check_size_prior_strength(self.size_prior_strength),
         )
@@ -995,7 +999,7 @@ class _FitState:
         """
         n_points = X.shape[0]
         n_components, n_features = first.shape
-        empty = mass <= max(EMPTY_COMPONENT_FRACTION * n_points, 10 * np.finfo(float).eps)
+        empty = _empty_components(mass, n_points)
         safe_mass = np.where(empty, 1.0, mass)
         means = first / safe_mass[:, None]
         covariances = second / safe_mass[:, None, None] - means[:, :, None] * means[:, None, :]
@@ -1027,6 +1031,11 @@ def _parameter_shape(covariance_type, n_components, n_features):
         "diag": (n_components, n_features),
         "spherical": (n_components,),
     }[covariance_type]
+
+
+def _empty_components(mass, n_points):
+    """Which components hold (almost) no points: they are re-seeded."""
+    return mass <= max(EMPTY_COMPONENT_FRACTION * n_points, 10 * np.finfo(float).eps)
 
 
 def _normalised(mass):
