@@ -11,6 +11,16 @@ finished: one layer per distinct setting (or the previous one replaced, when
 asked), the newest on top, each marked in its metadata under
 :data:`RESULT_METADATA_KEY` so that it is never offered as an input. This is
 the only module of the package that imports Qt or napari.
+
+The *neurons* recipe (features "Neurons (NeuroPAL)") runs
+:func:`~napari_sinkhorn_em.neurons.segment_neurons` instead of a
+:class:`~napari_sinkhorn_em.pipeline.Segmenter` fit (:func:`_neuron_steps`):
+one Gaussian per neuron over position and colour, the channels of one stack
+preselected, the number of neurons suggested from the pan-neuronal channel's
+foreground, and a labels layer plus a points layer of the neurons' centres,
+both carrying the per-neuron table as their features. Its library call
+reports progress through a callback, which a :class:`_ProgressRelay` passes
+to the widget and through which a cancelled run is stopped.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import contextlib
 import copy
 import math
 import os
+import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -54,12 +65,26 @@ from superqt import QCollapsible
 from . import lazy
 from .certainty import CERTAINTY_CAP, label_certainty
 from .masks import WELL_MARGIN, automatic_mask
+from .neurons import (
+    CATEGORY_CODES,
+    DEFAULT_NEURON_MAX_ITER,
+    DEFAULT_NUCLEUS_RADIUS_UM,
+    NeuronMatch,
+    NeuronSegmentation,
+    match_neurons,
+    napari_features,
+    nuclei_foreground,
+    segment_neurons,
+    suggest_n_neurons,
+)
 from .pipeline import METHOD_NAMES, METHODS, LabelComparison, Progress, Segmenter, class_sizes_from_labels, compare_labels
 
 __all__ = ["RESULT_METADATA_KEY", "SegmentationWidget"]
 
 #: Pause after the last change of K or ε before a live re-run starts.
 LIVE_DELAY_MS = 400
+#: Pause after the last change of the selected stack before its neurons' foreground is searched for.
+FOREGROUND_DELAY_MS = 200
 #: Range of the ε slider, in powers of ten (0.01 to 100).
 EPSILON_DECADES = (-2, 2)
 _SLIDER_STEPS_PER_DECADE = 100
@@ -79,7 +104,45 @@ _FEATURE_CHOICES = (
     ("intensity", "intensity"),
     ("multiscale (edges, blobs, ridges)", "multiscale"),
     ("bright field (illumination corrected)", "brightfield"),
+    ("Neurons (NeuroPAL): one label per neuron", "neurons"),
 )
+#: The features choice that runs the neurons recipe (segment_neurons) instead of a class fit.
+NEURONS_RECIPE = "neurons"
+#: Range of K: classes for the class fits, neurons for the neurons recipe.
+_CLASS_RANGE = (2, 64)
+_NEURON_RANGE = (1, 100_000)
+#: The iteration limit shown by default (a class fit) and for the neurons recipe.
+_CLASS_MAX_ITER = 100
+#: Where each stage reported by segment_neurons falls inside one of its runs.
+_NEURON_STAGE_SPANS = {"features": (0.0, 0.05), "fit": (0.05, 0.85), "assign": (0.85, 0.95)}
+_NEURON_STAGE_TEXT = {
+    "features": "reading the voxels",
+    "fit": "fitting one Gaussian per neuron",
+    "assign": "labelling the voxels",
+}
+#: Shortest time between two progress reports a library call passes to the widget.
+_RELAY_INTERVAL_S = 0.1
+#: The pan-neuronal channel before one was chosen by hand (None is the choice "none").
+_NOT_CHOSEN = object()
+#: A channel whose layer name says it marks every neuron, e.g. "NeuroPAL head pan-neuronal".
+_PAN_NEURONAL_NAME = re.compile(r"pan[\s_-]*neuron", re.IGNORECASE)
+#: Colours of the neuron-by-neuron comparison (CATEGORY_CODES); matched neurons are left transparent.
+_NEURON_CATEGORY_COLOURS = {
+    None: "transparent",
+    0: "transparent",
+    CATEGORY_CODES["matched"]: "transparent",
+    CATEGORY_CODES["split"]: "orange",
+    CATEGORY_CODES["merged"]: "magenta",
+    CATEGORY_CODES["moved"]: "yellow",
+    CATEGORY_CODES["unmatched"]: "red",
+}
+#: What each colour of that layer means, shown when hovering over it.
+_NEURON_CATEGORY_FEATURES = {
+    "index": np.array([CATEGORY_CODES[name] for name in ("matched", "split", "merged", "moved", "unmatched")]),
+    "EM's neuron, in Sinkhorn-EM's result": np.array(
+        ["matched", "split in two or more", "merged with another", "moved (matched by its centre)", "missing"]
+    ),
+}
 _WEIGHT_CHOICES = (
     ("learnt from the image", "em"),
     ("equal", "uniform"),
@@ -317,6 +380,89 @@ class _ModelResult:
     labels: np.ndarray
 
 
+@dataclass(frozen=True)
+class _NeuronSettings:
+    """The settings of the neurons recipe chosen in the widget (see :func:`segment_neurons`).
+
+    ``pan_neuronal_channel`` and ``colour_channels`` are channel indices of
+    the image (one per selected layer, in the widget's order); None = no
+    pan-neuronal channel. The first three colour channels are shown as red,
+    green and blue.
+    """
+
+    n_neurons: int | None  # None: the number suggested
+    method: str
+    pan_neuronal_channel: int | None
+    colour_channels: tuple[int, ...]
+    channel_names: tuple[str, ...] | None
+    nucleus_radius_um: float
+    random_state: int
+    max_iter: int
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The methods to fit, EM first (it is A of the neuron-by-neuron comparison)."""
+        return ("em", "sinkhorn") if self.method == "both" else (self.method,)
+
+    def result_key(self, method: str) -> _NeuronSettings:
+        """These settings for ``method`` alone: what identifies its result layers."""
+        return replace(self, method=method)
+
+    def describe(self, method: str) -> dict[str, Any]:
+        """The settings that gave ``method``'s neurons, for the result layers' metadata."""
+        return {**asdict(self), "recipe": "neurons (NeuroPAL)", "method": METHOD_NAMES[method]}
+
+
+@dataclass(frozen=True)
+class _NeuronResult:
+    """What a run of the neurons recipe produced: one segmentation per method and their comparison."""
+
+    source: _ImageSource
+    settings: _NeuronSettings
+    segmentations: dict[str, NeuronSegmentation]
+    match: NeuronMatch | None
+
+    @property
+    def segmenters(self) -> dict[str, Segmenter]:
+        """The fitted segmenters by method (what *Save model…* saves)."""
+        return {method: found.segmenter for method, found in self.segmentations.items()}
+
+    def can_continue(self, source: _ImageSource, settings: Any) -> bool:
+        """A neurons result is never continued: every run fits anew."""
+        return False
+
+
+class _Stopped(Exception):
+    """Raised in a library call's progress callback to stop it once its run is cancelled."""
+
+
+@dataclass(eq=False)
+class _ProgressRelay:
+    """Passes the ``progress(stage, fraction)`` reports of a library call to the widget, and stops it.
+
+    A library call such as :func:`segment_neurons` runs in one piece in the
+    worker thread and reports only through its callback. The widget sets
+    ``worker`` when the run starts; each report is then shown as the
+    worker's own yields are, and raises :class:`_Stopped` once the run was
+    asked to stop, which ends the call at its next report (next iteration).
+    """
+
+    worker: Any = None
+    _last_shown: float = -math.inf
+
+    def report(self, progress: _RunProgress) -> None:
+        worker = self.worker
+        if worker is None:
+            return
+        if worker.abort_requested:
+            raise _Stopped
+        # At most a few reports a second reach the widget, however often the call reports.
+        now = time.monotonic()
+        if now - self._last_shown >= _RELAY_INTERVAL_S:
+            self._last_shown = now
+            worker.yielded.emit(progress)
+
+
 # ---------------------------------------------------------------------------
 # Work done in the worker thread
 # ---------------------------------------------------------------------------
@@ -453,6 +599,106 @@ def _model_steps(source: _ImageSource, segmenter: Segmenter, model_name: str) ->
     return _ModelResult(source, model_name, labels)
 
 
+def _channels_first(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
+    return image[np.newaxis] if channel_axis is None else np.moveaxis(image, channel_axis, 0)
+
+
+def _neuron_foreground(
+    image: np.ndarray, channel_axis: int | None, pan_neuronal_channel: int | None, mask: np.ndarray | None
+) -> np.ndarray:
+    """Where the neurons recipe looks for neurons: the nuclei of the pan-neuronal channel.
+
+    :func:`nuclei_foreground` of the pan-neuronal channel (of the channels'
+    sum without one), as :func:`segment_neurons` finds it; with a mask only
+    the voxels inside it are kept.
+    """
+    channels = _channels_first(image, channel_axis)
+    if pan_neuronal_channel is None:
+        reference = channels.sum(axis=0, dtype=np.float64)
+    else:
+        reference = channels[pan_neuronal_channel]
+    foreground = nuclei_foreground(reference)
+    return foreground if mask is None else foreground & mask
+
+
+def _foreground_of(source: _ImageSource, pan_neuronal_channel: int | None) -> np.ndarray | str:
+    """The recipe's foreground of the time point shown (run in a thread), or the sentence why there is none."""
+    try:
+        image, channel_axis = source.image(source.current_frame)
+        return _neuron_foreground(image, channel_axis, pan_neuronal_channel, source.mask_at(source.current_frame))
+    except (ValueError, MemoryError) as error:
+        return f"No number of neurons can be suggested: {error}"
+
+
+def _neuron_progress(method: str, stage: str, fraction: float, done: int, total: int) -> _RunProgress:
+    """Overall progress from a ``progress(stage, fraction)`` report of run number ``done`` of ``total``."""
+    low, high = _NEURON_STAGE_SPANS.get(stage, (0.95, 0.95))
+    fraction = min(max(fraction, 0.0), 1.0)
+    within = low + (high - low) * fraction
+    what = _NEURON_STAGE_TEXT.get(stage, stage)
+    return _RunProgress((done + within) / total, f"Neurons, {METHOD_NAMES[method]}: {what} ({100 * fraction:.0f}%)")
+
+
+def _neuron_steps(source: _ImageSource, settings: _NeuronSettings, relay: _ProgressRelay) -> Iterator[_RunProgress]:
+    """Find the neurons of the current time point with each chosen method, and compare them.
+
+    Yields
+    ------
+    _RunProgress
+        Between the stages; the reports of :func:`segment_neurons` come
+        through ``relay``, which also stops it when the run is cancelled.
+
+    Returns
+    -------
+    _NeuronResult, _Failure or None
+        None when the run was cancelled.
+    """
+    frame = source.current_frame
+    yield _RunProgress(0.0, "Neurons: finding the foreground")
+    try:
+        image, channel_axis = source.image(frame)
+        mask = source.mask_at(frame)
+        # With a mask layer: its bright voxels only (segment_neurons takes a mask as the foreground itself).
+        pan = settings.pan_neuronal_channel
+        foreground = None if mask is None else _neuron_foreground(image, channel_axis, pan, mask)
+        segmentations = {}
+        total = len(settings.methods)
+        for done, method in enumerate(settings.methods):
+
+            def report(stage: str, fraction: float, method: str = method, done: int = done) -> None:
+                relay.report(_neuron_progress(method, stage, fraction, done, total))
+
+            segmentations[method] = segment_neurons(
+                image,
+                channel_axis=channel_axis,
+                scale=source.spatial_scale,
+                n_neurons=settings.n_neurons,
+                colour_channels=settings.colour_channels,
+                pan_neuronal_channel=False if pan is None else pan,
+                mask=foreground,
+                nucleus_radius_um=settings.nucleus_radius_um,
+                method=method,
+                random_state=settings.random_state,
+                max_iter=settings.max_iter,
+                channel_names=settings.channel_names,
+                progress=report,
+            )
+            found = len(segmentations[method].table["label"])
+            yield _RunProgress((done + 1) / total, f"Neurons, {METHOD_NAMES[method]}: found {found}")
+        match = None
+        if settings.method == "both":
+            yield _RunProgress(1.0, "Comparing EM's and Sinkhorn-EM's neurons one by one")
+            match = match_neurons(
+                segmentations["em"].labels, segmentations["sinkhorn"].labels, scale=source.spatial_scale
+            )
+    except _Stopped:
+        return None
+    # As in _segmentation_steps: the library's explanations, a stack too large, a deleted worker.
+    except (ValueError, MemoryError, RuntimeError) as error:
+        return _Failure(f"Finding the neurons of '{source.name}' failed: {error}")
+    return _NeuronResult(source, settings, segmentations, match)
+
+
 # ---------------------------------------------------------------------------
 # Helpers of the widget
 # ---------------------------------------------------------------------------
@@ -536,6 +782,77 @@ def _with_tooltip(widget: QWidget, text: str) -> QWidget:
     return widget
 
 
+def _set_row_visible(form: QFormLayout, field: QWidget, visible: bool) -> None:
+    """Show or hide the row of ``form`` holding ``field``, its label included."""
+    if hasattr(form, "setRowVisible"):  # Qt 6.4 and later
+        form.setRowVisible(field, visible)
+        return
+    label = form.labelForField(field)
+    for widget in (label, field):
+        if widget is not None:
+            widget.setVisible(visible)
+
+
+def _channel_names(names: list[str]) -> tuple[str, ...]:
+    """Layer names without the words they share, e.g. ``mTagBFP2`` for ``NeuroPAL head mTagBFP2``.
+
+    The common prefix is cut at its last space, underscore or dash; where
+    that leaves names empty or repeated, the full names are kept.
+    """
+    prefix = os.path.commonprefix(names)
+    prefix = prefix[: max(prefix.rfind(separator) for separator in " _-") + 1]
+    short = [name[len(prefix) :].strip(" _-") for name in names]
+    return tuple(short) if all(short) and len(set(short)) == len(short) else tuple(names)
+
+
+def _dominant_colour(layer: Image) -> int | None:
+    """0, 1 or 2 when the brightest colour of the layer's colour map is mainly red, green or blue; else None."""
+    try:
+        red_green_blue = np.asarray(layer.colormap.colors, dtype=float)[-1, :3]
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    ordered = np.sort(red_green_blue)
+    return int(np.argmax(red_green_blue)) if ordered[-1] > 0 and ordered[-2] < 0.5 * ordered[-1] else None
+
+
+def _colour_order(channels: list[int], layers: list[Image]) -> tuple[int, ...]:
+    """The colour channels in red, green, blue order when their layers are shown in red, green and blue.
+
+    E.g. the NeuroPAL layers mTagBFP2 (blue), CyOFP1 (green), mNeptune2.5
+    (red): ``(2, 1, 0)``, so that a neuron's colour looks as it does in the
+    viewer. Otherwise (grey layers, one layer holding the channels) the
+    channels keep their order.
+    """
+    first, rest = list(channels[:3]), tuple(channels[3:])
+    if len(first) < 3 or len(layers) <= max(first):
+        return tuple(channels)
+    dominant = [_dominant_colour(layers[channel]) for channel in first]
+    if sorted(colour for colour in dominant if colour is not None) != [0, 1, 2]:
+        return tuple(channels)
+    return tuple(channel for _, channel in sorted(zip(dominant, first))) + rest
+
+
+def _in_frame(source: _ImageSource, data: np.ndarray) -> np.ndarray:
+    """``data`` of the current time point, in an array of the whole layer's shape (0 at other time points)."""
+    if data.shape == source.output_shape:
+        return data
+    whole = np.zeros(source.output_shape, dtype=data.dtype)
+    whole[source.current_frame] = data
+    return whole
+
+
+def _neuron_match_text(match: NeuronMatch) -> str:
+    """The neuron-by-neuron comparison of EM (A) and Sinkhorn-EM (B) in a sentence."""
+    counts = match.counts
+    return (
+        f"Of EM's {len(match.neurons_a)} neurons, Sinkhorn-EM finds {counts['matched']} as well "
+        f"(overlap IoU ≥ {match.min_iou:g}), splits {counts['split']}, merges {counts['merged']} with another, "
+        f"finds {counts['moved']} shifted (centre within {match.centre_distance_um:g} µm) and misses "
+        f"{counts['missing']}; {counts['extra']} of its {len(match.neurons_b)} neurons are not in EM's. "
+        "The comparison layer colours EM's neurons: orange split, magenta merged, yellow shifted, red missing."
+    )
+
+
 # ---------------------------------------------------------------------------
 # The widget
 # ---------------------------------------------------------------------------
@@ -578,6 +895,20 @@ class SegmentationWidget(QWidget):
         self._started_at = 0.0
         self._progress_message = ""
         self._selected_geometry: tuple | None = None
+        # The neurons recipe: whether it is chosen, K following the suggested number of neurons until
+        # the user sets K, the last suggestion (and what it was computed from), the pan-neuronal
+        # channel chosen by hand (a layer, or a channel index of one layer) and the status after a run.
+        self._neurons_mode = False
+        self._k_follows_suggestion = False
+        self._setting_k = False
+        self._suggested: int | None = None
+        # The foreground the suggestion is computed from, found in a thread: (what it is of, mask or sentence).
+        self._foreground: tuple[tuple, np.ndarray | str] | None = None
+        self._foreground_worker = None
+        self._foreground_worker_key: tuple | None = None
+        self._pan_chosen: Any = _NOT_CHOSEN
+        self._pan_keys: list[Any] = []
+        self._finished_note = ""
 
         self._live_timer = QTimer(self)
         self._live_timer.setSingleShot(True)
@@ -591,6 +922,12 @@ class SegmentationWidget(QWidget):
         self._opening_timer.setSingleShot(True)
         self._opening_timer.setInterval(0)
         self._opening_timer.timeout.connect(self._end_opening)
+        # Starts the search for the neurons recipe's foreground once a burst of changes is over (e.g. the
+        # layers of a sample coming in, or all layers going when the viewer closes).
+        self._foreground_timer = QTimer(self)
+        self._foreground_timer.setSingleShot(True)
+        self._foreground_timer.setInterval(FOREGROUND_DELAY_MS)
+        self._foreground_timer.timeout.connect(self._find_foreground)
         self._build_controls()
 
         layers = self.viewer.layers
@@ -622,8 +959,10 @@ class SegmentationWidget(QWidget):
         self.mask_combo = _with_tooltip(
             QComboBox(),
             "Optional: a labels layer outlining the region to segment (e.g. the worm). Pixels where it is 0 "
-            "are left out and get label 0.",
+            "are left out and get label 0. With the neurons recipe, neurons are looked for only where it is "
+            "not 0.",
         )
+        self.mask_combo.currentIndexChanged.connect(self._refresh_neuron_controls)
         self.auto_mask_combo = _with_tooltip(
             _choice_combo(_AUTO_MASK_CHOICES),
             "Optional: find the region to segment from the image itself (its first channel). Largest bright "
@@ -637,6 +976,7 @@ class SegmentationWidget(QWidget):
             "three or more axes). For a 2-D movie choose 2-D: the first axis is then time.",
         )
         self.dimensions_combo.currentIndexChanged.connect(self._refresh_time_choices)
+        self.dimensions_combo.currentIndexChanged.connect(self._refresh_neuron_controls)
         self.time_combo = _with_tooltip(
             _choice_combo(_TIME_CHOICES),
             "For movies: segment only the time point shown in the viewer, or every time point. With all time "
@@ -651,9 +991,13 @@ class SegmentationWidget(QWidget):
             "and ridges at several sizes; slower, but separates structures of similar brightness and "
             "smooths out noise. Bright field: brightness relative to the local background (so uneven "
             "illumination does not matter), smoothed and as ridges and blobs at the feature sizes; for "
-            "dark objects such as worms in a bright-field well, used with a mask of the well.",
+            "dark objects such as worms in a bright-field well, used with a mask of the well. Neurons "
+            "(NeuroPAL): one label per neuron of a multicolour stack, each neuron one Gaussian over its "
+            "voxels' positions (µm) and colours; selects all channel layers of the stack, suggests the "
+            "number of neurons and adds the neurons with a table of their centres, volumes and colours, "
+            "and a point at each neuron's centre.",
         )
-        self.features_combo.currentIndexChanged.connect(self._refresh_enabled_controls)
+        self.features_combo.currentIndexChanged.connect(self._on_features_changed)
         self.sigmas_edit = _with_tooltip(
             QLineEdit("1, 2, 4"),
             "Sizes (in the layer's units, e.g. µm) of the structures the multiscale or bright-field features "
@@ -672,9 +1016,53 @@ class SegmentationWidget(QWidget):
             "How many classes to split the pixels into, e.g. 2 for background / worm, 3 for background / "
             "body / nuclei. Labels go from 1 to K, numbered from darkest to brightest in the first channel.",
         )
-        self.n_components_spin.setRange(2, 64)
+        self.n_components_spin.setRange(*_CLASS_RANGE)
         self.n_components_spin.setValue(3)
+        self.n_components_spin.valueChanged.connect(self._on_k_changed)
         self.n_components_spin.valueChanged.connect(self._schedule_live_run)
+
+        self.pan_neuronal_combo = _with_tooltip(
+            QComboBox(),
+            "Neurons recipe: the channel in which every neuron's nucleus is bright (NeuroPAL's pan-neuronal "
+            "marker). Neurons are looked for in the nuclei it shows: where it is brighter than halfway from the "
+            "background to a typical nucleus. It is not used to tell neurons apart; the other channels (their "
+            "colours) and the positions are. 'none' thresholds the sum of all channels and uses every channel "
+            "as a colour.",
+        )
+        self.pan_neuronal_combo.activated.connect(self._on_pan_neuronal_chosen)
+        self.nucleus_radius_spin = _with_tooltip(
+            QDoubleSpinBox(),
+            "Neurons recipe: the typical radius of a neuron's nucleus, in µm (about 1.4 µm in the C. elegans "
+            "head). The suggested number of neurons is the foreground volume divided by the volume of one such "
+            "nucleus, and one radius of distance counts as much as one step of colour when voxels are grouped "
+            "into neurons.",
+        )
+        self.nucleus_radius_spin.setRange(0.05, 100.0)
+        self.nucleus_radius_spin.setDecimals(2)
+        self.nucleus_radius_spin.setSingleStep(0.1)
+        self.nucleus_radius_spin.setSuffix(" µm")
+        self.nucleus_radius_spin.setValue(DEFAULT_NUCLEUS_RADIUS_UM)
+        self.nucleus_radius_spin.valueChanged.connect(self._refresh_neuron_controls)
+        self.neuron_hint_label = _with_tooltip(
+            QLabel(""),
+            "Neurons recipe: how many neurons to fit, suggested from the stack: the volume of the nuclei in the "
+            "pan-neuronal channel (inside the mask, if one is chosen) divided by the volume of one nucleus of "
+            "the radius given. It is a guess (nuclei differ in size); K follows it until you change K yourself, "
+            "and a run while it does fits the suggested number.",
+        )
+        self.neuron_hint_label.setWordWrap(True)
+        self.use_suggested_button = _with_tooltip(
+            QPushButton("use suggested"),
+            "Set the number of neurons (K) to the suggested number, and let it follow the suggestion again.",
+        )
+        self.use_suggested_button.clicked.connect(self.use_suggested_n_neurons)
+        self.scale_warning_label = _with_tooltip(
+            QLabel(""),
+            "The neurons recipe measures positions, sizes and the nucleus radius in µm, from the layers' scale "
+            "(the voxel size). A layer opened without one has a scale of 1 along every axis.",
+        )
+        self.scale_warning_label.setWordWrap(True)
+        self.scale_warning_label.setStyleSheet("color: orange")
 
         epsilon_tooltip = (
             "How sharp Sinkhorn-EM's class boundaries are. Small values give crisp, all-or-nothing decisions "
@@ -763,7 +1151,7 @@ class SegmentationWidget(QWidget):
             "Largest number of refinement rounds of the fit. Raise it if a warning says the fit did not converge.",
         )
         self.max_iter_spin.setRange(1, 1_000_000)
-        self.max_iter_spin.setValue(100)
+        self.max_iter_spin.setValue(_CLASS_MAX_ITER)
         self.tol_spin = _with_tooltip(
             QDoubleSpinBox(),
             "The fit stops once a round changes it by less than this. Smaller values refine longer; "
@@ -832,7 +1220,16 @@ class SegmentationWidget(QWidget):
         form.addRow("Time points", self.time_combo)
         form.addRow("Features", self.features_combo)
         form.addRow("Feature sizes", self.sigmas_edit)
-        form.addRow("Classes (K)", self.n_components_spin)
+        self._form = form
+        form.addRow("Pan-neuronal", self.pan_neuronal_combo)
+        form.addRow("Nucleus radius", self.nucleus_radius_spin)
+        k_row = QHBoxLayout()
+        k_row.addWidget(self.n_components_spin, stretch=1)
+        k_row.addWidget(self.use_suggested_button)
+        self.k_label = QLabel("Classes (K)")
+        form.addRow(self.k_label, k_row)
+        form.addRow("", self.neuron_hint_label)
+        form.addRow("", self.scale_warning_label)
         epsilon_row = QHBoxLayout()
         epsilon_row.addWidget(self.epsilon_slider, stretch=1)
         epsilon_row.addWidget(self.epsilon_spin)
@@ -1030,6 +1427,7 @@ class SegmentationWidget(QWidget):
         self.channel_axis_combo.setEnabled(self.channel_axis_combo.count() > 1)
         self._refresh_dimension_choices()
         self._refresh_enabled_controls()
+        self._refresh_neuron_controls()
 
     def _non_channel_ndim(self) -> int:
         layers = self.selected_layers()
@@ -1049,7 +1447,9 @@ class SegmentationWidget(QWidget):
         self._refresh_time_choices()
 
     def _refresh_time_choices(self) -> None:
-        self.time_combo.setEnabled(self._non_channel_ndim() > int(self.dimensions_combo.currentData()))
+        # The neurons recipe finds the neurons of the time point shown.
+        movie = self._non_channel_ndim() > int(self.dimensions_combo.currentData())
+        self.time_combo.setEnabled(movie and not self._neurons_chosen())
 
     def _on_live_toggled(self, live: bool) -> None:
         if live:
@@ -1073,14 +1473,220 @@ class SegmentationWidget(QWidget):
         self._refresh_enabled_controls()
 
     def _refresh_enabled_controls(self) -> None:
+        # The neurons recipe has its own features, class sizes and labelling: those controls do not apply.
+        classes = not self._neurons_chosen()
         self.sigmas_edit.setEnabled(self.features_combo.currentData() in ("multiscale", "brightfield"))
-        self.class_sizes_edit.setEnabled(self.weights_combo.currentData() == "typed")
+        self.class_sizes_edit.setEnabled(classes and self.weights_combo.currentData() == "typed")
         uses_epsilon = self.method_combo.currentData() != "em" or self.assignment_combo.currentData() == "plan"
-        self.epsilon_slider.setEnabled(uses_epsilon)
-        self.epsilon_spin.setEnabled(uses_epsilon)
-        self.painting_combo.setEnabled(self.weights_combo.currentData() == "painted")
+        self.epsilon_slider.setEnabled(classes and uses_epsilon)
+        self.epsilon_spin.setEnabled(classes and uses_epsilon)
+        self.painting_combo.setEnabled(classes and self.weights_combo.currentData() == "painted")
         lazy_input = any(lazy.is_dask_array(_highest_resolution(layer)) for layer in self.selected_layers())
-        self.confidence_check.setEnabled(not lazy_input)
+        self.confidence_check.setEnabled(classes and not lazy_input)
+        for control in (
+            self.weights_combo, self.assignment_combo, self.covariance_combo, self.sample_size_spin,
+            self.tol_spin, self.auto_mask_combo,
+        ):
+            control.setEnabled(classes)
+        # The recipe's own rows are shown only with it.
+        # (the voxel-size warning only when there is one: _refresh_neuron_controls)
+        for row in (self.pan_neuronal_combo, self.nucleus_radius_spin, self.neuron_hint_label):
+            _set_row_visible(self._form, row, not classes)
+        self.use_suggested_button.setVisible(not classes)
+        self._refresh_time_choices()
+
+    # ------------------------------------------------------- neurons recipe
+    def _neurons_chosen(self) -> bool:
+        """Whether the features choice is the neurons recipe."""
+        return self.features_combo.currentData() == NEURONS_RECIPE
+
+    def _on_features_changed(self) -> None:
+        """Entering the neurons recipe: K counts neurons and follows the suggestion; the stack is selected."""
+        neurons = self._neurons_chosen()
+        if neurons != self._neurons_mode:
+            self._neurons_mode = neurons
+            self.k_label.setText("Neurons (K)" if neurons else "Classes (K)")
+            with QSignalBlocker(self.n_components_spin):
+                self.n_components_spin.setRange(*(_NEURON_RANGE if neurons else _CLASS_RANGE))
+            # The iteration limit follows the recipe's default unless it was changed.
+            limits = (_CLASS_MAX_ITER, DEFAULT_NEURON_MAX_ITER)
+            if self.max_iter_spin.value() == limits[not neurons]:
+                self.max_iter_spin.setValue(limits[neurons])
+            if neurons:
+                self._k_follows_suggestion = True
+                self._select_channel_stack()
+        self._refresh_enabled_controls()
+        self._refresh_neuron_controls()
+
+    def _select_channel_stack(self) -> None:
+        """Select every image layer of the chosen layer's stack: same shape and voxel size (its channels)."""
+        selected = self.selected_layers()
+        if not self._listed_images:
+            return
+        first = selected[0] if selected else self._listed_images[-1]
+        if first.rgb:
+            return
+        shape, scale = _highest_resolution(first).shape, np.asarray(first.scale)
+        stack = [
+            layer
+            for layer in self._listed_images
+            if not layer.rgb
+            and _highest_resolution(layer).shape == shape
+            and np.shape(layer.scale) == scale.shape
+            and np.allclose(layer.scale, scale)
+        ]
+        self.select_layers(*stack)
+
+    def _on_k_changed(self) -> None:
+        if not self._setting_k:
+            self._k_follows_suggestion = False
+
+    def _set_k(self, value: int) -> None:
+        self._setting_k = True
+        try:
+            self.n_components_spin.setValue(value)
+        finally:
+            self._setting_k = False
+
+    def use_suggested_n_neurons(self) -> None:
+        """Set K to the suggested number of neurons and let it follow the suggestion from now on."""
+        self._k_follows_suggestion = True
+        if self.suggested_n_neurons is not None:
+            self._set_k(self.suggested_n_neurons)
+
+    @property
+    def suggested_n_neurons(self) -> int | None:
+        """The number of neurons suggested for the selected stack (neurons recipe), or None."""
+        return self._suggested
+
+    def _on_pan_neuronal_chosen(self) -> None:
+        row = self.pan_neuronal_combo.currentIndex()
+        self._pan_chosen = self._pan_keys[row] if 0 <= row < len(self._pan_keys) else _NOT_CHOSEN
+        self._refresh_neuron_controls()
+
+    def _channel_layout(self) -> tuple[list[str], list[Any], list[Image]]:
+        """Names and identities of the selected image's channels, and the layer of each (one per layer)."""
+        layers = self.selected_layers()
+        if len(layers) > 1:
+            return [layer.name for layer in layers], list(layers), list(layers)
+        if not layers:
+            return [], [], []
+        layer = layers[0]
+        if layer.rgb:
+            names = ["red", "green", "blue", "alpha"][: _highest_resolution(layer).shape[-1]]
+        elif self.channel_axis_combo.currentData() is not None:
+            n_channels = _highest_resolution(layer).shape[self.channel_axis_combo.currentData()]
+            names = [f"channel {index}" for index in range(n_channels)]
+        else:
+            return [layer.name], [layer], [layer]
+        return names, [(id(layer), index) for index in range(len(names))], []
+
+    def _refresh_pan_choices(self) -> None:
+        """Offer the channels as the pan-neuronal one: the one chosen before, else one named so, else the last."""
+        names, keys, _ = self._channel_layout()
+        if len(names) > 1:
+            keys, labels = [*keys, None], [*names, "none (threshold all channels)"]
+        else:
+            keys, labels = [None], ["none (one channel)"]
+        # A layer is recognised by identity, a channel of one layer by (layer id, index).
+        before = self._pan_chosen
+        same = [key is before or (isinstance(key, tuple) and key == before) for key in keys]
+        chosen = same.index(True) if any(same) else None
+        if chosen is None:
+            named = [row for row, name in enumerate(names) if _PAN_NEURONAL_NAME.search(name)]
+            chosen = named[0] if named else len(keys) - 2 if len(keys) > 1 else 0
+        self._pan_keys = keys
+        with QSignalBlocker(self.pan_neuronal_combo):
+            self.pan_neuronal_combo.clear()
+            for row, label in enumerate(labels):
+                self.pan_neuronal_combo.addItem(label, None if keys[row] is None else row)
+            self.pan_neuronal_combo.setCurrentIndex(chosen)
+
+    def _refresh_neuron_controls(self) -> None:
+        """The pan-neuronal choices, the suggested number of neurons and the voxel-size warning."""
+        source = None
+        if self._neurons_chosen():
+            self._refresh_pan_choices()
+            with contextlib.suppress(_InputError):
+                source = self._image_source()
+        no_scale = source is not None and bool(np.allclose(source.spatial_scale, 1.0))
+        self.scale_warning_label.setText(
+            "The layers have no voxel size (a scale of 1 along every axis), so positions, volumes and the "
+            "nucleus radius are measured in voxels, and a step in z counts as much as one in y or x. Open the "
+            "stack with its voxel size, or set it, e.g. in the console: layer.scale = (0.75, 0.3, 0.3) in µm."
+            if no_scale
+            else ""
+        )
+        _set_row_visible(self._form, self.scale_warning_label, no_scale)
+        if source is None:
+            self._suggested = None
+            self.neuron_hint_label.setText("")
+            return
+        self._refresh_suggestion(source, no_scale)
+
+    def _refresh_suggestion(self, source: _ImageSource, no_scale: bool) -> None:
+        """Show the suggested K; its foreground is found in a thread once per stack, pan-neuronal channel and mask."""
+        self._suggested = None
+        if source.lazy:
+            self.neuron_hint_label.setText("No number of neurons is suggested for a layer read lazily from disk.")
+            return
+        key = (source.key, self.pan_neuronal_combo.currentData())
+        if self._foreground is None or self._foreground[0] != key:
+            self.neuron_hint_label.setText("suggested: computing…")
+            self._foreground_timer.start()
+            return
+        foreground = self._foreground[1]
+        if isinstance(foreground, str):
+            self.neuron_hint_label.setText(foreground)
+            return
+        radius = self.nucleus_radius_spin.value()
+        try:
+            self._suggested = suggest_n_neurons(foreground, source.spatial_scale, radius)
+        except ValueError as error:
+            self.neuron_hint_label.setText(f"No number of neurons can be suggested: {error}")
+            return
+        ndim = foreground.ndim
+        unit = ("voxels" if no_scale else "µm³") if ndim == 3 else ("pixels" if no_scale else "µm²")
+        volume = np.count_nonzero(foreground) * math.prod(source.spatial_scale)
+        nucleus = 4.0 / 3.0 * math.pi * radius**3 if ndim == 3 else math.pi * radius**2
+        what = "volume" if ndim == 3 else "area"
+        self.neuron_hint_label.setText(
+            f"suggested: {self._suggested} (foreground {what} {volume:,.0f} {unit} / nucleus {what} "
+            f"{nucleus:.3g} {unit})"
+        )
+        if self._k_follows_suggestion:
+            self._set_k(min(self._suggested, self.n_components_spin.maximum()))
+
+    def _find_foreground(self) -> None:
+        """Find the recipe's foreground in a thread (a second or so for a head); the hint follows when found.
+
+        One search runs at a time: when the selection changed during one, the
+        next starts once it has finished.
+        """
+        if self._foreground_worker is not None or not self._neurons_chosen():
+            return
+        try:
+            source = self._image_source()
+        except _InputError:
+            return
+        key = (source.key, self.pan_neuronal_combo.currentData())
+        if source.lazy or (self._foreground is not None and self._foreground[0] == key):
+            return
+        worker = thread_worker(_foreground_of, start_thread=False)(source, key[1])
+        worker.returned.connect(self._on_foreground_found)
+        worker.finished.connect(self._on_foreground_finished)
+        self.destroyed.connect(worker.quit)
+        self._foreground_worker, self._foreground_worker_key = worker, key
+        worker.start()
+
+    def _on_foreground_found(self, foreground: np.ndarray | str) -> None:
+        self._foreground = (self._foreground_worker_key, foreground)
+
+    def _on_foreground_finished(self) -> None:
+        self.destroyed.disconnect(self._foreground_worker.quit)
+        self._foreground_worker = None
+        # Shows the suggestion, or finds the foreground again if the selection changed meanwhile.
+        self._refresh_neuron_controls()
 
     # ---------------------------------------------------- reading the controls
     def _settings(self) -> _Settings:
@@ -1210,7 +1816,7 @@ class SegmentationWidget(QWidget):
                 )
             # A copy: painting on the mask during a run must not change that run.
             mask = np.asarray(mask_layer.data) > 0
-        automatic = self.auto_mask_combo.currentData()
+        automatic = None if self._neurons_chosen() else self.auto_mask_combo.currentData()
         if automatic is not None:
             found = self._automatic_mask(automatic, arrays[0], channel_axis, leading_shape, frames)
             mask = found if mask is None else (mask & found)
@@ -1270,6 +1876,9 @@ class SegmentationWidget(QWidget):
         are reported as notifications.
         """
         self._live_timer.stop()
+        if self._neurons_chosen():
+            self._run_neurons()
+            return
         try:
             source = self._image_source()
             settings = self._settings()
@@ -1291,6 +1900,45 @@ class SegmentationWidget(QWidget):
             previous = None
         self._start(_segmentation_steps, (source, settings, previous), source)
 
+    def _run_neurons(self) -> None:
+        """Find the neurons of the selected stack (the time point shown) in the background."""
+        try:
+            source = self._image_source()
+            if source.lazy:
+                raise _InputError(
+                    "The neurons recipe needs the stack in memory, and this layer is read lazily from disk; "
+                    "load it (e.g. open the file without the zarr reader) or choose another recipe."
+                )
+            settings = self._neuron_settings()
+        except _InputError as error:
+            show_error(str(error))
+            return
+        source = replace(source, frames=(source.current_frame,))
+        self._start(_neuron_steps, (source, settings, _ProgressRelay()), source)
+
+    def _neuron_settings(self) -> _NeuronSettings:
+        """The neurons recipe's settings from the controls."""
+        names, _, layers = self._channel_layout()
+        pan = self.pan_neuronal_combo.currentData()
+        colours = [channel for channel in range(max(len(names), 1)) if channel != pan]
+        if not colours:
+            raise _InputError(
+                "The pan-neuronal channel is the only channel; choose 'none' as the pan-neuronal channel."
+            )
+        channel_names = _channel_names(names) if len(layers) > 1 else None
+        return _NeuronSettings(
+            # While K follows the suggestion the recipe suggests it itself (the same number, or the one
+            # of a foreground still being found for the hint).
+            n_neurons=None if self._k_follows_suggestion else self.n_components_spin.value(),
+            method=self.method_combo.currentData(),
+            pan_neuronal_channel=pan,
+            colour_channels=_colour_order(colours, layers),
+            channel_names=channel_names,
+            nucleus_radius_um=self.nucleus_radius_spin.value(),
+            random_state=self.seed_spin.value(),
+            max_iter=self.max_iter_spin.value(),
+        )
+
     def cancel(self) -> None:
         """Stop the run in progress (at its next iteration); nothing is added or changed."""
         self._live_timer.stop()
@@ -1311,6 +1959,9 @@ class SegmentationWidget(QWidget):
             self.worker.quit()
             return
         worker = thread_worker(steps, start_thread=False)(*arguments)
+        for argument in arguments:
+            if isinstance(argument, _ProgressRelay):
+                argument.worker = worker
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_returned)
         worker.finished.connect(self._on_finished)
@@ -1320,6 +1971,7 @@ class SegmentationWidget(QWidget):
         self._worker_source = source
         self._started_at = time.monotonic()
         self._progress_message = "Computing features…"
+        self._finished_note = ""
         self.progress_bar.setValue(0)
         self._show_running(True)
         worker.start()
@@ -1343,6 +1995,8 @@ class SegmentationWidget(QWidget):
             show_warning(f"The layer '{result.source.name}' was removed; its segmentation was discarded.")
         elif isinstance(result, _SegmentationResult):
             self._show_segmentation(result)
+        elif isinstance(result, _NeuronResult):
+            self._show_neurons(result)
         else:
             self._show_model_labels(result)
 
@@ -1353,7 +2007,7 @@ class SegmentationWidget(QWidget):
         if worker.abort_requested:
             self.status_label.setText(f"Stopped after {elapsed:.0f} s.")
         else:
-            self.status_label.setText(f"Finished in {elapsed:.1f} s.")
+            self.status_label.setText(f"Finished in {elapsed:.1f} s. {self._finished_note}".strip())
         self.worker = None
         self._worker_source = None
         self._show_running(False)
@@ -1383,6 +2037,7 @@ class SegmentationWidget(QWidget):
     ) -> Layer:
         """Show ``data``, the result ``key`` (what and with which settings) of ``source``, on top.
 
+        ``kind`` is the layer type (``"labels"``, ``"image"`` or ``"points"``);
         ``slot`` is its place among a run's results (e.g. the first labels).
         The layer of the same result from an earlier run is updated in place;
         so is the previous result of ``source`` in ``slot`` when "replace the
@@ -1393,9 +2048,11 @@ class SegmentationWidget(QWidget):
         if (layer is None or layer not in layers) and self.replace_check.isChecked():
             layer = self._latest_result_layers.get((source.layers, slot))
         if layer is None or layer not in layers:
-            add = self.viewer.add_image if kind == "image" else self.viewer.add_labels
-            layer = add(data, name=name, metadata=metadata, **source.placement, **style)
+            add = {"image": self.viewer.add_image, "labels": self.viewer.add_labels, "points": self.viewer.add_points}
+            layer = add[kind](data, name=name, metadata=metadata, **source.placement, **style)
         else:
+            if kind == "labels" and "features" not in style and len(layer.features.columns):
+                style = {**style, "features": {}}
             layer.data = data
             layer.name = name
             layer.metadata = metadata
@@ -1459,6 +2116,77 @@ class SegmentationWidget(QWidget):
                 colormap="magma",
                 contrast_limits=(0.0, CERTAINTY_CAP),
             )
+        self._last_result = result
+
+    def _show_neurons(self, result: _NeuronResult) -> None:
+        """The neurons of each method as labels and centres (with the neuron table), and their comparison."""
+        source, settings = result.source, result.settings
+        notes = []
+        for slot, method in enumerate(settings.methods):
+            found = result.segmentations[method]
+            name = f"{source.name} neurons {_SHORT_METHOD_NAMES[method]} K={found.n_neurons}"
+            described = {
+                **settings.describe(method),
+                "n_neurons_fitted": found.n_neurons,
+                "n_neurons_found": len(found.table["label"]),
+                "suggested_n_neurons": found.suggested_n_neurons,
+                "summary": found.summary(),
+            }
+            key = settings.result_key(method)
+            self._show_result_layer(
+                source,
+                ("labels", slot),
+                ("neurons", key),
+                _in_frame(source, found.labels),
+                name,
+                _result_metadata(source, "neurons (label k = fitted component k - 1)", **described),
+                features=napari_features(found.table),
+            )
+            # Centres as voxel indices with the image's scale, translate and affine, so that they overlay it.
+            centres = found.centres_um() / np.asarray(found.scale)
+            frame = np.asarray(source.current_frame, dtype=float)
+            leading = np.broadcast_to(frame, (len(centres), len(frame)))
+            colours = np.column_stack([found.colours_rgb(), np.ones(len(centres))])
+            self._show_result_layer(
+                source,
+                ("centres", slot),
+                ("centres", key),
+                np.column_stack([leading, centres]),
+                f"{name} centres",
+                _result_metadata(
+                    source, "neuron centres (one point per neuron, coloured by its mean colour)", **described
+                ),
+                kind="points",
+                features=found.table,
+                face_color=colours,
+                size=settings.nucleus_radius_um / min(found.scale),
+            )
+            one = len(settings.methods) == 1
+            notes.append(found.summary() if one else f"{METHOD_NAMES[method]}: {found.summary()}")
+        match = result.match
+        if match is not None:
+            self._show_result_layer(
+                source,
+                "disagreement",
+                ("neuron disagreement", settings.result_key("sinkhorn")),
+                _in_frame(source, match.disagreement_image("a")),
+                f"{source.name} neurons EM≠Sinkhorn K={result.segmentations['em'].n_neurons}",
+                _result_metadata(
+                    source,
+                    "EM's neurons coloured by how Sinkhorn-EM found them (matched transparent, split orange, "
+                    "merged magenta, shifted yellow, missing red)",
+                    counts=match.counts,
+                    summary=_neuron_match_text(match),
+                    **settings.describe("sinkhorn"),
+                ),
+                colormap=_NEURON_CATEGORY_COLOURS,
+                features=_NEURON_CATEGORY_FEATURES,
+            )
+            self.comparison_label.setText(_neuron_match_text(match))
+        else:
+            self.comparison_label.setText("")
+        self.class_sizes_label.setText("")
+        self._finished_note = " ".join(notes)
         self._last_result = result
 
     def _show_model_labels(self, result: _ModelResult) -> None:
