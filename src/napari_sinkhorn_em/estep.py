@@ -495,8 +495,16 @@ def _newton_step(state, weights, epsilon, evaluate, passes_left, trust_radius):
     gradient = weights - state.column_means
     direction = _newton_direction(state, weights, epsilon)
     longest = np.max(np.abs(direction)) / epsilon
+    capped = longest > trust_radius
+    if capped:
+        # Clip each potential's move to the radius rather than shrink the whole step: nearly empty
+        # columns ask for huge moves and would otherwise freeze every other column.
+        clipped = np.clip(direction, -trust_radius * epsilon, trust_radius * epsilon)
+        clipped -= clipped.mean()
+        if float(gradient @ clipped) > 0:
+            direction = clipped
+            longest = np.max(np.abs(direction)) / epsilon
     step_size = min(1.0, trust_radius / longest) if longest > 0 else 1.0
-    capped = step_size < 1.0
     slope = float(gradient @ direction)
     # The dual's quadratic model along the direction: F(g + a d) - F(g) = a slope - a^2 curvature / 2.
     curvature = float(direction @ (state.column_means * direction - state.outer @ direction)) / epsilon

@@ -45,6 +45,9 @@ MERGED_MEAN_DISTANCE = 0.01
 # Sinkhorn-EM's potentials are extrapolated from the last two E-steps only while they moved by less
 # than this many epsilon in the last iteration (late in a fit); far from convergence they jump.
 SMOOTH_POTENTIAL_CHANGE = 0.1
+# The Sinkhorn start's warm-up only spreads the means with the class sizes held for EM to take
+# over; its E-steps stop once every class is within this relative error of its size.
+WARMUP_SINKHORN_TOL = 1e-3
 _NO_POINTS = np.empty((1, 0))
 
 
@@ -110,7 +113,8 @@ class GaussianMixture:
     reg_covar : float, default=1e-6
         Added to the diagonal of every covariance, keeping it positive definite.
     sinkhorn_tol : float, default=1e-6
-        Largest relative error of the plan's column masses.
+        Largest relative error of the plan's column masses (in the ``"sinkhorn_means"``
+        warm-up at most ``WARMUP_SINKHORN_TOL``, 1e-3: it only spreads the means).
     sinkhorn_max_iter : int, default=1000
         Largest number of passes over the points per Sinkhorn E-step.
     sinkhorn_solver : {"newton", "sweeps"}, default="newton"
@@ -386,7 +390,8 @@ class GaussianMixture:
             state.set_pooled_covariance(X, centre, self.reg_covar)
         if self._learns_weights():
             state.weights = np.full(self.n_components, 1.0 / self.n_components)
-        return _Phase("warmup", "sinkhorn", False, True, self.warmup_iter)
+        return _Phase("warmup", "sinkhorn", False, True, self.warmup_iter,
+                      sinkhorn_tol=max(self.sinkhorn_tol, WARMUP_SINKHORN_TOL))
 
     def _uses_sinkhorn(self):
         return self.method == "sinkhorn" or (self.warmup is not None and self.warmup_iter > 0)
@@ -593,7 +598,8 @@ class GaussianMixture:
             state.weights = _normalised(posterior_mass)
         first_state = plan_state(tuple(first_pass), state.potentials, state.weights, self.epsilon,
                                  n_points, phase.size_prior_strength)
-        workspace.last_single_pass = first_state.mass_error <= self.sinkhorn_tol
+        tol = self.sinkhorn_tol if phase.sinkhorn_tol is None else phase.sinkhorn_tol
+        workspace.last_single_pass = first_state.mass_error <= tol
         if workspace.last_single_pass:
             return loglik, SinkhornResult(state=first_state, n_passes=1, converged=True)
         evaluated = tuple(first_pass)
@@ -605,7 +611,7 @@ class GaussianMixture:
             n_extra = 1
         result = solve_sinkhorn(
             workspace.log_prob, state.weights, self.epsilon, potentials=state.potentials,
-            tol=self.sinkhorn_tol, max_passes=self.sinkhorn_max_iter, solver=self.sinkhorn_solver,
+            tol=tol, max_passes=self.sinkhorn_max_iter, solver=self.sinkhorn_solver,
             X=X, centre=centre, first_pass=evaluated, size_prior_strength=phase.size_prior_strength,
         )
         result.n_passes += n_extra
@@ -792,6 +798,8 @@ class _Phase:
     means_only: bool
     max_iter: int
     size_prior_strength: float | None = None
+    # The warm-up's E-steps may stop at a looser column-mass error than sinkhorn_tol.
+    sinkhorn_tol: float | None = None
 
 
 class _FitReport:

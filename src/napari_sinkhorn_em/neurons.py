@@ -1508,9 +1508,10 @@ def segment_neurons(
 
     The recipe:
 
-    1. **Foreground**: ``mask``, or the voxels above Otsu's threshold of the
-       pan-neuronal channel (of the sum of the channels when there is none;
-       :func:`~napari_sinkhorn_em.masks.otsu_foreground`).
+    1. **Foreground**: ``mask``, or the nuclei of the pan-neuronal channel (of
+       the sum of the channels when there is none): :func:`nuclei_foreground`,
+       Otsu's threshold raised halfway to the typical nucleus peak, so that the
+       blurred halo around each nucleus stays out.
     2. **How many**: ``n_neurons``, or :func:`suggest_n_neurons` of the
        foreground at ``nucleus_radius_um``; :func:`check_n_neurons` refuses
        more than one neuron per 10 foreground voxels.
