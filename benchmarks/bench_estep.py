@@ -116,23 +116,23 @@ def make_problem(n_points, n_components, seed=0):
     return log_prob, {"matched": masses, "permuted": permuted_masses}, overlap
 
 
-def run_newton(log_prob, weights, epsilon, continuation):
+def run_newton(by_component, weights, epsilon, continuation):
     potentials = None if continuation else epsilon * np.log(weights)
     start = time.perf_counter()
-    result = solve_sinkhorn(log_prob, weights, epsilon, potentials=potentials, tol=TOLERANCE,
+    result = solve_sinkhorn(by_component, weights, epsilon, potentials=potentials, tol=TOLERANCE,
                             max_passes=NEWTON_PASS_CAP, solver="newton")
     seconds = time.perf_counter() - start
     return {"passes": result.n_passes, "seconds": seconds, "error": result.state.mass_error,
             "converged": result.converged}
 
 
-def run_sweeps(log_prob, weights, epsilon, seconds_per_cell):
+def run_sweeps(by_component, weights, epsilon, seconds_per_cell):
     potentials = epsilon * np.log(weights)
     passes = 0
     start = time.perf_counter()
     while True:
         chunk = min(SWEEP_CHUNK, SWEEP_PASS_CAP - passes + (1 if passes else 0))
-        result = solve_sinkhorn(log_prob, weights, epsilon, potentials=potentials, tol=TOLERANCE,
+        result = solve_sinkhorn(by_component, weights, epsilon, potentials=potentials, tol=TOLERANCE,
                                 max_passes=chunk, solver="sweeps")
         # A restart re-evaluates the potentials it was given: that pass was already counted.
         passes += result.n_passes - (1 if passes else 0)
@@ -182,15 +182,18 @@ def run_pot(log_prob, weights, epsilon, seconds_per_cell):
 def warm_up():
     log_prob, masses, _ = make_problem(2000, 5, seed=1)
     for solver in ("newton", "sweeps"):
-        solve_sinkhorn(log_prob, masses["matched"], 1.0, tol=TOLERANCE, max_passes=5, solver=solver)
+        solve_sinkhorn(np.ascontiguousarray(log_prob.T), masses["matched"], 1.0, tol=TOLERANCE,
+                       max_passes=5, solver=solver)
 
 
 def run_cell(solver, log_prob, weights, epsilon, seconds_per_cell):
-    if solver == "sweeps":
-        return run_sweeps(log_prob, weights, epsilon, seconds_per_cell)
     if solver == "POT":
         return run_pot(log_prob, weights, epsilon, seconds_per_cell)
-    return run_newton(log_prob, weights, epsilon, continuation=solver == "newton+cont")
+    # The solver reads the log-densities component-major, (K, n).
+    by_component = np.ascontiguousarray(log_prob.T)
+    if solver == "sweeps":
+        return run_sweeps(by_component, weights, epsilon, seconds_per_cell)
+    return run_newton(by_component, weights, epsilon, continuation=solver == "newton+cont")
 
 
 def format_row(n_components, targets, epsilon, solver, cell, reference):

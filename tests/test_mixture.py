@@ -261,3 +261,14 @@ def test_warmup_only_moves_the_means():
     np.testing.assert_allclose(covariances[1], covariances[2])
     start = GaussianMixture(3, warmup="sinkhorn_means", warmup_iter=1, max_iter=0, random_state=0).fit(X)
     assert not np.allclose(start.means_, warm.means_)
+
+
+def test_kmeans_init_starts_from_a_fixed_point_of_lloyds_iterations():
+    X = blobs(scale=1.5)
+    start = GaussianMixture(3, init="kmeans", max_iter=0, random_state=0).fit(X).means_
+    nearest = np.argmin(((X[:, None, :] - start[None]) ** 2).sum(axis=2), axis=1)
+    np.testing.assert_allclose(start, [X[nearest == k].mean(axis=0) for k in range(3)])
+    seeds = GaussianMixture(3, init="kmeans++", max_iter=0, random_state=0).fit(X).means_
+    assert not np.allclose(seeds, start)
+    with pytest.raises(ValueError, match="init"):
+        GaussianMixture(3, init="k-means").fit(X)

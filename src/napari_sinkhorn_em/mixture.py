@@ -26,7 +26,9 @@ METHODS = ("sinkhorn", "em")
 # How each method is named in messages, progress reports and layer names.
 METHOD_NAMES = {"em": "EM", "sinkhorn": "Sinkhorn-EM"}
 COVARIANCE_TYPES = ("full", "diag", "spherical")
-INITS = ("kmeans++", "random")
+INITS = ("kmeans++", "kmeans", "random")
+# Lloyd iterations of init="kmeans" after its k-means++ seeds, at most.
+KMEANS_INIT_ITER = 100
 WARMUPS = (None, "sinkhorn_means")
 # A component whose share of the points falls below this is re-seeded.
 EMPTY_COMPONENT_FRACTION = 1e-8
@@ -103,8 +105,9 @@ class GaussianMixture:
         for Sinkhorn-EM) changes by less than this between iterations.
     n_init : int, default=1
         Number of starts; the best final objective is kept.
-    init : {"kmeans++", "random"}, default="kmeans++"
-        How starting means are chosen: k-means++ seeding, or K distinct random points.
+    init : {"kmeans++", "kmeans", "random"}, default="kmeans++"
+        How starting means are chosen: k-means++ seeding, k-means++ seeding followed by
+        k-means (Lloyd's iterations, as scikit-learn's default), or K distinct random points.
         Starting covariances and weights come from assigning each point to its nearest mean.
     means_init : array-like of shape (n_components, n_features), optional
         Starting means (overrides ``init``).
@@ -494,6 +497,8 @@ class GaussianMixture:
             means = _random_distinct_points(X, self.n_components, rng)
         else:
             means = _kmeans_plusplus(X, self.n_components, rng)
+            if self.init == "kmeans":
+                means = _lloyd(X, means, rng)
         if self.means_init is None:
             report.note_starting_means(means)
         labels = _nearest_mean(X, means)
@@ -1110,6 +1115,28 @@ def _moments_from_labels(X, centre, labels, n_components):
         first[k] = members.sum(axis=0)
         second[k] = members.T @ members
     return mass, first, second
+
+
+def _lloyd(X, means, rng):
+    """k-means from ``means``: Lloyd's iterations (at most ``KMEANS_INIT_ITER``, until no point
+    changes cluster) on at most ``KMEANSPP_MAX_POINTS`` points; a cluster that empties keeps its mean."""
+    if X.shape[0] > KMEANSPP_MAX_POINTS:
+        X = X[np.sort(rng.choice(X.shape[0], KMEANSPP_MAX_POINTS, replace=False))]
+    X = X.astype(np.float64)
+    n_components = means.shape[0]
+    labels = None
+    for _ in range(KMEANS_INIT_ITER):
+        new_labels = _nearest_mean(X, means)
+        if labels is not None and np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+        counts = np.bincount(labels, minlength=n_components)
+        sums = np.zeros_like(means)
+        np.add.at(sums, labels, X)
+        occupied = counts > 0
+        means = means.copy()
+        means[occupied] = sums[occupied] / counts[occupied, None]
+    return means
 
 
 def _kmeans_plusplus(X, n_components, rng):
