@@ -22,7 +22,7 @@ Conventions shared by all kernels:
 - ``log_prob`` (K, n), component-major, holds log N(x_i; mu_k, Sigma_k) in
   ``log_prob[k, i]``: a tile of it is then contiguous rows, which the passes
   read without transposing.
-- Responsibilities are ``softmax_k((log_prob[i, k] + shift[k]) * inv_eps)``:
+- Responsibilities are ``softmax_k((log_prob[k, i] + shift[k]) * inv_eps)``:
   EM uses ``shift = log(weights)``, ``inv_eps = 1``; Sinkhorn-EM uses the dual
   potentials and ``1 / epsilon``.
 - A component whose responsibilities in a tile are all below

@@ -1,4 +1,7 @@
-"""E-steps on an (n, K) array of log-densities: EM's posterior and Sinkhorn-EM's transport plan.
+"""E-steps on a table of log-densities: EM's posterior and Sinkhorn-EM's transport plan.
+
+The public functions take the table as (n_points, n_components); :func:`solve_sinkhorn` and the
+kernels read it component-major, (n_components, n_points).
 
 Sinkhorn-EM's E-step solves an entropic optimal-transport problem between the
 points (mass 1/n each) and the components (mass ``weights[k]`` each). Its
@@ -35,9 +38,9 @@ from . import _kernels
 from ._validation import check_choice, check_epsilon, check_positive_int, check_weights
 
 SOLVERS = ("newton", "sweeps")
-# Largest Newton step at first, in units of epsilon (a column's mass changes by at most e**10);
-# the radius grows after every accepted full step and shrinks after a rejected one, so a problem
-# whose log-densities differ by thousands of epsilon is still crossed in a few dozen steps.
+# Largest move of any potential in a Newton step at first, in units of epsilon (a column's mass
+# changes by at most e**10); the radius grows after a step cut by it that the quadratic model
+# predicted well, and shrinks after a rejected or poorly predicted one.
 INITIAL_TRUST_RADIUS = 10.0
 # Relative change of the dual below which it is treated as round-off.
 DUAL_ROUND_OFF = 1e-12

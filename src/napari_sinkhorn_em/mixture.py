@@ -555,11 +555,12 @@ class GaussianMixture:
             n_reseeded = state.update_from_moments(
                 mass, first, second, self.reg_covar, X, rng, means_only=phase.means_only
             )
-            if phase.method == "em" and phase.learn_weights:
+            if phase.learn_weights:
                 # A re-seeded component restarts with an average share; at its old share of
                 # (almost) nothing it would lose its points again at once.
                 empty = _empty_components(mass, n_points)
-                state.weights = _normalised(np.where(empty, n_points / self.n_components, mass))
+                learned = mass if phase.method == "em" else state.weights * n_points
+                state.weights = _normalised(np.where(empty, n_points / self.n_components, learned))
             report.n_reseeded += n_reseeded
             record.update(n_reseeded=n_reseeded, phase=phase.name)
             for key in HISTORY_KEYS:
@@ -594,7 +595,8 @@ class GaussianMixture:
         store = not workspace.last_single_pass
         if store and workspace.log_prob is None:
             workspace.log_prob = np.empty((self.n_components, n_points))
-        newton = self.sinkhorn_solver == "newton" and phase.size_prior_strength is None
+        # Newton's outer products too are only needed by a longer solve.
+        newton = self.sinkhorn_solver == "newton" and phase.size_prior_strength is None and store
         loglik, posterior_mass, *first_pass = _kernels.log_prob_plan_pass(
             X, centre, state.means, prec_chol, log_det, np.log(state.weights), state.potentials,
             1.0 / self.epsilon, newton, workspace.log_prob if store else _NO_POINTS,
@@ -613,7 +615,9 @@ class GaussianMixture:
             if workspace.log_prob is None:
                 workspace.log_prob = np.empty((self.n_components, n_points))
             _kernels.log_prob_pass(X, centre, state.means, prec_chol, log_det, workspace.log_prob)
-            n_extra = 1
+            # The first pass had neither the table nor the outer products: the solve starts afresh.
+            evaluated = None
+            n_extra = 2
         result = solve_sinkhorn(
             workspace.log_prob, state.weights, self.epsilon, potentials=state.potentials,
             tol=tol, max_passes=self.sinkhorn_max_iter, solver=self.sinkhorn_solver,

@@ -68,6 +68,7 @@ __all__ = [
     "DEFAULT_NUCLEUS_RADIUS_UM",
     "MAX_FIT_VOXELS",
     "MIN_VOXELS_PER_NEURON",
+    "NEURON_INIT",
     "PART_FRACTION",
     "CleanedInstances",
     "NeuronMatch",
@@ -1191,9 +1192,9 @@ MAX_FIT_VOXELS = 500_000
 
 #: Default cap on the iterations of the mixture's main fit in :func:`segment_neurons`.
 DEFAULT_NEURON_MAX_ITER = 300
-# The neurons recipe starts its mixture from k-means (k-means++ seeds, then Lloyd's iterations): on
-# the 200-neuron heads of docs/evidence.md (section 6) the default method matched 175 neurons from
-# it (range 174-176 over 6 fits) against 171 (167-176) from k-means++ seeds alone.
+#: How :func:`segment_neurons` starts its mixture: from k-means (k-means++ seeds, then Lloyd's
+#: iterations). On the 200-neuron heads of docs/evidence.md (section 6) the default method matched
+#: 175 neurons from it (range 174-176 over 6 fits) against 171 (167-176) from k-means++ seeds alone.
 NEURON_INIT = "kmeans"
 
 #: Percentiles over the neurons between which :meth:`NeuronSegmentation.colours_rgb` stretches each channel.
@@ -1400,13 +1401,13 @@ def nuclei_foreground(image: Any, *, channel_axis: int | None = None, channel: i
     also takes the halo around every nucleus: on the synthetic NeuroPAL
     heads its foreground is about 1.6 times the nuclei's volume, so
     :func:`suggest_n_neurons` of it suggests 60 % too many neurons. Here the
-    threshold is raised to half the maximum instead,
+    threshold is the half-maximum instead,
 
         background + (peak - background) / 2,
 
     with ``background`` the median of the voxels below Otsu's threshold and
     ``peak`` the median, over the local maxima above it (of the image
-    smoothed by one voxel, in 3 x 3 x 3 windows), of the voxels' values:
+    smoothed by one voxel, in 3 x 3 x 3 windows, 3 x 3 in 2-D), of the voxels' values:
     the half-maximum contour of a blurred nucleus lies near its true edge.
     On those heads it holds 0.9-1 times the nuclei's volume (about 85 % of
     the nuclei's voxels, 90 % of it inside nuclei).
@@ -1514,8 +1515,8 @@ def segment_neurons(
 
     1. **Foreground**: ``mask``, or the nuclei of the pan-neuronal channel (of
        the sum of the channels when there is none): :func:`nuclei_foreground`,
-       Otsu's threshold raised halfway to the typical nucleus peak, so that the
-       blurred halo around each nucleus stays out.
+       the half-maximum between the background and the typical nucleus peak,
+       so that the blurred halo around each nucleus stays out.
     2. **How many**: ``n_neurons``, or :func:`suggest_n_neurons` of the
        foreground at ``nucleus_radius_um``; :func:`check_n_neurons` refuses
        more than one neuron per 10 foreground voxels.
