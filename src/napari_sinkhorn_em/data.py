@@ -243,6 +243,22 @@ def _random_rotations(rng: np.random.Generator, n: int) -> np.ndarray:
     )
 
 
+def _random_nucleus_shapes(
+    rng: np.random.Generator, n: int, nucleus_radius: float, size_spread: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random slightly ellipsoidal nuclei: their precision matrices (1 / um^2) and bounding radii (um).
+
+    Radii are uniform in ``nucleus_radius * (1 +/- size_spread)``; each nucleus is elongated
+    volume-preservingly (semi-axes r * (a, b, c) with a * b * c = 1) and randomly rotated.
+    """
+    radii = nucleus_radius * (1.0 + size_spread * rng.uniform(-1.0, 1.0, n))
+    log_axes = np.clip(0.08 * rng.standard_normal((n, 3)), -0.2, 0.2)
+    semi_axes = radii[:, None] * np.exp(log_axes - log_axes.mean(axis=1, keepdims=True))
+    rotations = _random_rotations(rng, n)
+    precision_matrices = np.einsum("nij,nj,nkj->nik", rotations, semi_axes**-2.0, rotations)
+    return precision_matrices, semi_axes.max(axis=1)
+
+
 def _place_nuclei(
     rng: np.random.Generator,
     head: _WormHead,
@@ -453,14 +469,9 @@ def neuropal_like(
 
     head = _worm_head(body_rng, shape, voxel_size)
 
-    radii = nucleus_radius * (1.0 + size_spread * nuclei_rng.uniform(-1.0, 1.0, n_nuclei))
-    # Volume-preserving elongation: semi-axes r * (a, b, c) with a * b * c = 1.
-    log_axes = np.clip(0.08 * nuclei_rng.standard_normal((n_nuclei, 3)), -0.2, 0.2)
-    axes = np.exp(log_axes - log_axes.mean(axis=1, keepdims=True))
-    semi_axes = radii[:, None] * axes
-    rotations = _random_rotations(nuclei_rng, n_nuclei)
-    precision_matrices = np.einsum("nij,nj,nkj->nik", rotations, semi_axes**-2.0, rotations)
-    bounding_radii = semi_axes.max(axis=1)
+    precision_matrices, bounding_radii = _random_nucleus_shapes(
+        nuclei_rng, n_nuclei, nucleus_radius, size_spread
+    )
     centres = _place_nuclei(nuclei_rng, head, bounding_radii, shape, voxel_size)
     labels = _rasterise_ellipsoids(shape, voxel_size, centres, precision_matrices, bounding_radii)
 
@@ -746,13 +757,9 @@ def neuropal_head(
     head = _neuropal_head_body(body_rng, shape, voxel_size)
     ganglion_of = np.repeat(np.arange(len(_HEAD_GANGLIA)), _ganglion_sizes(n_neurons))
 
-    radii = nucleus_radius * (1.0 + size_spread * nuclei_rng.uniform(-1.0, 1.0, n_neurons))
-    # Volume-preserving elongation: semi-axes r * (a, b, c) with a * b * c = 1.
-    log_axes = np.clip(0.08 * nuclei_rng.standard_normal((n_neurons, 3)), -0.2, 0.2)
-    semi_axes = radii[:, None] * np.exp(log_axes - log_axes.mean(axis=1, keepdims=True))
-    rotations = _random_rotations(nuclei_rng, n_neurons)
-    precision_matrices = np.einsum("nij,nj,nkj->nik", rotations, semi_axes**-2.0, rotations)
-    bounding_radii = semi_axes.max(axis=1)
+    precision_matrices, bounding_radii = _random_nucleus_shapes(
+        nuclei_rng, n_neurons, nucleus_radius, size_spread
+    )
     centres = _pack_ganglia(nuclei_rng, head, ganglion_of, bounding_radii, extent)
     labels = _rasterise_ellipsoids(shape, voxel_size, centres, precision_matrices, bounding_radii)
 
