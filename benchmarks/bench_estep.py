@@ -16,7 +16,7 @@ Two kinds of target column masses, both spanning 1:20:
 - ``permuted``: the same masses given to the components in a random order, so the plan has to move
   mass between components (as early in a fit, or with user-chosen class sizes).
 
-Solvers (``napari_sinkhorn_em.estep.solve_sinkhorn`` unless said otherwise):
+Solvers (``napari_sinkhorn_em.mixture.estep.solve_sinkhorn`` unless said otherwise):
 
 - ``sweeps``: plain Sinkhorn sweeps from ``potentials = epsilon * log(weights)``.
 - ``newton``: damped Newton from ``potentials = epsilon * log(weights)`` passed explicitly. Passing
@@ -62,7 +62,7 @@ import warnings
 import numpy as np
 import scipy.stats
 
-from napari_sinkhorn_em.estep import CONTINUATION_EPSILONS, SinkhornConvergenceWarning, solve_sinkhorn
+from napari_sinkhorn_em.mixture.estep import CONTINUATION_EPSILONS, SinkhornConvergenceWarning, solve_sinkhorn
 
 TOLERANCE = 1e-6
 N_FEATURES = 3

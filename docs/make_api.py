@@ -25,10 +25,12 @@ def _section(name, obj):
     lines = []
     if inspect.ismodule(obj):
         lines += [f"## `{name}` (module)", "", inspect.getdoc(obj) or "", ""]
-        public = [n for n in dir(obj) if not n.startswith("_")]
+        public = getattr(obj, "__all__", [n for n in dir(obj) if not n.startswith("_")])
         for member_name in public:
             member = getattr(obj, member_name)
-            if (inspect.isfunction(member) or inspect.isclass(member)) and member.__module__ == obj.__name__:
+            module = getattr(member, "__module__", None) or ""
+            defined_here = module == obj.__name__ or module.startswith(obj.__name__ + ".")
+            if (inspect.isfunction(member) or inspect.isclass(member)) and defined_here:
                 lines += [f"### `{name}.{member_name}{_signature(member)}`", "", inspect.getdoc(member) or "", ""]
         return lines
     kind = "class" if inspect.isclass(obj) else "function"

@@ -8,16 +8,16 @@ import tifffile
 from scipy import ndimage
 
 from napari_sinkhorn_em import segment
-from napari_sinkhorn_em.class_sizes import knee_index, user_order
-from napari_sinkhorn_em.features import (
+from napari_sinkhorn_em.segmentation.class_sizes import knee_index, user_order
+from napari_sinkhorn_em.features.extract import (
     BRIGHTFIELD_BACKGROUND_RATIO,
     background_sigma_for,
     correct_illumination,
     expand_features,
     extract_features,
 )
-from napari_sinkhorn_em.masks import largest_bright_region, otsu_foreground
-from napari_sinkhorn_em.pipeline import Segmenter, default_assignment, default_method
+from napari_sinkhorn_em.features.masks import largest_bright_region, otsu_foreground
+from napari_sinkhorn_em.segmentation.segmenter import Segmenter, default_assignment, default_method
 
 FAST = {"sample_size": 6000, "max_iter": 40}
 

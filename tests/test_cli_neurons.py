@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_sinkhorn_em import data, io
+from napari_sinkhorn_em import data
+from napari_sinkhorn_em import image_files as io
 from napari_sinkhorn_em.cli import main
 
 SMALL_HEAD = {"n_neurons": 30, "voxel_size": (1.0, 0.6, 0.6)}

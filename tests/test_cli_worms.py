@@ -14,7 +14,7 @@ import pytest
 import tifffile
 
 from napari_sinkhorn_em import data
-from napari_sinkhorn_em.masks import WELL_MARGIN, largest_bright_region
+from napari_sinkhorn_em.features.masks import WELL_MARGIN, largest_bright_region
 
 
 def _cli(*arguments):

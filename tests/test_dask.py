@@ -17,13 +17,13 @@ import textwrap
 import numpy as np
 import pytest
 
-from napari_sinkhorn_em import lazy
-from napari_sinkhorn_em.pipeline import Segmenter, segment
+from napari_sinkhorn_em.lazy import chunked as lazy
+from napari_sinkhorn_em.segmentation.segmenter import Segmenter, segment
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 
-pytestmark = pytest.mark.filterwarnings("ignore::napari_sinkhorn_em.mixture.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::napari_sinkhorn_em.mixture.estimator.ConvergenceWarning")
 
 # Small fits: classical EM, few iterations, a subsample smaller than the images.
 FAST = {"method": "em", "max_iter": 5, "sample_size": 1500}
@@ -325,8 +325,8 @@ def test_numba_workqueue_layer_is_not_entered_by_two_dask_threads_at_once():
     # Without a thread-safe layer (OpenMP, TBB), numba aborts the process on concurrent parallel calls.
     script = textwrap.dedent("""
         import dask, dask.array as da, numpy as np
-        from napari_sinkhorn_em import lazy
-        from napari_sinkhorn_em.pipeline import Segmenter
+        from napari_sinkhorn_em.lazy import chunked as lazy
+        from napari_sinkhorn_em.segmentation.segmenter import Segmenter
         image = np.random.default_rng(0).normal(size=(64, 600)).astype(np.float32)
         model = Segmenter(3, method="em", max_iter=3).fit(image)
         with dask.config.set(scheduler="threads", num_workers=4):

@@ -8,7 +8,10 @@ import sys
 
 import numpy as np
 
-from napari_sinkhorn_em import data, io
+from napari_sinkhorn_em import data
+
+# The demo takes about 40 s on one core (half of it compiling the kernels on a first run).
+from napari_sinkhorn_em import image_files as io
 
 # The demo takes about 40 s on one core (half of it compiling the kernels on a first run).
 DEMO_TIMEOUT_S = 90

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from napari_sinkhorn_em import features as features_module
-from napari_sinkhorn_em.features import (
+from napari_sinkhorn_em.features import extract as features_module
+from napari_sinkhorn_em.features.extract import (
     FEATURE_NAMES,
     MULTISCALE_FEATURES,
     FeatureScaling,

@@ -1,4 +1,4 @@
-"""Tests of reading images with their voxel size and of the atomic writer (napari_sinkhorn_em.io)."""
+"""Tests of reading images with their voxel size and of the atomic writer (napari_sinkhorn_em.image_files)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_sinkhorn_em import io
+from napari_sinkhorn_em import image_files as io
 
 
 def _leftovers(folder):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.special
 
-from napari_sinkhorn_em import _kernels
+from napari_sinkhorn_em.mixture import _kernels
 
 EMPTY_X = np.empty((0, 1))
 

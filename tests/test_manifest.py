@@ -41,7 +41,7 @@ def test_widget_is_contributed_and_listed_under_layers_segment(manifest):
     (widget,) = manifest.contributions.widgets
     assert widget.command == WIDGET_COMMAND
     commands = {command.id: command for command in manifest.contributions.commands}
-    assert commands[WIDGET_COMMAND].python_name == "napari_sinkhorn_em._widget:SegmentationWidget"
+    assert commands[WIDGET_COMMAND].python_name == "napari_sinkhorn_em._napari.widget:SegmentationWidget"
     segment_menu = manifest.contributions.menus["napari/layers/segment"]
     assert [item.command for item in segment_menu] == [WIDGET_COMMAND]
 
@@ -54,7 +54,7 @@ def test_sample_data_contributions_are_kept(manifest):
 
 def test_library_modules_import_no_gui_toolkit():
     imported = _modules_imported_by(
-        "import napari_sinkhorn_em, napari_sinkhorn_em.pipeline, napari_sinkhorn_em.features, "
+        "import napari_sinkhorn_em, napari_sinkhorn_em.segmentation, napari_sinkhorn_em.features, napari_sinkhorn_em.lazy, "
         "napari_sinkhorn_em.mixture, napari_sinkhorn_em.cli, napari_sinkhorn_em.data"
     )
     assert "napari_sinkhorn_em.cli" in imported
@@ -64,7 +64,7 @@ def test_library_modules_import_no_gui_toolkit():
 def test_reading_the_manifest_imports_neither_the_widget_nor_qt():
     # What napari does at start-up: discover the plugin and read its manifest.
     imported = _modules_imported_by(f"import npe2\nnpe2.PluginManifest.from_distribution({PLUGIN!r})")
-    assert "napari_sinkhorn_em._widget" not in imported
+    assert "napari_sinkhorn_em._napari.widget" not in imported
     assert not {"qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6"} & _top_level(imported)
 
 
@@ -76,9 +76,9 @@ def test_writers_save_labels_and_images_as_ome_tiff(manifest):
         assert writer.layer_types == [layer_type]
         assert writer.filename_extensions == [".ome.tif", ".ome.tiff"]
     commands = {command.id: command.python_name for command in manifest.contributions.commands}
-    assert commands[f"{PLUGIN}.write_labels"] == "napari_sinkhorn_em._napari_io:write_labels"
+    assert commands[f"{PLUGIN}.write_labels"] == "napari_sinkhorn_em._napari.writers:write_labels"
 
 
 def test_the_writers_import_neither_napari_nor_qt():
-    imported = _modules_imported_by("import napari_sinkhorn_em._napari_io")
+    imported = _modules_imported_by("import napari_sinkhorn_em._napari.writers")
     assert not set(GUI_PACKAGES) & _top_level(imported)

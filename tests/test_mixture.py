@@ -9,7 +9,8 @@ import sklearn.mixture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from napari_sinkhorn_em import ConvergenceWarning, GaussianMixture, mixture
+from napari_sinkhorn_em import ConvergenceWarning, GaussianMixture
+from napari_sinkhorn_em.mixture import estimator as mixture
 
 TRUE_MEANS = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
 

@@ -8,8 +8,8 @@ npe2 = pytest.importorskip("npe2")
 
 from napari.layers import Image, Labels  # noqa: E402
 
-from napari_sinkhorn_em._napari_io import write_image, write_labels  # noqa: E402
-from napari_sinkhorn_em.io import read_image  # noqa: E402
+from napari_sinkhorn_em._napari.writers import write_image, write_labels  # noqa: E402
+from napari_sinkhorn_em.image_files import read_image  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)

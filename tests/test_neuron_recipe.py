@@ -1,4 +1,4 @@
-"""Tests of the neurons recipe (napari_sinkhorn_em.neurons.segment_neurons) on a small synthetic NeuroPAL head."""
+"""Tests of the neurons recipe (napari_sinkhorn_em.neurons.recipe.segment_neurons) on a small synthetic NeuroPAL head."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from napari_sinkhorn_em import data
-from napari_sinkhorn_em.masks import otsu_foreground
-from napari_sinkhorn_em.neurons import (
+from napari_sinkhorn_em.features.masks import otsu_foreground
+from napari_sinkhorn_em.neurons.recipe import (
     CATEGORY_CODES,
     MIN_VOXELS_PER_NEURON,
     NeuronSegmentation,
@@ -19,7 +19,7 @@ from napari_sinkhorn_em.neurons import (
     segment_neurons,
     suggest_n_neurons,
 )
-from napari_sinkhorn_em.pipeline import Segmenter
+from napari_sinkhorn_em.segmentation.segmenter import Segmenter
 
 N_NEURONS = 30
 # A head of 30 neurons at a coarse voxel size: (38, 72, 277) voxels, about 1,000 of them in nuclei.

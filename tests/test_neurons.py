@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_sinkhorn_em import neurons
-from napari_sinkhorn_em.neurons import (
+from napari_sinkhorn_em.neurons import recipe as neurons
+from napari_sinkhorn_em.neurons.recipe import (
     CATEGORY_CODES,
     MIN_VOXELS_PER_NEURON,
     check_n_neurons,

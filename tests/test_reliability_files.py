@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_sinkhorn_em import io
+from napari_sinkhorn_em import image_files as io
 from napari_sinkhorn_em.cli import main
-from napari_sinkhorn_em.pipeline import Segmenter
+from napari_sinkhorn_em.segmentation.segmenter import Segmenter
 
 FAST = ["--sample-size", "2000"]
 

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from napari_sinkhorn_em.pipeline import Segmenter, segment
+from napari_sinkhorn_em.segmentation.segmenter import Segmenter, segment
 
 
 def _hash(array):
@@ -95,7 +95,7 @@ def test_epsilon_one_on_separated_classes_gives_no_merging_warning():
 
 
 def test_the_mixture_warns_when_a_large_epsilon_merges_its_components():
-    from napari_sinkhorn_em.mixture import GaussianMixture
+    from napari_sinkhorn_em.mixture.estimator import GaussianMixture
 
     rng = np.random.default_rng(0)
     X = np.concatenate([rng.normal(0, 1, (300, 2)), rng.normal(6, 1, (300, 2))])
@@ -107,7 +107,7 @@ def test_the_mixture_warns_when_a_large_epsilon_merges_its_components():
 
 
 def test_a_fit_that_cannot_fit_in_memory_is_refused_before_allocating():
-    from napari_sinkhorn_em.mixture import GaussianMixture
+    from napari_sinkhorn_em.mixture.estimator import GaussianMixture
 
     X = np.random.default_rng(0).normal(size=(100_000, 1))
     with pytest.raises(MemoryError, match="Fitting 50000 components.*GiB.*not started.*fewer components"):
@@ -115,7 +115,7 @@ def test_a_fit_that_cannot_fit_in_memory_is_refused_before_allocating():
 
 
 def test_the_fit_memory_estimate_counts_the_sinkhorn_table_and_newton_matrices():
-    from napari_sinkhorn_em.mixture import GaussianMixture
+    from napari_sinkhorn_em.mixture.estimator import GaussianMixture
 
     sinkhorn = GaussianMixture(5000).fit_memory_bytes(200_000, 1)
     em = GaussianMixture(5000, method="em").fit_memory_bytes(200_000, 1)
@@ -208,7 +208,7 @@ def test_a_filter_far_beyond_the_image_is_refused_naming_sigma_and_voxel_size(op
 
 
 def test_correct_illumination_refuses_a_background_far_beyond_the_image():
-    from napari_sinkhorn_em.features import correct_illumination
+    from napari_sinkhorn_em.features.extract import correct_illumination
 
     with pytest.raises(ValueError, match="illumination background at sigma = 50.*voxel size of 1e-06"):
         correct_illumination(_two_halves_and_a_square(), 50.0, scale=(1e-6, 1e-6))

@@ -11,14 +11,14 @@ import sys
 import numpy as np
 import pytest
 
-from napari_sinkhorn_em import lazy
-from napari_sinkhorn_em.pipeline import Segmenter
+from napari_sinkhorn_em.lazy import chunked as lazy
+from napari_sinkhorn_em.segmentation.segmenter import Segmenter
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 zarr = pytest.importorskip("zarr")
 
-pytestmark = pytest.mark.filterwarnings("ignore::napari_sinkhorn_em.mixture.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::napari_sinkhorn_em.mixture.estimator.ConvergenceWarning")
 FAST = {"method": "em", "max_iter": 5, "sample_size": 1500}
 
 

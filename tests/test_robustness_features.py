@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_sinkhorn_em import io
-from napari_sinkhorn_em.features import extract_features
+from napari_sinkhorn_em import image_files as io
+from napari_sinkhorn_em.features.extract import extract_features
 
 SMALL = dict(features="multiscale", sigmas=(1.0, 2.0))
 

@@ -10,11 +10,12 @@ pytest.importorskip("pytestqt")
 
 from napari.layers import Image  # noqa: E402
 
-from napari_sinkhorn_em import ConvergenceWarning, _widget, data  # noqa: E402
-from napari_sinkhorn_em._widget import SegmentationWidget  # noqa: E402
-from napari_sinkhorn_em.certainty import CERTAINTY_CAP, label_certainty  # noqa: E402
-from napari_sinkhorn_em.masks import largest_bright_region  # noqa: E402
-from napari_sinkhorn_em.pipeline import METHOD_NAMES, Segmenter, compare_labels  # noqa: E402
+from napari_sinkhorn_em import ConvergenceWarning, data  # noqa: E402
+from napari_sinkhorn_em._napari import widget as _widget  # noqa: E402
+from napari_sinkhorn_em._napari.widget import SegmentationWidget  # noqa: E402
+from napari_sinkhorn_em.segmentation.certainty import CERTAINTY_CAP, label_certainty  # noqa: E402
+from napari_sinkhorn_em.features.masks import largest_bright_region  # noqa: E402
+from napari_sinkhorn_em.segmentation.segmenter import METHOD_NAMES, Segmenter, compare_labels  # noqa: E402
 
 TIMEOUT_MS = 60_000
 K = 3

@@ -9,8 +9,10 @@ pytest.importorskip("pytestqt")
 from napari.layers import Image, Labels, Points  # noqa: E402
 from test_widget import _opengl_free_image_layers, compiled_kernels, notifications  # noqa: E402, F401
 
-from napari_sinkhorn_em import _widget, data, neurons  # noqa: E402
-from napari_sinkhorn_em._widget import RESULT_METADATA_KEY, SegmentationWidget  # noqa: E402
+from napari_sinkhorn_em import data  # noqa: E402
+from napari_sinkhorn_em._napari import widget as _widget  # noqa: E402
+from napari_sinkhorn_em.neurons import recipe as neurons  # noqa: E402
+from napari_sinkhorn_em._napari.widget import RESULT_METADATA_KEY, SegmentationWidget  # noqa: E402
 
 TIMEOUT_MS = 60_000
 N_NEURONS = 12

@@ -1,12 +1,18 @@
 """Segment microscopy images with Gaussian mixtures fitted by EM and by Sinkhorn-EM."""
 
-from . import data, masks, neurons
-from .estep import SinkhornConvergenceWarning, em_responsibilities, sinkhorn_responsibilities
-from .certainty import label_certainty
-from .features import FeatureScaling, FeatureStack, correct_illumination, extract_features
-from .io import read_image, write_tiff
-from .mixture import ConvergenceWarning, FitStep, GaussianMixture
-from .pipeline import (
+from . import data, neurons
+from ._version import __version__
+from .features import FeatureScaling, FeatureStack, correct_illumination, extract_features, masks
+from .image_files import read_image, write_tiff
+from .mixture import (
+    ConvergenceWarning,
+    FitStep,
+    GaussianMixture,
+    SinkhornConvergenceWarning,
+    em_responsibilities,
+    sinkhorn_responsibilities,
+)
+from .segmentation import (
     LabelComparison,
     MethodComparison,
     Progress,
@@ -15,10 +21,9 @@ from .pipeline import (
     compare_labels,
     compare_methods,
     segment,
+    label_certainty,
     split_instances,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ConvergenceWarning",

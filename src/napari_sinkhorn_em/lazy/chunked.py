@@ -3,7 +3,7 @@
 The image is a dask array (a zarr store opens as one with :func:`read_zarr`),
 and nothing here needs more than a few chunks in memory at once:
 
-* :func:`fit_dask` fits a :class:`~napari_sinkhorn_em.pipeline.Segmenter` on
+* :func:`fit_dask` fits a :class:`~napari_sinkhorn_em.segmentation.Segmenter` on
   a random subsample of the voxels. It runs the Segmenter's own fit on a
   feature source whose table is lazy: the subsample is drawn exactly as for an
   in-memory image, and only the chunks holding drawn voxels are read, each
@@ -40,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_image_layout, check_mask_layout, check_scale
-from .features import extract_features, halo_width
-from .pipeline import Progress, ProgressCallback, Segmenter, _label_dtype
+from .._validation import check_image_layout, check_mask_layout, check_scale
+from ..features.extract import extract_features, halo_width
+from ..segmentation.segmenter import Progress, ProgressCallback, Segmenter, _label_dtype
 
 __all__ = [
     "ZarrWrite",
@@ -390,7 +390,7 @@ def fit_dask_steps(
     scale: Sequence[float] | None = None,
     mask: Any = None,
 ) -> Iterator[Progress]:
-    """Fit like :func:`fit_dask`, yielding a :class:`~napari_sinkhorn_em.pipeline.Progress` report per step.
+    """Fit like :func:`fit_dask`, yielding a :class:`~napari_sinkhorn_em.segmentation.Progress` report per step.
 
     This is :meth:`Segmenter.fit_steps` for dask images (which it calls for
     them): the segmenter is fitted once the generator is exhausted, and closing
@@ -595,7 +595,7 @@ def segment_dask(
 ) -> Any:
     """Segment a dask (or zarr) image: :func:`fit_dask`, then the lazy :func:`predict_dask`.
 
-    The same labels as :func:`napari_sinkhorn_em.pipeline.segment`, as a
+    The same labels as :func:`napari_sinkhorn_em.segmentation.segment`, as a
     lazy dask array with the image's spatial chunks. The fit runs now (it
     reads the chunks holding the subsample); the labels are computed when the
     result is.
@@ -612,7 +612,7 @@ def segment_dask(
         Must be False: objects cross chunk borders, so splitting classes into
         objects needs the whole label image (``split_instances(labels.compute())``).
     **settings
-        Other :class:`~napari_sinkhorn_em.pipeline.Segmenter` arguments
+        Other :class:`~napari_sinkhorn_em.segmentation.Segmenter` arguments
         (``method``, ``epsilon``, ``features``, ``sample_size``,
         ``random_state``, mixture options...).
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.special
 
-from . import _kernels
-from ._validation import check_choice, check_epsilon, check_positive_int, check_weights
+from ..mixture import _kernels
+from .._validation import check_choice, check_epsilon, check_positive_int, check_weights
 
 SOLVERS = ("newton", "sweeps")
 # Largest move of any potential in a Newton step at first, in units of epsilon (a column's mass

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_positive_float, check_weights
+from .._validation import check_positive_float, check_weights
 
 __all__ = [
     "SIZE_BINDING_FRACTION",

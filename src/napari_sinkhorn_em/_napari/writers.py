@@ -3,9 +3,9 @@
 napari's own TIFF writer stores the pixels only, so a layer saved with
 **File > Save Selected Layers…** loses its scale. The writers here, contributed
 in the npe2 manifest for the file names ``*.ome.tif`` and ``*.ome.tiff``,
-write the layer with :func:`napari_sinkhorn_em.io.write_tiff` instead: an
+write the layer with :func:`napari_sinkhorn_em.image_files.write_tiff` instead: an
 OME-TIFF whose ``PhysicalSize*`` holds the layer's scale in micrometres, read
-back by :func:`napari_sinkhorn_em.io.read_image`, Fiji / Bio-Formats and
+back by :func:`napari_sinkhorn_em.image_files.read_image`, Fiji / Bio-Formats and
 napari readers of OME-TIFF. napari itself is not imported here; the writers
 receive the layer's data and its attributes (``meta``) from napari.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import write_tiff
+from ..image_files import write_tiff
 
 __all__ = ["write_image", "write_labels"]
 

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from ._validation import (
+from .._validation import (
     check_choice,
     check_epsilon,
     check_fits_in_memory,
@@ -42,10 +42,10 @@ from ._validation import (
     check_scale,
     check_weights,
 )
-from .class_sizes import SizeSearch, size_search_steps, user_order
-from .estep import SinkhornConvergenceWarning
+from ..segmentation.class_sizes import SizeSearch, size_search_steps, user_order
+from ..mixture.estep import SinkhornConvergenceWarning
 # _fit_robust_scaling: the same median / IQR rule as extract_features, fitted on the subsample.
-from .features import (
+from ..features.extract import (
     FeatureScaling,
     _fit_robust_scaling,
     background_sigma_for,
@@ -55,10 +55,10 @@ from .features import (
     extract_features,
     halo_width,
 )
-from .io import atomic_write, parse_json
-from .mixture import COVARIANCE_TYPES
-from .mixture import METHOD_NAMES as MIXTURE_METHOD_NAMES
-from .mixture import GaussianMixture, _parameter_shape
+from ..image_files import atomic_write, parse_json
+from ..mixture.estimator import COVARIANCE_TYPES
+from ..mixture.estimator import METHOD_NAMES as MIXTURE_METHOD_NAMES
+from ..mixture.estimator import GaussianMixture, _parameter_shape
 
 __all__ = [
     "ASSIGNMENTS",
@@ -110,7 +110,7 @@ METHOD_NAMES = {"sinkhorn_start": "Sinkhorn start → EM", **MIXTURE_METHOD_NAME
 #: the image), or the class the transport plan gives it (class sizes held at the fitted ones).
 ASSIGNMENTS = ("posterior", "plan")
 #: How far given class sizes may be off by default, as a factor: the smallest class's share is
-#: searched from a third to three times the guess (see :mod:`napari_sinkhorn_em.class_sizes`).
+#: searched from a third to three times the guess (see :mod:`napari_sinkhorn_em.segmentation`).
 DEFAULT_SIZE_TOLERANCE = 3.0
 
 
@@ -407,7 +407,7 @@ class Segmenter:
         the sizes may be off, as a factor. The share of the smallest class is
         searched from ``guess / size_tolerance`` to ``guess * size_tolerance``
         and the share where the cost of growing it rises fastest is kept
-        (:mod:`napari_sinkhorn_em.class_sizes`); 1 holds the sizes as given.
+        (:mod:`napari_sinkhorn_em.segmentation`); 1 holds the sizes as given.
         It costs one Sinkhorn-EM fit per share tried (27 for a factor of 3).
     coordinates : bool, default False
         Add each voxel's physical position (z, y, x) times
@@ -607,7 +607,7 @@ class Segmenter:
         Segmenter
             ``self``, fitted.
         """
-        from . import lazy
+        from ..lazy import chunked as lazy
 
         if lazy.is_dask_array(image):
             return lazy.fit_dask(self, image, channel_axis=channel_axis, scale=scale, mask=mask, progress=progress)
@@ -629,7 +629,7 @@ class Segmenter:
         a run is cancelled) abandons the fit and leaves a previous fit intact.
         Parameters are as for :meth:`fit`.
         """
-        from . import lazy
+        from ..lazy import chunked as lazy
 
         if lazy.is_dask_array(image):
             yield from lazy.fit_dask_steps(self, image, channel_axis=channel_axis, scale=scale, mask=mask)
@@ -883,7 +883,7 @@ class Segmenter:
             in the smallest unsigned integer type that holds K, chosen as
             ``assignment`` says.
         """
-        from . import lazy
+        from ..lazy import chunked as lazy
 
         if lazy.is_dask_array(image):
             return lazy.predict_dask(self, image, channel_axis=channel_axis, scale=scale, mask=mask)
@@ -925,7 +925,7 @@ class Segmenter:
         Parameters and return value are as for :meth:`fit` and
         :meth:`predict`.
         """
-        from . import lazy
+        from ..lazy import chunked as lazy
 
         if lazy.is_dask_array(image):
             lazy.fit_dask(self, image, channel_axis=channel_axis, scale=scale, mask=mask, progress=progress)
@@ -963,7 +963,7 @@ class Segmenter:
             If a setting (e.g. a ``random_state`` generator) cannot be
             stored in JSON.
         """
-        from . import __version__
+        from .._version import __version__
 
         if not hasattr(self, "mixture_"):
             raise RuntimeError("This Segmenter is not fitted yet; fit it before saving.")
@@ -1302,7 +1302,7 @@ def segment(
         0 outside ``mask``; with ``instances``, one
         number per object and 0 also where small objects were removed.
     """
-    from . import lazy
+    from ..lazy import chunked as lazy
 
     if lazy.is_dask_array(image):
         return lazy.segment_dask(

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ._validation import check_image_layout, check_mask_layout, check_scale
+from .._validation import check_image_layout, check_mask_layout, check_scale
 
 __all__ = [
     "DOG_SIGMA_RATIO",
@@ -915,7 +915,7 @@ def correct_illumination(
         Physical voxel size per spatial axis; None means 1.
     mask : array_like of bool or None, default None
         The region whose background is estimated (e.g. the well,
-        :func:`napari_sinkhorn_em.masks.largest_bright_region`); None uses
+        :func:`napari_sinkhorn_em.features.masks.largest_bright_region`); None uses
         every pixel.
 
     Returns

@@ -29,7 +29,7 @@ def label_certainty(probabilities: Any, *, cap: float = CERTAINTY_CAP) -> np.nda
     probabilities : array_like
         Class probabilities with the classes along the last axis (at least
         two), e.g. the output of :meth:`Segmenter.predict_proba
-        <napari_sinkhorn_em.pipeline.Segmenter.predict_proba>` or
+        <napari_sinkhorn_em.segmentation.Segmenter.predict_proba>` or
         :meth:`GaussianMixture.predict_proba
         <napari_sinkhorn_em.mixture.GaussianMixture.predict_proba>`.
     cap : float, default CERTAINTY_CAP

@@ -14,7 +14,7 @@ the only module of the package that imports Qt or napari.
 
 The *neurons* recipe (features "Neurons (NeuroPAL)") runs
 :func:`~napari_sinkhorn_em.neurons.segment_neurons` instead of a
-:class:`~napari_sinkhorn_em.pipeline.Segmenter` fit (:func:`_neuron_steps`):
+:class:`~napari_sinkhorn_em.segmentation.Segmenter` fit (:func:`_neuron_steps`):
 one Gaussian per neuron over position and colour, the channels of one stack
 preselected, the number of neurons suggested from the pan-neuronal channel's
 foreground, and a labels layer plus a points layer of the neurons' centres,
@@ -62,10 +62,10 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
-from . import lazy
-from .certainty import CERTAINTY_CAP, label_certainty
-from .masks import WELL_MARGIN, automatic_mask
-from .neurons import (
+from ..lazy import chunked as lazy
+from ..segmentation.certainty import CERTAINTY_CAP, label_certainty
+from ..features.masks import WELL_MARGIN, automatic_mask
+from ..neurons.recipe import (
     CATEGORY_CODES,
     DEFAULT_NEURON_MAX_ITER,
     DEFAULT_NUCLEUS_RADIUS_UM,
@@ -77,7 +77,7 @@ from .neurons import (
     segment_neurons,
     suggest_n_neurons,
 )
-from .pipeline import METHOD_NAMES, METHODS, LabelComparison, Progress, Segmenter, class_sizes_from_labels, compare_labels
+from ..segmentation.segmenter import METHOD_NAMES, METHODS, LabelComparison, Progress, Segmenter, class_sizes_from_labels, compare_labels
 
 __all__ = ["RESULT_METADATA_KEY", "SegmentationWidget"]
 

@@ -602,7 +602,7 @@ def write_comparison_figure(
     labels : numpy.ndarray
         The reference labeling (e.g. EM's).
     comparison : LabelComparison
-        Result of :func:`napari_sinkhorn_em.pipeline.compare_labels` of
+        Result of :func:`napari_sinkhorn_em.segmentation.compare_labels` of
         ``labels`` against the second labeling; its ``matched`` labels and
         ``disagreement`` mask are drawn and its adjusted Rand index and
         disagreement fraction go into the title.

@@ -2,7 +2,7 @@
 
 Both helpers threshold one channel by Otsu's method (scikit-image) and return a
 boolean mask of the image's spatial shape, ready for ``mask=`` of
-:func:`~napari_sinkhorn_em.pipeline.segment`.
+:func:`~napari_sinkhorn_em.segmentation.segment`.
 
 * :func:`otsu_foreground`: every pixel brighter than the threshold, e.g. the
   nuclei of a fluorescence stack or the pan-neuronal channel of a NeuroPAL head.
@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-from ._validation import check_image_layout, check_positive_int
+from .._validation import check_image_layout, check_positive_int
 
 __all__ = ["AUTOMATIC_MASKS", "WELL_MARGIN", "automatic_mask", "largest_bright_region", "otsu_foreground"]
 

@@ -6,7 +6,7 @@ of each voxel becomes its label (0 = background, label k = component k − 1).
 
 * :func:`segment_neurons` -- the whole recipe in one call: the foreground
   (:func:`nuclei_foreground` of the pan-neuronal channel), the number of
-  neurons, the fit (a :class:`~napari_sinkhorn_em.pipeline.Segmenter` on
+  neurons, the fit (a :class:`~napari_sinkhorn_em.segmentation.Segmenter` on
   colour and position), clean labels and the neuron table, returned as a
   :class:`NeuronSegmentation`.
 
@@ -23,7 +23,7 @@ NeuroPAL user works with:
   in µm, volume, mean colour, mean confidence; :func:`write_neuron_table`
   writes it as CSV and :func:`napari_features` shapes it for a napari Labels
   layer. :func:`model_position_covariances` reads the fitted Gaussians'
-  position covariances (µm²) from a :class:`~napari_sinkhorn_em.pipeline.Segmenter`.
+  position covariances (µm²) from a :class:`~napari_sinkhorn_em.segmentation.Segmenter`.
 * :func:`match_neurons` -- compares two segmentations of the same stack (EM
   against Sinkhorn-EM, or a prediction against a ground truth) neuron by
   neuron: matched, split, merged, moved, missing and extra, with a label
@@ -56,10 +56,10 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 from skimage import measure
 
-from .features import extract_features
-from .io import atomic_write
-from .masks import otsu_foreground
-from .pipeline import Segmenter
+from ..features.extract import extract_features
+from ..image_files import atomic_write
+from ..features.masks import otsu_foreground
+from ..segmentation.segmenter import Segmenter
 
 __all__ = [
     "CATEGORY_CODES",
@@ -604,7 +604,7 @@ def neuron_table(
         them ``channel_0``, ``channel_1``, ...
     confidence : array_like, optional
         A per-voxel confidence of the labels' spatial shape (e.g.
-        :func:`~napari_sinkhorn_em.certainty.label_certainty`); its mean per
+        :func:`~napari_sinkhorn_em.segmentation.label_certainty`); its mean per
         neuron becomes a column.
     covariances : array_like, optional
         The fitted components' position covariances in µm², shape (K, d, d)
@@ -653,7 +653,7 @@ def neuron_table(
 def model_position_covariances(segmenter: Any) -> np.ndarray:
     """The fitted Gaussians' position covariances in µm², one per component.
 
-    For a :class:`~napari_sinkhorn_em.pipeline.Segmenter` fitted with
+    For a :class:`~napari_sinkhorn_em.segmentation.Segmenter` fitted with
     ``coordinates=True``: the position block of each component's covariance
     (the last d feature columns, z, y, x), undone from the feature scaling
     and from ``coordinate_weight``, so that it is in µm². Row k − 1 belongs
@@ -732,7 +732,7 @@ def write_neuron_table(table: dict[str, Any], path: str | os.PathLike, *, overwr
 
     Numbers are written in full precision (floats so that they read back
     exactly); NaN becomes an empty cell. The file appears only once
-    completely written (:func:`~napari_sinkhorn_em.io.atomic_write`).
+    completely written (:func:`~napari_sinkhorn_em.image_files.atomic_write`).
 
     Parameters
     ----------
@@ -1217,7 +1217,7 @@ class NeuronSegmentation:
         probability of each voxel's fitted component) and the fitted
         Gaussians' position covariances (``model_czz_um2``, ...).
     segmenter : Segmenter
-        The fitted :class:`~napari_sinkhorn_em.pipeline.Segmenter`: intensity
+        The fitted :class:`~napari_sinkhorn_em.segmentation.Segmenter`: intensity
         of the colour channels plus the voxel positions in µm.
     foreground : numpy.ndarray
         The boolean mask the neurons were fitted in.
@@ -1396,7 +1396,7 @@ def _recipe_scale(scale: Any, ndim: int) -> tuple[float, ...]:
 def nuclei_foreground(image: Any, *, channel_axis: int | None = None, channel: int = 0) -> np.ndarray:
     """The voxels inside nuclei: brighter than halfway from the background to a typical nucleus.
 
-    Otsu's threshold (:func:`~napari_sinkhorn_em.masks.otsu_foreground`)
+    Otsu's threshold (:func:`~napari_sinkhorn_em.features.masks.otsu_foreground`)
     separates the nuclei from the background but, on a blurred recording,
     also takes the halo around every nucleus: on the synthetic NeuroPAL
     heads its foreground is about 1.6 times the nuclei's volume, so
@@ -1526,7 +1526,7 @@ def segment_neurons(
        ``coordinate_weight``, by default ``1 / nucleus_radius_um``, so that
        one nucleus radius counts as much as one colour IQR. The
        pan-neuronal channel is not a feature (every neuron is bright in it).
-    4. **Fit**: a :class:`~napari_sinkhorn_em.pipeline.Segmenter` with K
+    4. **Fit**: a :class:`~napari_sinkhorn_em.segmentation.Segmenter` with K
        full-covariance Gaussians started from k-means (:data:`NEURON_INIT`),
        on every foreground voxel (a random
        :data:`MAX_FIT_VOXELS` of them when there are more).
@@ -1564,7 +1564,7 @@ def segment_neurons(
     nucleus_radius_um : float, default DEFAULT_NUCLEUS_RADIUS_UM
         Typical nucleus radius in µm (1.4 for head neurons).
     method : {"sinkhorn_start", "em", "sinkhorn"} or None, optional
-        How the mixture is fitted (:data:`~napari_sinkhorn_em.pipeline.METHODS`);
+        How the mixture is fitted (:data:`~napari_sinkhorn_em.segmentation.METHODS`);
         None: the pipeline's default.
     random_state : int or None, default 0
         Seed of the start (and of the subsample); the same seed gives the
@@ -1573,7 +1573,7 @@ def segment_neurons(
         Most iterations of the mixture's main fit.
     progress : callable, optional
         Called as ``progress(stage, fraction)`` with the stages of
-        :meth:`Segmenter.fit <napari_sinkhorn_em.pipeline.Segmenter.fit>` and
+        :meth:`Segmenter.fit <napari_sinkhorn_em.segmentation.Segmenter.fit>` and
         ``"assign"``; an exception raised in it stops the run.
     coordinate_weight : float, optional
         Weight of the positions in µm; None: ``1 / nucleus_radius_um``.

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.special
 
-from . import _kernels
-from ._validation import (
+from ..mixture import _kernels
+from .._validation import (
     check_choice,
     check_epsilon,
     check_fits_in_memory,
@@ -17,7 +17,7 @@ from ._validation import (
     check_random_state,
     check_weights,
 )
-from .estep import (
+from ..mixture.estep import (
     SOLVERS, SinkhornResult, check_size_prior_strength, plan_state, solve_sinkhorn,
     warn_unconverged,
 )

@@ -1,0 +1,2 @@
+"""Everything that touches napari or Qt: the dock widget and the writers."""
+

@@ -1,0 +1,55 @@
+"""Per-pixel feature stacks (filters, illumination correction, scaling) and automatic foreground masks."""
+
+from . import masks
+from .extract import (
+    DOG_SIGMA_RATIO,
+    FEATURE_NAMES,
+    GAUSSIAN_TRUNCATE,
+    MAX_STATISTICS_ROWS,
+    MULTISCALE_FEATURES,
+    BRIGHTFIELD_BACKGROUND_RATIO,
+    BRIGHTFIELD_FEATURES,
+    PRESETS,
+    STRUCTURE_TENSOR_WINDOW_RATIO,
+    FeatureScaling,
+    FeatureStack,
+    background_sigma_for,
+    check_filter_reach,
+    correct_illumination,
+    expand_features,
+    extract_features,
+    halo_width,
+)
+from .masks import (
+    AUTOMATIC_MASKS,
+    WELL_MARGIN,
+    automatic_mask,
+    largest_bright_region,
+    otsu_foreground,
+)
+
+__all__ = [
+    "masks",
+    "AUTOMATIC_MASKS",
+    "BRIGHTFIELD_BACKGROUND_RATIO",
+    "BRIGHTFIELD_FEATURES",
+    "DOG_SIGMA_RATIO",
+    "FEATURE_NAMES",
+    "FeatureScaling",
+    "FeatureStack",
+    "GAUSSIAN_TRUNCATE",
+    "MAX_STATISTICS_ROWS",
+    "MULTISCALE_FEATURES",
+    "PRESETS",
+    "STRUCTURE_TENSOR_WINDOW_RATIO",
+    "WELL_MARGIN",
+    "automatic_mask",
+    "background_sigma_for",
+    "check_filter_reach",
+    "correct_illumination",
+    "expand_features",
+    "extract_features",
+    "halo_width",
+    "largest_bright_region",
+    "otsu_foreground",
+]
