@@ -53,9 +53,9 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
-from napari_sinkhorn_em.features.extract import extract_features
+from napari_sinkhorn_em.features import extract_features
 from napari_sinkhorn_em.image_files import atomic_write
-from napari_sinkhorn_em.segmentation.segmenter import compare_labels, segment
+from napari_sinkhorn_em.segmentation import compare_labels, segment
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 DATA = REPOSITORY.parent / "shared" / "data"

@@ -44,8 +44,8 @@ import dask.array as da
 import numpy as np
 import psutil
 
-from napari_sinkhorn_em.lazy.chunked import fit_dask, predict_dask, read_zarr, write_zarr_labels
-from napari_sinkhorn_em.segmentation.segmenter import Segmenter, segment
+from napari_sinkhorn_em.lazy import fit_dask, predict_dask, read_zarr, write_zarr_labels
+from napari_sinkhorn_em.segmentation import Segmenter, segment
 
 PLANE = (1024, 1024)
 SPACING = 24  # nuclei sit on a jittered lattice of this many voxels

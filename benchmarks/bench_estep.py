@@ -62,7 +62,7 @@ import warnings
 import numpy as np
 import scipy.stats
 
-from napari_sinkhorn_em.mixture.estep import CONTINUATION_EPSILONS, SinkhornConvergenceWarning, solve_sinkhorn
+from napari_sinkhorn_em.mixture import CONTINUATION_EPSILONS, SinkhornConvergenceWarning, solve_sinkhorn
 
 TOLERANCE = 1e-6
 N_FEATURES = 3

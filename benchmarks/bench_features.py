@@ -87,7 +87,7 @@ def run_method(method: str, shape: tuple[int, ...], n_channels: int) -> dict:
     """Time one method in this process and measure its peak memory increase."""
     from skimage.feature import multiscale_basic_features
 
-    from napari_sinkhorn_em.features.extract import extract_features
+    from napari_sinkhorn_em.features import extract_features
 
     image = synthetic_stack(shape, n_channels)
     comparable = [

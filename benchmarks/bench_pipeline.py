@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from napari_sinkhorn_em.segmentation.segmenter import METHOD_NAMES, Segmenter, segment
+from napari_sinkhorn_em.segmentation import METHOD_NAMES, Segmenter, segment
 
 SHAPE = (100, 512, 512)
 TARGET_SECONDS = 60.0

@@ -33,7 +33,7 @@ import numpy as np
 
 from napari_sinkhorn_em import data
 from napari_sinkhorn_em.neurons import recipe as neurons
-from napari_sinkhorn_em.features.extract import extract_features
+from napari_sinkhorn_em.features import extract_features
 
 METHODS = (("default", None), ("EM", "em"), ("Sinkhorn-EM", "sinkhorn"))
 THRESHOLD_UM = 3.0

@@ -69,7 +69,7 @@ from _evidence_common import (  # noqa: E402
 )
 from napari_sinkhorn_em import GaussianMixture, em_responsibilities  # noqa: E402
 from napari_sinkhorn_em.data import neuropal_like  # noqa: E402
-from napari_sinkhorn_em.features.extract import extract_features  # noqa: E402
+from napari_sinkhorn_em.features import extract_features  # noqa: E402
 
 N_COMPONENTS = 40
 NUCLEUS_RADIUS_UM = 1.6

@@ -39,9 +39,9 @@ from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 from _evidence_common import machine, markdown_table
 from napari_sinkhorn_em import data
-from napari_sinkhorn_em.features.extract import extract_features
-from napari_sinkhorn_em.features.masks import WELL_MARGIN, largest_bright_region
-from napari_sinkhorn_em.segmentation.segmenter import Segmenter
+from napari_sinkhorn_em.features import extract_features
+from napari_sinkhorn_em.features import WELL_MARGIN, largest_bright_region
+from napari_sinkhorn_em.segmentation import Segmenter
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbbc010_celegans"
 WELLS = ("A01", "C05", "A15", "D17")

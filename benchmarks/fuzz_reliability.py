@@ -28,7 +28,7 @@ import tifffile
 from napari_sinkhorn_em import image_files as io
 from napari_sinkhorn_em.lazy import chunked as lazy
 from napari_sinkhorn_em.cli import main
-from napari_sinkhorn_em.segmentation.segmenter import Segmenter
+from napari_sinkhorn_em.segmentation import Segmenter
 
 FAST = ["--sample-size", "2000"]
 CASES: list[tuple[str, Callable[[Path], bool]]] = []

@@ -19,7 +19,7 @@ from qtpy.QtCore import QEventLoop
 from qtpy.QtWidgets import QApplication
 
 from napari_sinkhorn_em._napari.widget import NEURONS_RECIPE, RESULT_METADATA_KEY, SegmentationWidget
-from napari_sinkhorn_em.segmentation.segmenter import METHOD_NAMES
+from napari_sinkhorn_em.segmentation import METHOD_NAMES
 
 FIGURE = Path(__file__).parent / "figures" / "widget.png"
 NEURONS_FIGURE = Path(__file__).parent / "figures" / "widget_neurons.png"

@@ -23,10 +23,10 @@ import numpy as np
 
 from . import data
 from . import image_files as io
-from .lazy import chunked as lazy
-from .features.extract import PRESETS
-from .features.masks import AUTOMATIC_MASKS, WELL_MARGIN, automatic_mask
-from .neurons.recipe import (
+from . import lazy
+from .features import PRESETS
+from .features import AUTOMATIC_MASKS, WELL_MARGIN, automatic_mask
+from .neurons import (
     CATEGORY_CODES,
     DEFAULT_NEURON_MAX_ITER,
     DEFAULT_NUCLEUS_RADIUS_UM,
@@ -36,7 +36,7 @@ from .neurons.recipe import (
     segment_neurons,
     write_neuron_table,
 )
-from .segmentation.segmenter import (
+from .segmentation import (
     ASSIGNMENTS,
     METHOD_NAMES,
     METHODS,
@@ -657,8 +657,8 @@ def _run_demo(args: argparse.Namespace, stderr: TextIO) -> int:
     from matplotlib.figure import Figure
     from scipy import ndimage
 
-    from .features.masks import largest_bright_region
-    from .segmentation.segmenter import DEFAULT_SIZE_TOLERANCE, segment
+    from .features import largest_bright_region
+    from .segmentation import DEFAULT_SIZE_TOLERANCE, segment
 
     worm_share, size_tolerance, margin = 0.10, DEFAULT_SIZE_TOLERANCE, WELL_MARGIN
     folder = _output_folder(args.out)

@@ -62,10 +62,10 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
-from ..lazy import chunked as lazy
-from ..segmentation.certainty import CERTAINTY_CAP, label_certainty
-from ..features.masks import WELL_MARGIN, automatic_mask
-from ..neurons.recipe import (
+from .. import lazy
+from ..segmentation import CERTAINTY_CAP, label_certainty
+from ..features import WELL_MARGIN, automatic_mask
+from ..neurons import (
     CATEGORY_CODES,
     DEFAULT_NEURON_MAX_ITER,
     DEFAULT_NUCLEUS_RADIUS_UM,
@@ -77,7 +77,7 @@ from ..neurons.recipe import (
     segment_neurons,
     suggest_n_neurons,
 )
-from ..segmentation.segmenter import METHOD_NAMES, METHODS, LabelComparison, Progress, Segmenter, class_sizes_from_labels, compare_labels
+from ..segmentation import METHOD_NAMES, METHODS, LabelComparison, Progress, Segmenter, class_sizes_from_labels, compare_labels
 
 __all__ = ["RESULT_METADATA_KEY", "SegmentationWidget"]
 

@@ -2,6 +2,9 @@
 
 from . import masks
 from .extract import (
+    SPATIAL_AXIS_NAMES,
+    coordinate_columns,
+    fit_robust_scaling,
     DOG_SIGMA_RATIO,
     FEATURE_NAMES,
     GAUSSIAN_TRUNCATE,
@@ -29,6 +32,9 @@ from .masks import (
 )
 
 __all__ = [
+    "SPATIAL_AXIS_NAMES",
+    "coordinate_columns",
+    "fit_robust_scaling",
     "masks",
     "AUTOMATIC_MASKS",
     "BRIGHTFIELD_BACKGROUND_RATIO",

@@ -40,6 +40,9 @@ from scipy import ndimage
 from .._validation import check_image_layout, check_mask_layout, check_scale
 
 __all__ = [
+    "SPATIAL_AXIS_NAMES",
+    "coordinate_columns",
+    "fit_robust_scaling",
     "DOG_SIGMA_RATIO",
     "FEATURE_NAMES",
     "GAUSSIAN_TRUNCATE",
@@ -108,9 +111,33 @@ _MIN_PIXEL_SIGMA = 0.1
 _EIGENVALUE_SLAB_ROWS = 1 << 16
 _STATISTICS_COLUMN_BLOCK = 8
 _SCALING_ROW_BLOCK = 1 << 16
-_SPATIAL_AXIS_NAMES = {2: ("y", "x"), 3: ("z", "y", "x")}
 
 FeatureSpec = str | Sequence[Sequence[Any]]
+
+#: Names of the spatial axes (and of the coordinate feature columns) of 2-D and 3-D images.
+SPATIAL_AXIS_NAMES = {2: ("y", "x"), 3: ("z", "y", "x")}
+
+
+def coordinate_columns(indices: np.ndarray, scale: Sequence[float], coordinate_weight: float) -> np.ndarray:
+    """Position features of voxels: ``index * scale * coordinate_weight``, one float32 column per axis.
+
+    Parameters
+    ----------
+    indices : ndarray of shape (ndim, n)
+        Voxel indices, one row per spatial axis (as from ``np.nonzero``).
+    scale : sequence of float
+        The voxel size per axis.
+    coordinate_weight : float
+        Multiplies every position (the coordinate features' weight against the intensity features).
+
+    Returns
+    -------
+    ndarray of shape (n, ndim), float32
+        The same float32 products on every path (in memory, chunked), so results are bit-identical.
+    """
+    return np.column_stack(
+        [np.asarray(axis).astype(np.float32) * np.float32(step * coordinate_weight) for axis, step in zip(indices, scale)]
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -572,7 +599,7 @@ class FeatureScaling:
         return cls(names=tuple(state["names"]), center=state["center"], scale=state["scale"])
 
 
-def _fit_robust_scaling(data: np.ndarray, names: tuple[str, ...], robust: np.ndarray) -> FeatureScaling:
+def fit_robust_scaling(data: np.ndarray, names: tuple[str, ...], robust: np.ndarray) -> FeatureScaling:
     """Median / interquartile-range scaling of the columns flagged in ``robust``.
 
     Statistics come from all rows, or from a seeded random subsample of
@@ -1184,7 +1211,7 @@ def extract_features(
         column_slices.append(slices)
     n_feature_columns = len(names)
     if coordinates:
-        names.extend(_SPATIAL_AXIS_NAMES[ndim])
+        names.extend(SPATIAL_AXIS_NAMES[ndim])
     names_tuple = tuple(names)
     if isinstance(standardize, FeatureScaling) and standardize.names != names_tuple:
         raise ValueError(
@@ -1251,7 +1278,7 @@ def extract_features(
         scaling: FeatureScaling | None = standardize
     elif standardize:
         robust = np.arange(len(names_tuple)) < n_feature_columns
-        scaling = _fit_robust_scaling(data, names_tuple, robust)
+        scaling = fit_robust_scaling(data, names_tuple, robust)
     else:
         scaling = None
     if scaling is not None:

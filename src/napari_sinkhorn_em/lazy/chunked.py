@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_image_layout, check_mask_layout, check_scale
-from ..features.extract import extract_features, halo_width
+from ..features import extract_features, halo_width
 from ..segmentation.segmenter import Progress, ProgressCallback, Segmenter, _label_dtype
 
 __all__ = [

@@ -1,8 +1,9 @@
 """Gaussian mixtures fitted by EM and by Sinkhorn-EM: the estimator, its E-steps and their numba kernels (numpy, scipy and numba only)."""
 
 from .estimator import (
-    METHODS,
-    METHOD_NAMES,
+    parameter_shape,
+    MIXTURE_METHODS,
+    MIXTURE_METHOD_NAMES,
     COVARIANCE_TYPES,
     INITS,
     KMEANS_INIT_ITER,
@@ -47,6 +48,7 @@ from .estep import (
 )
 
 __all__ = [
+    "parameter_shape",
     "ARMIJO",
     "CONTINUATION_EPSILONS",
     "CONTINUATION_TOL",
@@ -67,8 +69,8 @@ __all__ = [
     "KMEANS_INIT_ITER",
     "LIKELY_LAST_MASS_ERROR",
     "MERGED_MEAN_DISTANCE",
-    "METHODS",
-    "METHOD_NAMES",
+    "MIXTURE_METHODS",
+    "MIXTURE_METHOD_NAMES",
     "MIN_TRUST_RADIUS",
     "POOR_AGREEMENT",
     "PREDICT_BLOCK_ROWS",

@@ -22,9 +22,9 @@ from ..mixture.estep import (
     warn_unconverged,
 )
 
-METHODS = ("sinkhorn", "em")
+MIXTURE_METHODS = ("sinkhorn", "em")
 # How each method is named in messages, progress reports and layer names.
-METHOD_NAMES = {"em": "EM", "sinkhorn": "Sinkhorn-EM"}
+MIXTURE_METHOD_NAMES = {"em": "EM", "sinkhorn": "Sinkhorn-EM"}
 COVARIANCE_TYPES = ("full", "diag", "spherical")
 INITS = ("kmeans++", "kmeans", "random")
 # Lloyd iterations of init="kmeans" after its k-means++ seeds, at most.
@@ -241,7 +241,7 @@ class GaussianMixture:
     # ------------------------------------------------------------------ checks
     def _check_parameters(self, n_features):
         check_positive_int(self.n_components, "n_components")
-        check_choice(self.method, "method", METHODS)
+        check_choice(self.method, "method", MIXTURE_METHODS)
         check_epsilon(self.epsilon)
         check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
         check_positive_int(self.max_iter, "max_iter", minimum=0)
@@ -272,7 +272,7 @@ class GaussianMixture:
                     f"numbers (one mean per component); got shape {means.shape}."
                 )
         if self.precisions_init is not None:
-            expected = _parameter_shape(self.covariance_type, self.n_components, n_features)
+            expected = parameter_shape(self.covariance_type, self.n_components, n_features)
             precisions = np.asarray(self.precisions_init, dtype=np.float64)
             if precisions.shape != expected or not np.isfinite(precisions).all():
                 raise ValueError(
@@ -374,7 +374,7 @@ class GaussianMixture:
         report.warn(self.n_components)
         if not best.converged and self.tol > 0 and self.max_iter > 0:
             warnings.warn(
-                f"The {METHOD_NAMES[self.method]} fit did not converge within max_iter={self.max_iter} "
+                f"The {MIXTURE_METHOD_NAMES[self.method]} fit did not converge within max_iter={self.max_iter} "
                 f"iterations; increase max_iter or tol.",
                 ConvergenceWarning,
                 stacklevel=3,
@@ -424,7 +424,7 @@ class GaussianMixture:
         check_fits_in_memory(
             self.fit_memory_bytes(n_points, n_features),
             f"Fitting {self.n_components} components (classes) to {n_points:,} points by "
-            f"{METHOD_NAMES[self.method]}",
+            f"{MIXTURE_METHOD_NAMES[self.method]}",
             "Use fewer components, or fit on fewer points (a smaller sample, e.g. sample_size).",
         )
 
@@ -640,6 +640,39 @@ class GaussianMixture:
         self.n_iter_ = run.n_iter
         self.history_ = run.history
         self.n_features_in_ = n_features
+
+    FITTED_ARRAYS = ("means_", "covariances_", "weights_", "precisions_cholesky_", "precisions_")
+
+    def set_fitted_parameters(self, *, means, covariances, weights, precisions_cholesky, precisions,
+                              potentials=None, converged=True, n_iter=0):
+        """Make this mixture a fitted one from stored parameters (e.g. read from a model file).
+
+        The arrays are taken as they are (the caller validates them);
+        ``column_masses_`` become the weights and ``history_`` is empty.
+        Returns the mixture itself.
+        """
+        means = np.asarray(means, dtype=np.float64)
+        self.means_ = means
+        self.covariances_ = np.asarray(covariances, dtype=np.float64)
+        self.weights_ = np.asarray(weights, dtype=np.float64)
+        self.column_masses_ = self.weights_.copy()
+        self.precisions_cholesky_ = np.asarray(precisions_cholesky, dtype=np.float64)
+        self.precisions_ = np.asarray(precisions, dtype=np.float64)
+        self.potentials_ = None if potentials is None else np.asarray(potentials, dtype=np.float64)
+        self.converged_ = bool(converged)
+        self.n_iter_ = int(n_iter)
+        self.history_ = {}
+        self.n_features_in_ = means.shape[1]
+        return self
+
+    def reorder_components(self, order):
+        """Renumber the fitted components in place: new component k is old component ``order[k]``."""
+        order = np.asarray(order)
+        for name in self.FITTED_ARRAYS:
+            setattr(self, name, np.ascontiguousarray(getattr(self, name)[order]))
+        for name in ("potentials_", "column_masses_"):
+            if getattr(self, name, None) is not None:
+                setattr(self, name, getattr(self, name)[order])
 
     # ------------------------------------------------------------ prediction
     def _check_fitted(self, X):
@@ -1042,7 +1075,8 @@ class _FitState:
         return int(empty.sum())
 
 
-def _parameter_shape(covariance_type, n_components, n_features):
+def parameter_shape(covariance_type, n_components, n_features):
+    """The shape of ``covariances_`` (and ``precisions_``) for a covariance type, K and d."""
     return {
         "full": (n_components, n_features, n_features),
         "diag": (n_components, n_features),

@@ -56,10 +56,10 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 from skimage import measure
 
-from ..features.extract import extract_features
+from ..features import extract_features
 from ..image_files import atomic_write
-from ..features.masks import otsu_foreground
-from ..segmentation.segmenter import Segmenter
+from ..features import otsu_foreground
+from ..segmentation import Segmenter
 
 __all__ = [
     "CATEGORY_CODES",

@@ -1,6 +1,13 @@
 """Segment images with a fitted mixture: the Segmenter, model files, labels, class sizes and comparisons."""
 
 from .segmenter import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_MIN_SIZE,
+    DEFAULT_SIZE_TOLERANCE,
+    ProgressCallback,
+    default_assignment,
+    default_method,
+    gives_class_sizes,
     ASSIGNMENTS,
     FORMAT_VERSION,
     METHODS,
@@ -32,6 +39,13 @@ from .certainty import (
 )
 
 __all__ = [
+    "DEFAULT_MEMORY_LIMIT",
+    "DEFAULT_MIN_SIZE",
+    "DEFAULT_SIZE_TOLERANCE",
+    "ProgressCallback",
+    "default_assignment",
+    "default_method",
+    "gives_class_sizes",
     "ASSIGNMENTS",
     "CERTAINTY_CAP",
     "FORMAT_VERSION",

@@ -43,11 +43,11 @@ from .._validation import (
     check_weights,
 )
 from ..segmentation.class_sizes import SizeSearch, size_search_steps, user_order
-from ..mixture.estep import SinkhornConvergenceWarning
-# _fit_robust_scaling: the same median / IQR rule as extract_features, fitted on the subsample.
-from ..features.extract import (
+from ..mixture import SinkhornConvergenceWarning
+# fit_robust_scaling: the same median / IQR rule as extract_features, fitted on the subsample.
+from ..features import (
     FeatureScaling,
-    _fit_robust_scaling,
+    fit_robust_scaling,
     background_sigma_for,
     check_filter_reach,
     correct_illumination,
@@ -56,12 +56,19 @@ from ..features.extract import (
     halo_width,
 )
 from ..image_files import atomic_write, parse_json
-from ..mixture.estimator import COVARIANCE_TYPES
-from ..mixture.estimator import METHOD_NAMES as MIXTURE_METHOD_NAMES
-from ..mixture.estimator import GaussianMixture, _parameter_shape
+from ..mixture import COVARIANCE_TYPES
+from ..mixture import MIXTURE_METHOD_NAMES
+from ..mixture import GaussianMixture, parameter_shape
 
 __all__ = [
     "ASSIGNMENTS",
+    "DEFAULT_MEMORY_LIMIT",
+    "DEFAULT_MIN_SIZE",
+    "DEFAULT_SIZE_TOLERANCE",
+    "ProgressCallback",
+    "default_assignment",
+    "default_method",
+    "gives_class_sizes",
     "FORMAT_VERSION",
     "METHODS",
     "METHOD_NAMES",
@@ -346,12 +353,7 @@ def _order_components(mixture: GaussianMixture, class_sizes: Any = None) -> None
         # Classes given equal sizes keep the order of their means.
         mean_rank = np.argsort(order)
         order = user_order(mixture.weights_, np.asarray(class_sizes, dtype=np.float64), tie_break=mean_rank)
-    for name in ("means_", "covariances_", "weights_", "precisions_cholesky_", "precisions_"):
-        setattr(mixture, name, np.ascontiguousarray(getattr(mixture, name)[order]))
-    if mixture.potentials_ is not None:
-        mixture.potentials_ = mixture.potentials_[order]
-    if getattr(mixture, "column_masses_", None) is not None:
-        mixture.column_masses_ = mixture.column_masses_[order]
+    mixture.reorder_components(order)
 
 
 def _label_dtype(largest: int) -> np.dtype:
@@ -706,7 +708,7 @@ class Segmenter:
             yield Progress("features", stop / source.spatial_shape[0], "Computing features")
         rows = np.concatenate(pieces)
         robust = np.arange(len(source.names)) < source.n_feature_columns
-        scaling = _fit_robust_scaling(rows, source.names, robust)
+        scaling = fit_robust_scaling(rows, source.names, robust)
         X = scaling.apply(rows, copy=False)
 
         mixture_rng = copy.deepcopy(rng)
@@ -1056,12 +1058,12 @@ class Segmenter:
         n_components = check_positive_int(segmenter.n_components, "n_components")
         n_features = len(names)
         check_choice(stored["covariance_type"], "its covariance_type", COVARIANCE_TYPES)
-        parameter_shape = _parameter_shape(stored["covariance_type"], n_components, n_features)
+        matrix_shape = parameter_shape(stored["covariance_type"], n_components, n_features)
         expected = {
             "means": (n_components, n_features),
-            "covariances": parameter_shape,
-            "precisions": parameter_shape,
-            "precisions_cholesky": parameter_shape,
+            "covariances": matrix_shape,
+            "precisions": matrix_shape,
+            "precisions_cholesky": matrix_shape,
             "weights": (n_components,),
         }
         for key in ("potentials", "plan_potentials"):
@@ -1090,16 +1092,16 @@ class Segmenter:
 
         mixture = segmenter._new_mixture(segmenter.random_state)
         mixture.covariance_type = stored["covariance_type"]
-        mixture.means_ = arrays["means"]
-        mixture.covariances_ = arrays["covariances"]
-        mixture.precisions_ = arrays["precisions"]
-        mixture.precisions_cholesky_ = arrays["precisions_cholesky"]
-        mixture.weights_ = arrays["weights"]
-        mixture.potentials_ = arrays.get("potentials")
-        mixture.converged_ = bool(stored["converged"])
-        mixture.n_iter_ = int(stored["n_iter"])
-        mixture.history_ = {}
-        mixture.n_features_in_ = n_features
+        mixture.set_fitted_parameters(
+            means=arrays["means"],
+            covariances=arrays["covariances"],
+            weights=arrays["weights"],
+            precisions_cholesky=arrays["precisions_cholesky"],
+            precisions=arrays["precisions"],
+            potentials=arrays.get("potentials"),
+            converged=stored["converged"],
+            n_iter=stored["n_iter"],
+        )
         segmenter.mixture_ = mixture
         segmenter.size_search_ = None
         segmenter.scaling_ = scaling

@@ -172,7 +172,7 @@ def test_the_size_search_tries_shares_around_the_guess_and_keeps_one():
     assert abs(np.mean(labels[well] == 1) - search.chosen) < 0.02
 
 
-BBBC010 = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbbc010_celegans"
+BBBC010 = Path(__file__).resolve().parents[3] / "shared" / "data" / "bbbc010_celegans"
 
 
 @pytest.mark.skipif(not BBBC010.is_dir(), reason="needs ../shared/data/bbbc010_celegans")

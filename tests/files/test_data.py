@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from napari_sinkhorn_em import data
 
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_images"
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_images"
 
 
 @pytest.fixture(scope="module")
