@@ -237,7 +237,7 @@ def test_a_temporary_being_written_by_a_running_process_is_kept(tmp_path):
         handle.write(b"in progress")
         (temporary,) = tmp_path.glob(".labels.tif.*.tmp")
         # A second process cleaning the folder sees the lock of the live writer.
-        code = f"from napari_sinkhorn_em import io; print(len(io.remove_stale_temporaries({str(tmp_path)!r})))"
+        code = f"from napari_sinkhorn_em import image_files as io; print(len(io.remove_stale_temporaries({str(tmp_path)!r})))"
         cleaned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert cleaned.stdout.strip() == "0" and temporary.exists()
     assert target.read_bytes() == b"in progress"
@@ -246,7 +246,7 @@ def test_a_temporary_being_written_by_a_running_process_is_kept(tmp_path):
 def test_a_temporary_of_a_killed_process_is_removed(tmp_path):
     code = (
         "import os, signal, sys\n"
-        "from napari_sinkhorn_em import io\n"
+        "from napari_sinkhorn_em import image_files as io\n"
         "with io.atomic_write(sys.argv[1]) as handle:\n"
         "    handle.write(b'half')\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
