@@ -148,18 +148,50 @@ def check_image_layout(shape, dtype, channel_axis):
     return channel_axis
 
 
-def check_scale(scale, ndim):
-    """Return ``scale`` as ``ndim`` positive voxel sizes (all 1 when None)."""
-    if scale is None:
+def check_scale(scale, ndim, *, in_um_for=None, axis_names=()):
+    """Return ``scale`` as ``ndim`` positive voxel sizes.
+
+    Parameters
+    ----------
+    scale : sequence of float or None
+        One voxel size per spatial axis; None means all 1 (sizes in voxels)
+        unless ``in_um_for`` is given.
+    ndim : int
+        The number of spatial axes.
+    in_um_for : str, optional
+        What the voxel sizes in µm are required for (e.g. ``"labels"``): then
+        None is refused, and the errors name the unit, ``axis_names`` and it.
+    axis_names : tuple of str, default ()
+        The axes' names (``("z", "y", "x")``), for the errors of ``in_um_for``.
+
+    Returns
+    -------
+    tuple of float
+        The ``ndim`` voxel sizes.
+    """
+    if scale is None and in_um_for is None:
         return (1.0,) * ndim
-    values = np.asarray(scale, dtype=np.float64).reshape(-1)
-    if values.size != ndim:
+    axes = ", ".join(axis_names)
+    try:
+        values = np.asarray(scale, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        if in_um_for is None:
+            raise
+        raise ValueError(f"scale must be {ndim} voxel sizes in µm ({axes}); got {scale!r}.") from None
+    if in_um_for is None and values.size != ndim:
         raise ValueError(
             f"scale must give one voxel size per spatial axis ({ndim} values for this {ndim}-D image, "
             f"e.g. (z_step, pixel_size, pixel_size)); got {tuple(np.ravel(scale))}."
         )
+    if scale is None or values.size != ndim:
+        raise ValueError(
+            f"scale must give one voxel size in µm per axis of the {ndim}-D {in_um_for} ({ndim} values: {axes}, "
+            f"e.g. {(0.75, 0.3, 0.3)[-ndim:]}); got {scale!r}."
+        )
     if not np.all(np.isfinite(values) & (values > 0)):
-        raise ValueError(f"Every voxel size in scale must be a positive finite number; got {tuple(values)}.")
+        if in_um_for is None:
+            raise ValueError(f"Every voxel size in scale must be a positive finite number; got {tuple(values)}.")
+        raise ValueError(f"Every voxel size in scale must be a positive number of µm; got {tuple(values.tolist())}.")
     return tuple(float(value) for value in values)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from napari_sinkhorn_em import data
 from napari_sinkhorn_em.features.masks import otsu_foreground
-from napari_sinkhorn_em.neurons.recipe import (
+from napari_sinkhorn_em.neurons import (
     CATEGORY_CODES,
     MIN_VOXELS_PER_NEURON,
     NeuronSegmentation,

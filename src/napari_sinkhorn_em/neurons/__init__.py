@@ -4,11 +4,32 @@ The NeuroPAL workflow fits one Gaussian per neuron to the positions (µm) and
 colours of the foreground voxels of a *C. elegans* head; the argmax component
 of each voxel becomes its label (0 = background, label k = component k − 1).
 
-* :func:`segment_neurons` -- the whole recipe in one call: the foreground
-  (:func:`nuclei_foreground` of the pan-neuronal channel), the number of
-  neurons, the fit (a :class:`~napari_sinkhorn_em.segmentation.Segmenter` on
-  colour and position), clean labels and the neuron table, returned as a
-  :class:`NeuronSegmentation`.
+* :func:`segment_neurons` -- the whole recipe in one call, returned as a
+  :class:`NeuronSegmentation`:
+
+  1. **Foreground**: ``mask``, or the nuclei of the pan-neuronal channel (of
+     the sum of the channels when there is none): :func:`nuclei_foreground`,
+     the half-maximum between the background and the typical nucleus peak,
+     so that the blurred halo around each nucleus stays out.
+  2. **How many**: ``n_neurons``, or :func:`suggest_n_neurons` of the
+     foreground at ``nucleus_radius_um``; :func:`check_n_neurons` refuses
+     more than one neuron per 10 foreground voxels.
+  3. **Features** of each foreground voxel: the intensity of each colour
+     channel, standardised (median / interquartile range over the
+     foreground), and its position in µm (``index * scale``) times
+     ``coordinate_weight``, by default ``1 / nucleus_radius_um``, so that
+     one nucleus radius counts as much as one colour IQR. The
+     pan-neuronal channel is not a feature (every neuron is bright in it).
+  4. **Fit**: a :class:`~napari_sinkhorn_em.segmentation.Segmenter` with K
+     full-covariance Gaussians started from k-means (:data:`NEURON_INIT`),
+     on every foreground voxel (a random
+     :data:`MAX_FIT_VOXELS` of them when there are more).
+  5. **Labels**: each foreground voxel gets its most probable component
+     (label k = component k − 1), then :func:`clean_instances` makes each
+     neuron one connected body and drops specks below ``min_voxels``.
+  6. **Table**: :func:`neuron_table` of the cleaned labels with the mean
+     confidence and the fitted Gaussians' position covariances
+     (:func:`model_position_covariances`).
 
 The steps are also available one by one, to turn any label image into what a
 NeuroPAL user works with:
@@ -38,30 +59,19 @@ so a centre in µm divided by ``scale`` is a (fractional) voxel index.
 Nothing here needs Qt or napari.
 """
 
+from .counting import DEFAULT_NUCLEUS_RADIUS_UM, MIN_VOXELS_PER_NEURON, check_n_neurons, suggest_n_neurons
+from .instances import CleanedInstances, clean_instances
+from .matching import CATEGORY_CODES, PART_FRACTION, NeuronMatch, match_centres, match_neurons
 from .recipe import (
-    CATEGORY_CODES,
     COLOUR_STRETCH_PERCENTILES,
     DEFAULT_NEURON_MAX_ITER,
-    DEFAULT_NUCLEUS_RADIUS_UM,
     MAX_FIT_VOXELS,
-    MIN_VOXELS_PER_NEURON,
     NEURON_INIT,
-    PART_FRACTION,
-    CleanedInstances,
-    NeuronMatch,
     NeuronSegmentation,
-    check_n_neurons,
-    clean_instances,
-    match_centres,
-    match_neurons,
-    model_position_covariances,
-    napari_features,
-    neuron_table,
     nuclei_foreground,
     segment_neurons,
-    suggest_n_neurons,
-    write_neuron_table,
 )
+from .table import model_position_covariances, napari_features, neuron_table, write_neuron_table
 
 __all__ = [
     "CATEGORY_CODES",
