@@ -1,27 +1,26 @@
 """Gaussian mixtures fitted by EM and by Sinkhorn-EM: the estimator, its E-steps and their numba kernels (numpy, scipy and numba only)."""
 
-from .estimator import (
-    parameter_shape,
-    MIXTURE_METHODS,
-    MIXTURE_METHOD_NAMES,
+from .checks import (
     COVARIANCE_TYPES,
-    INITS,
-    KMEANS_INIT_ITER,
-    WARMUPS,
-    EMPTY_COMPONENT_FRACTION,
-    PREDICT_BLOCK_ROWS,
-    KMEANSPP_MAX_POINTS,
+    HOT_PIXEL_FRACTION,
+    MIXTURE_METHOD_NAMES,
+    MIXTURE_METHODS,
     REG_COVAR_SPAN_RATIO,
     ROUND_OFF_SPAN_RATIO,
-    HOT_PIXEL_FRACTION,
-    MERGED_MEAN_DISTANCE,
-    SMOOTH_POTENTIAL_CHANGE,
+    WARMUPS,
+)
+from .estimator import (
+    HISTORY_KEYS,
     WARMUP_SINKHORN_TOL,
     ConvergenceWarning,
     FitStep,
     GaussianMixture,
-    HISTORY_KEYS,
 )
+from .fit_report import MERGED_MEAN_DISTANCE
+from .initialisation import INITS, KMEANS_INIT_ITER, KMEANSPP_MAX_POINTS
+from .parameters import EMPTY_COMPONENT_FRACTION, parameter_shape
+from .prediction import PREDICT_BLOCK_ROWS
+from .sinkhorn_step import SMOOTH_POTENTIAL_CHANGE
 from .estep import (
     SOLVERS,
     INITIAL_TRUST_RADIUS,

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.special
 
-from ..mixture import _kernels
+from . import _kernels
 from .._validation import check_choice, check_epsilon, check_positive_int, check_weights
 
 SOLVERS = ("newton", "sweeps")
