@@ -9,6 +9,8 @@ boolean mask of the image's spatial shape, ready for ``mask=`` of
 * :func:`largest_bright_region`: the largest connected bright region with its
   holes filled, optionally shrunk by a margin: the illuminated well of a
   bright-field plate, dark worms inside it included.
+
+:func:`channel_values` is the channel they threshold, as checked float64 values.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from skimage.filters import threshold_otsu
 
 from .._validation import check_image_layout, check_positive_int
 
-__all__ = ["AUTOMATIC_MASKS", "WELL_MARGIN", "automatic_mask", "largest_bright_region", "otsu_foreground"]
+__all__ = [
+    "AUTOMATIC_MASKS",
+    "WELL_MARGIN",
+    "automatic_mask",
+    "channel_values",
+    "largest_bright_region",
+    "otsu_foreground",
+]
 
 #: Pixels left out along the edge of an automatic well mask (the widget's, the command line's and
 #: the demo's): the dark meniscus rim of a BBBC010 well, a few pixels wide.
@@ -30,7 +39,28 @@ WELL_MARGIN = 6
 AUTOMATIC_MASKS = ("largest_bright_region", "otsu")
 
 
-def _one_channel(image: Any, channel_axis: int | None, channel: int) -> np.ndarray:
+def channel_values(image: Any, channel_axis: int | None, channel: int) -> np.ndarray:
+    """One channel of an image as float64 values, checked.
+
+    Parameters
+    ----------
+    image : array_like
+        2-D or 3-D image, optionally with a channel axis.
+    channel_axis : int or None
+        Index of the channel axis; None for a single channel (then ``channel`` is not used).
+    channel : int
+        The channel taken when there is a channel axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, the image's spatial shape.
+
+    Raises
+    ------
+    ValueError
+        For a wrong layout, a channel that does not exist, or NaN or infinite values.
+    """
     image = np.asarray(image)
     channel_axis = check_image_layout(image.shape, image.dtype, channel_axis)
     if channel_axis is not None:
@@ -77,7 +107,7 @@ def otsu_foreground(image: Any, *, channel_axis: int | None = None, channel: int
     ValueError
         For a uniform image, NaN or infinite values, or a channel that does not exist.
     """
-    return _otsu_above(_one_channel(image, channel_axis, channel))
+    return _otsu_above(channel_values(image, channel_axis, channel))
 
 
 def largest_bright_region(
@@ -117,7 +147,7 @@ def largest_bright_region(
         exist, a negative margin, or a margin that leaves nothing.
     """
     margin = check_positive_int(margin, "margin", minimum=0)
-    values = _one_channel(image, channel_axis, channel)
+    values = channel_values(image, channel_axis, channel)
     if log:
         # Zero or negative values (an offset camera, a background-subtracted image) are shifted to
         # just above 0: a thousandth of the image's range.
