@@ -401,6 +401,50 @@ def _neuropal_recording(
     return _camera(noise_rng, photons, offset=100.0, read_noise=2.0)
 
 
+def _check_nuclei(count_name: str, count: int, size_spread: float, nucleus_radius: float) -> None:
+    """Refuse a number of nuclei outside 1..65535, a size spread outside [0, 1) or a radius not positive."""
+    if not 1 <= count <= _UINT16_MAX:
+        raise ValueError(f"{count_name} must be in 1..{_UINT16_MAX}, got {count}")
+    if not 0.0 <= size_spread < 1.0:
+        raise ValueError(f"size_spread must be in [0, 1), got {size_spread}")
+    if nucleus_radius <= 0:
+        raise ValueError(f"nucleus_radius must be positive, got {nucleus_radius}")
+
+
+def _neuropal_sample(
+    head: _WormHead,
+    centres: np.ndarray,
+    nucleus_shapes: tuple[np.ndarray, np.ndarray],
+    shape: tuple[int, int, int],
+    voxel_size: tuple[float, float, float],
+    rngs: tuple[np.random.Generator, np.random.Generator, np.random.Generator],
+    *,
+    neighbourhood: float,
+    name: str,
+    description: str,
+) -> SampleImage:
+    """The nuclei at ``centres`` labelled, coloured apart within ``neighbourhood`` um and recorded in ``head``.
+
+    ``rngs`` are the body's, the colours' and the camera's generators; ``description`` is completed with
+    what every NeuroPAL sample shows.
+    """
+    body_rng, colour_rng, noise_rng = rngs
+    labels = _rasterise_ellipsoids(shape, voxel_size, centres, *nucleus_shapes)
+    colours = _neighbour_distinct_colours(colour_rng, centres, neighbourhood=neighbourhood)
+    image = _neuropal_recording(labels, colours, head.mask(shape, voxel_size), voxel_size,
+                                colour_rng=colour_rng, body_rng=body_rng, noise_rng=noise_rng)
+    return SampleImage(
+        image=image, labels=labels, foreground=labels > 0, channel_axis=0, scale=voxel_size,
+        channel_names=NEUROPAL_CHANNEL_NAMES, name=name,
+        description=(
+            f"{description} with distinct mTagBFP2/CyOFP1/mNeptune2.5 colour mixes and a pan-neuronal channel, "
+            "autofluorescent body, anisotropic Gaussian PSF, Poisson and read noise. "
+            f"Axes CZYX, voxel size {voxel_size} um (z, y, x)."
+        ),
+        centres_um=centres, colours=colours,
+    )
+
+
 def neuropal_like(
     *,
     seed: int = 0,
@@ -455,55 +499,19 @@ def neuropal_like(
     RuntimeError
         If the nuclei do not fit into the head.
     """
-    if not 1 <= n_nuclei <= _UINT16_MAX:
-        raise ValueError(f"n_nuclei must be in 1..{_UINT16_MAX}, got {n_nuclei}")
-    if not 0.0 <= size_spread < 1.0:
-        raise ValueError(f"size_spread must be in [0, 1), got {size_spread}")
     if len(shape) != 3 or len(voxel_size) != 3:
         raise ValueError("shape and voxel_size must have three entries (z, y, x)")
-    if nucleus_radius <= 0:
-        raise ValueError(f"nucleus_radius must be positive, got {nucleus_radius}")
+    _check_nuclei("n_nuclei", n_nuclei, size_spread, nucleus_radius)
     shape = tuple(int(n) for n in shape)
     voxel_size = tuple(float(d) for d in voxel_size)
     body_rng, nuclei_rng, colour_rng, noise_rng = _rngs(seed, 4)
-
     head = _worm_head(body_rng, shape, voxel_size)
-
-    precision_matrices, bounding_radii = _random_nucleus_shapes(
-        nuclei_rng, n_nuclei, nucleus_radius, size_spread
-    )
-    centres = _place_nuclei(nuclei_rng, head, bounding_radii, shape, voxel_size)
-    labels = _rasterise_ellipsoids(shape, voxel_size, centres, precision_matrices, bounding_radii)
-
-    colours = _neighbour_distinct_colours(colour_rng, centres, neighbourhood=6.0)
-    image = _neuropal_recording(
-        labels,
-        colours,
-        head.mask(shape, voxel_size),
-        voxel_size,
-        colour_rng=colour_rng,
-        body_rng=body_rng,
-        noise_rng=noise_rng,
-    )
-
-    return SampleImage(
-        image=image,
-        labels=labels,
-        foreground=labels > 0,
-        channel_axis=0,
-        scale=voxel_size,
-        channel_names=NEUROPAL_CHANNEL_NAMES,
-        name="NeuroPAL-like head",
-        description=(
-            f"Synthetic NeuroPAL-like C. elegans head (seed {seed}): {n_nuclei} nuclei "
-            f"(radius {nucleus_radius} um, spread +/-{size_spread:.0%}) with distinct "
-            "mTagBFP2/CyOFP1/mNeptune2.5 colour mixes and a pan-neuronal channel, "
-            "autofluorescent body, anisotropic Gaussian PSF, Poisson and read noise. "
-            f"Axes CZYX, voxel size {voxel_size} um (z, y, x)."
-        ),
-        centres_um=centres,
-        colours=colours,
-    )
+    nucleus_shapes = _random_nucleus_shapes(nuclei_rng, n_nuclei, nucleus_radius, size_spread)
+    centres = _place_nuclei(nuclei_rng, head, nucleus_shapes[1], shape, voxel_size)
+    description = (f"Synthetic NeuroPAL-like C. elegans head (seed {seed}): {n_nuclei} nuclei "
+                   f"(radius {nucleus_radius} um, spread +/-{size_spread:.0%})")
+    return _neuropal_sample(head, centres, nucleus_shapes, shape, voxel_size, (body_rng, colour_rng, noise_rng),
+                            neighbourhood=6.0, name="NeuroPAL-like head", description=description)
 
 
 # ---------------------------------------------------------------------------
@@ -606,22 +614,21 @@ def _ganglion_sizes(n_neurons: int) -> np.ndarray:
 def _pack_ganglia(
     rng: np.random.Generator,
     head: _WormHead,
-    ganglion_of: np.ndarray,
     bounding_radii: np.ndarray,
     extent: np.ndarray,
 ) -> np.ndarray:
     """Centres (n, 3), (z, y, x) um, of neuron nuclei packed into their ganglia.
 
-    Each ganglion grows from its centre: each nucleus in turn, among random
-    candidate positions in the ganglion's ellipsoid (widened when none
+    The nuclei are shared among the ganglia by :func:`_ganglion_sizes`, in
+    order. Each ganglion grows from its centre: each nucleus in turn, among
+    random candidate positions in the ganglion's ellipsoid (widened when none
     fits), takes the one nearest the centre (in the ellipsoid's own metric)
-    where it lies inside the image, inside the body clear of its wall,
-    outside the pharynx and the intestine (inside the pharynx for pharyngeal
-    neurons), out of the nerve ring, and where it is pressed into no nucleus
-    placed before by more than a tenth of their radii. Each neuron's
-    cytoplasm, of random thickness (exponential, mean 0.2 um, at most
-    1.2 um), keeps its neighbours that much further away, so that many but
-    not all nuclei touch.
+    where it lies inside the image, inside the body clear of its wall, outside
+    the pharynx and the intestine (inside the pharynx for pharyngeal neurons),
+    out of the nerve ring, and where it is pressed into no nucleus placed
+    before by more than a tenth of their radii. Each neuron's cytoplasm, of
+    random thickness (exponential, mean 0.2 um, at most 1.2 um), keeps its
+    neighbours that much further away, so that many but not all nuclei touch.
     """
     n_candidates = 1024
     squeeze = 0.9
@@ -629,6 +636,7 @@ def _pack_ganglia(
     cytoplasm = np.minimum(rng.exponential(0.2, len(bounding_radii)), 1.2)
     ring_centre, ring_half_width = _HEAD_NERVE_RING_UM
     arc = head.arc_length()
+    ganglion_of = np.repeat(np.arange(len(_HEAD_GANGLIA)), _ganglion_sizes(len(bounding_radii)))
     centres = np.empty((len(bounding_radii), 3))
     for i, (ganglion_index, r) in enumerate(zip(ganglion_of, bounding_radii)):
         ganglion = _HEAD_GANGLIA[ganglion_index]
@@ -662,6 +670,30 @@ def _pack_ganglia(
                 f"{ganglion.name} neurons; use fewer or smaller nuclei, or a larger field of view"
             )
     return centres
+
+
+def _head_field(
+    shape: tuple[int, int, int] | None, voxel_size: tuple[float, float, float]
+) -> tuple[tuple[float, float, float], tuple[int, int, int], np.ndarray]:
+    """The voxel size, the shape in voxels (None: :data:`_HEAD_FIELD_UM`) and its extent in um, checked.
+
+    The field of view must hold the head's width in z and y.
+    """
+    if len(voxel_size) != 3 or min(voxel_size) <= 0:
+        raise ValueError(f"voxel_size must be three positive sizes (z, y, x), got {voxel_size}")
+    voxel_size = tuple(float(d) for d in voxel_size)
+    if shape is None:
+        shape = tuple(int(round(f / d)) for f, d in zip(_HEAD_FIELD_UM, voxel_size))
+    if len(shape) != 3:
+        raise ValueError(f"shape must have three entries (z, y, x), got {shape}")
+    shape = tuple(int(n) for n in shape)
+    extent = np.array([(n - 1) * d for n, d in zip(shape, voxel_size)])
+    if min(extent[:2]) < 2 * _HEAD_BODY_RADIUS_UM:
+        raise ValueError(
+            f"the field of view, {extent[0]:.1f} x {extent[1]:.1f} um in z and y, is narrower than "
+            f"the head ({2 * _HEAD_BODY_RADIUS_UM:.0f} um)"
+        )
+    return voxel_size, shape, extent
 
 
 def neuropal_head(
@@ -732,67 +764,17 @@ def neuropal_head(
     RuntimeError
         If the neurons do not fit into the head.
     """
-    if not 1 <= n_neurons <= _UINT16_MAX:
-        raise ValueError(f"n_neurons must be in 1..{_UINT16_MAX}, got {n_neurons}")
-    if not 0.0 <= size_spread < 1.0:
-        raise ValueError(f"size_spread must be in [0, 1), got {size_spread}")
-    if len(voxel_size) != 3 or min(voxel_size) <= 0:
-        raise ValueError(f"voxel_size must be three positive sizes (z, y, x), got {voxel_size}")
-    if nucleus_radius <= 0:
-        raise ValueError(f"nucleus_radius must be positive, got {nucleus_radius}")
-    voxel_size = tuple(float(d) for d in voxel_size)
-    if shape is None:
-        shape = tuple(int(round(f / d)) for f, d in zip(_HEAD_FIELD_UM, voxel_size))
-    if len(shape) != 3:
-        raise ValueError(f"shape must have three entries (z, y, x), got {shape}")
-    shape = tuple(int(n) for n in shape)
-    extent = np.array([(n - 1) * d for n, d in zip(shape, voxel_size)])
-    if min(extent[:2]) < 2 * _HEAD_BODY_RADIUS_UM:
-        raise ValueError(
-            f"the field of view, {extent[0]:.1f} x {extent[1]:.1f} um in z and y, is narrower than "
-            f"the head ({2 * _HEAD_BODY_RADIUS_UM:.0f} um)"
-        )
+    _check_nuclei("n_neurons", n_neurons, size_spread, nucleus_radius)
+    voxel_size, shape, extent = _head_field(shape, voxel_size)
     body_rng, nuclei_rng, colour_rng, noise_rng = _rngs(seed, 4)
-
     head = _neuropal_head_body(body_rng, shape, voxel_size)
-    ganglion_of = np.repeat(np.arange(len(_HEAD_GANGLIA)), _ganglion_sizes(n_neurons))
-
-    precision_matrices, bounding_radii = _random_nucleus_shapes(
-        nuclei_rng, n_neurons, nucleus_radius, size_spread
-    )
-    centres = _pack_ganglia(nuclei_rng, head, ganglion_of, bounding_radii, extent)
-    labels = _rasterise_ellipsoids(shape, voxel_size, centres, precision_matrices, bounding_radii)
-
-    colours = _neighbour_distinct_colours(colour_rng, centres, neighbourhood=4.5)
-    image = _neuropal_recording(
-        labels,
-        colours,
-        head.mask(shape, voxel_size),
-        voxel_size,
-        colour_rng=colour_rng,
-        body_rng=body_rng,
-        noise_rng=noise_rng,
-    )
-
-    return SampleImage(
-        image=image,
-        labels=labels,
-        foreground=labels > 0,
-        channel_axis=0,
-        scale=voxel_size,
-        channel_names=NEUROPAL_CHANNEL_NAMES,
-        name="NeuroPAL head",
-        description=(
-            f"Synthetic NeuroPAL recording of a C. elegans head (seed {seed}): {n_neurons} neuron "
-            "nuclei packed into the head ganglia around the pharynx and nerve ring, many touching "
-            f"(radius {nucleus_radius} um, spread +/-{size_spread:.0%}), with distinct "
-            "mTagBFP2/CyOFP1/mNeptune2.5 colour mixes and a pan-neuronal channel, "
-            "autofluorescent body, anisotropic Gaussian PSF, Poisson and read noise. "
-            f"Axes CZYX, voxel size {voxel_size} um (z, y, x)."
-        ),
-        centres_um=centres,
-        colours=colours,
-    )
+    nucleus_shapes = _random_nucleus_shapes(nuclei_rng, n_neurons, nucleus_radius, size_spread)
+    centres = _pack_ganglia(nuclei_rng, head, nucleus_shapes[1], extent)
+    description = (f"Synthetic NeuroPAL recording of a C. elegans head (seed {seed}): {n_neurons} neuron nuclei "
+                   "packed into the head ganglia around the pharynx and nerve ring, many touching "
+                   f"(radius {nucleus_radius} um, spread +/-{size_spread:.0%}),")
+    return _neuropal_sample(head, centres, nucleus_shapes, shape, voxel_size, (body_rng, colour_rng, noise_rng),
+                            neighbourhood=4.5, name="NeuroPAL head", description=description)
 
 
 # ---------------------------------------------------------------------------
@@ -848,6 +830,117 @@ def _around_the_wall(rng: np.random.Generator, shape: tuple[int, int], centre: n
         amplitudes[:, None, None] * np.cos(harmonics[:, None, None] * angle + phases[:, None, None]), axis=0
     )
     return (wave - wave.min()) / (wave.max() - wave.min())
+
+
+def _random_well(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The well: a rounded square, slightly off centre, nearly as tall as the image; its mask and centre."""
+    half_axes = np.array([0.44, 0.44]) * min(shape) * rng.uniform(0.97, 1.03, 2)
+    centre = np.array(shape) / 2 + rng.uniform(-0.03, 0.03, 2) * np.array(shape)
+    return _well_mask(shape, centre, half_axes, exponent=rng.uniform(4.0, 5.0)), centre
+
+
+def _place_worms(
+    rng: np.random.Generator, n_worms: int, inside: np.ndarray, *, wall_margin: float = 4.0, gap: float = 3.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rejection sampling of non-touching worms inside the well (``inside``: distance in from the wall).
+
+    Worms keep ``gap`` px apart and ``wall_margin`` px from the wall. Returns the labels (uint16), each
+    worm pixel's distance from the axis over the local half-width, and that half-width over the worm's
+    largest.
+    """
+    shape = inside.shape
+    yy, xx = np.indices(shape, dtype=np.float64)
+    labels = np.zeros(shape, dtype=np.uint16)
+    relative_depth = np.zeros(shape)
+    thickness = np.zeros(shape)
+    for worm in range(1, n_worms + 1):
+        for _ in range(400):
+            start = np.array([rng.uniform(0, shape[0]), rng.uniform(0, shape[1])])
+            centreline, half_width = _worm_centreline(rng, start)
+            lo = np.floor(centreline.min(axis=0) - half_width.max() - gap).astype(int)
+            hi = np.ceil(centreline.max(axis=0) + half_width.max() + gap).astype(int) + 1
+            if np.any(lo < 0) or np.any(hi > shape):
+                continue
+            box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]))
+            distance, index = _nearest_on_polyline(
+                np.column_stack([yy[box].ravel(), xx[box].ravel()]), centreline
+            )
+            distance = distance.reshape(yy[box].shape)
+            width = half_width[index].reshape(distance.shape)
+            body = distance <= width
+            if np.any(inside[box][body] < wall_margin) or np.any(labels[box][distance <= width + gap]):
+                continue
+            labels[box][body] = worm
+            relative_depth[box][body] = distance[body] / width[body]
+            thickness[box][body] = width[body] / half_width.max()
+            break
+        else:
+            raise RuntimeError(f"could not fit {n_worms} worms into the well; use fewer worms")
+    return labels, relative_depth, thickness
+
+
+def _light_in_the_well(
+    rng: np.random.Generator, well: np.ndarray, centre: np.ndarray, inside: np.ndarray
+) -> np.ndarray:
+    """Illumination vignetted from a bright spot near the centre, a little uneven, darkened by the meniscus rim."""
+    shape = well.shape
+    yy, xx = np.indices(shape, dtype=np.float64)
+    well_radius = np.sqrt(well.sum() / np.pi)
+    spot = centre + rng.uniform(-0.2, 0.2, 2) * well_radius
+    rho2 = ((yy - spot[0]) ** 2 + (xx - spot[1]) ** 2) / well_radius**2
+    floor, spread = rng.uniform(0.3, 0.4), rng.uniform(0.6, 0.7)
+    falloff = floor + (1 - floor) * np.exp(-rho2 / (2 * spread**2))
+    illumination = rng.uniform(2700.0, 2900.0) * falloff
+    illumination *= 1.0 + 0.025 * _smooth_field(rng, shape, sigma=25.0)
+    around = _around_the_wall(rng, shape, centre)
+    rim_width = 2.0 + 2.5 * around
+    rim_depth = 0.55 + 0.2 * (1 - around)
+    transmission = np.where(well, 1.0 - rim_depth * np.exp(-np.maximum(inside, 0.0) / rim_width), 0.0)
+    return illumination * transmission
+
+
+def _surround(well: np.ndarray) -> np.ndarray:
+    """The light outside the well: dark, with a faint glow just outside the wall."""
+    outside = ndimage.distance_transform_edt(~well) - 0.5  # distance outside the wall
+    return 15.0 + 120.0 * np.exp(-np.maximum(outside, 0.0) / 3.0)
+
+
+def _worm_absorption(
+    rng: np.random.Generator,
+    labels: np.ndarray,
+    worm_absorption: np.ndarray,
+    relative_depth: np.ndarray,
+    thickness: np.ndarray,
+) -> np.ndarray:
+    """The share of the light the worms absorb, about half, 0 off the worms.
+
+    Most along their axis, where the body is thickest, less at the edge and at the thin ends;
+    the gut is mottled.
+    """
+    path_length = np.sqrt(np.clip(1.0 - relative_depth**2, 0.0, 1.0))
+    absorption = worm_absorption[np.maximum(labels, 1) - 1] * (0.35 + 0.65 * path_length) * (0.6 + 0.4 * thickness)
+    absorption += 0.07 * _smooth_field(rng, labels.shape, sigma=1.2)
+    return np.where(labels > 0, np.clip(absorption, 0.0, 0.95), 0.0)
+
+
+def _halo(foreground: np.ndarray) -> np.ndarray:
+    """A faint bright halo just outside the worms, as a factor on the light."""
+    off_worm = ndimage.distance_transform_edt(~foreground)
+    return 1.0 + 0.05 * np.exp(-(((off_worm - 3.0) / 1.5) ** 2)) * (off_worm > 0)
+
+
+def _add_debris(rng: np.random.Generator, absorption: np.ndarray, foreground: np.ndarray, n_specks: int = 8) -> None:
+    """Add a few small, faint dark specks off the worms to ``absorption``, in place."""
+    shape = absorption.shape
+    yy, xx = np.indices(shape, dtype=np.float64)
+    speck_centres = np.column_stack(
+        [rng.uniform(0, shape[0], n_specks), rng.uniform(0, shape[1], n_specks)]
+    )
+    speck_radii = rng.uniform(1.0, 2.5, n_specks)
+    speck_depth = rng.uniform(0.1, 0.3, n_specks)
+    for centre, radius, depth in zip(speck_centres, speck_radii, speck_depth):
+        speck = np.exp(-((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / (2 * radius**2))
+        absorption += depth * speck * ~foreground
 
 
 def worms_2d(*, seed: int = 0, n_worms: int = 5, shape: tuple[int, int] = (256, 320)) -> SampleImage:
@@ -906,101 +999,21 @@ def worms_2d(*, seed: int = 0, n_worms: int = 5, shape: tuple[int, int] = (256, 
         raise ValueError(f"shape must be (Y, X) with both at least 64, got {shape}")
     shape = (int(shape[0]), int(shape[1]))
     well_rng, worm_rng, noise_rng, debris_rng = _rngs(seed, 4)
-
-    # The well: a rounded square, slightly off centre, nearly as tall as the image.
-    half_axes = np.array([0.44, 0.44]) * min(shape) * well_rng.uniform(0.97, 1.03, 2)
-    well_centre = np.array(shape) / 2 + well_rng.uniform(-0.03, 0.03, 2) * np.array(shape)
-    well = _well_mask(shape, well_centre, half_axes, exponent=well_rng.uniform(4.0, 5.0))
+    well, well_centre = _random_well(well_rng, shape)
     inside = ndimage.distance_transform_edt(well) - 0.5  # distance inside the wall, pixels
-    outside = ndimage.distance_transform_edt(~well) - 0.5  # distance outside the wall
-    yy, xx = np.indices(shape, dtype=np.float64)
-
-    # Rejection sampling of non-touching worms inside the well, some close to the wall.
-    wall_margin, gap = 4.0, 3.0
-    labels = np.zeros(shape, dtype=np.uint16)
-    relative_depth = np.zeros(shape)  # distance from the axis / half-width, inside worms
-    thickness = np.zeros(shape)  # local half-width / the worm's largest half-width
     worm_absorption = worm_rng.uniform(0.55, 0.7, n_worms)
-    for worm in range(1, n_worms + 1):
-        for _ in range(400):
-            start = np.array([worm_rng.uniform(0, shape[0]), worm_rng.uniform(0, shape[1])])
-            centreline, half_width = _worm_centreline(worm_rng, start)
-            lo = np.floor(centreline.min(axis=0) - half_width.max() - gap).astype(int)
-            hi = np.ceil(centreline.max(axis=0) + half_width.max() + gap).astype(int) + 1
-            if np.any(lo < 0) or np.any(hi > shape):
-                continue
-            box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]))
-            distance, index = _nearest_on_polyline(
-                np.column_stack([yy[box].ravel(), xx[box].ravel()]), centreline
-            )
-            distance = distance.reshape(yy[box].shape)
-            width = half_width[index].reshape(distance.shape)
-            body = distance <= width
-            if np.any(inside[box][body] < wall_margin) or np.any(labels[box][distance <= width + gap]):
-                continue
-            labels[box][body] = worm
-            relative_depth[box][body] = distance[body] / width[body]
-            thickness[box][body] = width[body] / half_width.max()
-            break
-        else:
-            raise RuntimeError(f"could not fit {n_worms} worms into the well; use fewer worms")
+    labels, relative_depth, thickness = _place_worms(worm_rng, n_worms, inside)
     foreground = labels > 0
-
-    # Illumination: vignetted from a bright spot near the centre, a little uneven.
-    well_radius = np.sqrt(well.sum() / np.pi)
-    spot = well_centre + well_rng.uniform(-0.2, 0.2, 2) * well_radius
-    rho2 = ((yy - spot[0]) ** 2 + (xx - spot[1]) ** 2) / well_radius**2
-    floor, spread = well_rng.uniform(0.3, 0.4), well_rng.uniform(0.6, 0.7)
-    falloff = floor + (1 - floor) * np.exp(-rho2 / (2 * spread**2))
-    illumination = well_rng.uniform(2700.0, 2900.0) * falloff
-    illumination *= 1.0 + 0.025 * _smooth_field(well_rng, shape, sigma=25.0)
-
-    # The wall: a meniscus band darkens the light inside it, then the light drops to the surround.
-    around = _around_the_wall(well_rng, shape, well_centre)
-    rim_width = 2.0 + 2.5 * around
-    rim_depth = 0.55 + 0.2 * (1 - around)
-    transmission = np.where(well, 1.0 - rim_depth * np.exp(-np.maximum(inside, 0.0) / rim_width), 0.0)
-    surround = 15.0 + 120.0 * np.exp(-np.maximum(outside, 0.0) / 3.0)
-
-    # Worms absorb about half the light: most along their axis, where the body is thickest, less
-    # at the edge and at the thin ends; the gut is mottled.
-    path_length = np.sqrt(np.clip(1.0 - relative_depth**2, 0.0, 1.0))
-    absorption = worm_absorption[np.maximum(labels, 1) - 1] * (0.35 + 0.65 * path_length) * (0.6 + 0.4 * thickness)
-    absorption += 0.07 * _smooth_field(worm_rng, shape, sigma=1.2)
-    absorption = np.where(foreground, np.clip(absorption, 0.0, 0.95), 0.0)
-    # A faint bright halo just outside the worms.
-    off_worm = ndimage.distance_transform_edt(~foreground)
-    halo = 1.0 + 0.05 * np.exp(-(((off_worm - 3.0) / 1.5) ** 2)) * (off_worm > 0)
-    # Debris: a few small, faint dark specks.
-    n_specks = 8
-    speck_centres = np.column_stack(
-        [debris_rng.uniform(0, shape[0], n_specks), debris_rng.uniform(0, shape[1], n_specks)]
-    )
-    speck_radii = debris_rng.uniform(1.0, 2.5, n_specks)
-    speck_depth = debris_rng.uniform(0.1, 0.3, n_specks)
-    for centre, radius, depth in zip(speck_centres, speck_radii, speck_depth):
-        speck = np.exp(-((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / (2 * radius**2))
-        absorption += depth * speck * ~foreground
-
-    light = illumination * transmission * halo * (1.0 - absorption)
-    counts = ndimage.gaussian_filter(np.where(well, light, surround), 0.8)
-    image = _camera(
-        noise_rng,
-        counts,
-        offset=_WORMS_CAMERA_OFFSET,
-        read_noise=_WORMS_READ_NOISE,
-        gain=_WORMS_ELECTRONS_PER_COUNT,
-    )
-    image = np.minimum(image, _WORMS_CAMERA_MAX)
-
+    light_in_well = _light_in_the_well(well_rng, well, well_centre, inside)
+    absorption = _worm_absorption(worm_rng, labels, worm_absorption, relative_depth, thickness)
+    _add_debris(debris_rng, absorption, foreground)
+    light = light_in_well * _halo(foreground) * (1.0 - absorption)
+    counts = ndimage.gaussian_filter(np.where(well, light, _surround(well)), 0.8)
+    image = _camera(noise_rng, counts, offset=_WORMS_CAMERA_OFFSET, read_noise=_WORMS_READ_NOISE,
+                    gain=_WORMS_ELECTRONS_PER_COUNT)
     return SampleImage(
-        image=image,
-        labels=labels,
-        foreground=foreground,
-        channel_axis=None,
-        scale=(_WORMS_PIXEL_SIZE_UM, _WORMS_PIXEL_SIZE_UM),
-        channel_names=("bright-field",),
-        name="worms 2-D",
+        image=np.minimum(image, _WORMS_CAMERA_MAX), labels=labels, foreground=foreground, channel_axis=None,
+        scale=(_WORMS_PIXEL_SIZE_UM, _WORMS_PIXEL_SIZE_UM), channel_names=("bright-field",), name="worms 2-D",
         description=(
             f"Synthetic bright-field image (seed {seed}) of {n_worms} worms in a well, BBBC010-like: "
             "a rounded-square well, vignetted (bright centre, about half as bright at the wall), a dark "
