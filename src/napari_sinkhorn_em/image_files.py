@@ -161,6 +161,60 @@ def _imagej_sizes(tif: tifffile.TiffFile) -> dict[str, float]:
     return {letter: size for letter, size in sizes.items() if size is not None}
 
 
+def _existing_file(path: Path) -> Path:
+    """``path``, refused when it does not exist, is a folder or is empty."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; check the folder and the file name.")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not an image file; give the path of a TIFF file in it.")
+    if path.stat().st_size == 0:
+        raise ValueError(
+            f"{path} is empty (0 bytes), perhaps an interrupted copy or download; copy or save it again."
+        )
+    return path
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, str, dict[str, float], list[str]]:
+    """The first series' pixels and axis letters, the voxel sizes (µm by axis letter) and the unusable OME sizes."""
+    unusable: list[str] = []
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes = series.axes
+            data = series.asarray()
+            if tif.is_ome:
+                sizes, unusable = _ome_sizes(tif)
+            elif tif.is_imagej:
+                sizes = _imagej_sizes(tif)
+            else:
+                sizes = {}
+    except (FileNotFoundError, MemoryError):
+        raise
+    except Exception as error:  # a damaged file fails anywhere in the decoder: zlib.error, struct.error...
+        raise ValueError(
+            f"{path} could not be read as a TIFF image ({error}). Only TIFF, ImageJ TIFF and "
+            f"OME-TIFF files are read; a damaged file must be copied again, another format "
+            f"converted (e.g. in Fiji: File > Save As > Tiff)."
+        ) from None
+    return data, axes, sizes, unusable
+
+
+def _warn_unusable_sizes(path: Path, unusable: list[str], scale: tuple[float, ...] | None) -> None:
+    """Warn (for the caller of :func:`read_image`) that OME sizes were not positive lengths, and what is used."""
+    used = (
+        f"the voxel size used is {scale} µm (1 µm along the axes without a usable size)"
+        if scale is not None
+        else "no voxel size is used: filter scales count in pixels and the labels are written without one"
+    )
+    warnings.warn(
+        f"{path.name}: the voxel size in the file's OME metadata is not a positive length "
+        f"({', '.join(unusable)}); {used}. Set the right voxel size in the file (e.g. in Fiji: "
+        f"Image > Properties) if it matters.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def read_image(path: str | os.PathLike) -> ImageFile:
     """Read a TIFF, ImageJ TIFF or OME-TIFF with its channel axis and voxel size.
 
@@ -187,35 +241,8 @@ def read_image(path: str | os.PathLike) -> ImageFile:
     FileNotFoundError
         If the file does not exist.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; check the folder and the file name.")
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder, not an image file; give the path of a TIFF file in it.")
-    if path.stat().st_size == 0:
-        raise ValueError(
-            f"{path} is empty (0 bytes), perhaps an interrupted copy or download; copy or save it again."
-        )
-    unusable: list[str] = []
-    try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            axes = series.axes
-            data = series.asarray()
-            if tif.is_ome:
-                sizes, unusable = _ome_sizes(tif)
-            elif tif.is_imagej:
-                sizes = _imagej_sizes(tif)
-            else:
-                sizes = {}
-    except (FileNotFoundError, MemoryError):
-        raise
-    except Exception as error:  # a damaged file fails anywhere in the decoder: zlib.error, struct.error...
-        raise ValueError(
-            f"{path} could not be read as a TIFF image ({error}). Only TIFF, ImageJ TIFF and "
-            f"OME-TIFF files are read; a damaged file must be copied again, another format "
-            f"converted (e.g. in Fiji: File > Save As > Tiff)."
-        ) from None
+    path = _existing_file(Path(path))
+    data, axes, sizes, unusable = _read_tiff(path)
     if "T" in axes:
         raise ValueError(
             f"{path} holds a time series (axes {axes}); save one time point per file and segment those."
@@ -230,18 +257,7 @@ def read_image(path: str | os.PathLike) -> ImageFile:
     if sizes:
         scale = tuple(sizes.get(letter if letter in "XY" else "Z", 1.0) for letter in spatial)
     if unusable:
-        used = (
-            f"the voxel size used is {scale} µm (1 µm along the axes without a usable size)"
-            if scale is not None
-            else "no voxel size is used: filter scales count in pixels and the labels are written without one"
-        )
-        warnings.warn(
-            f"{path.name}: the voxel size in the file's OME metadata is not a positive length "
-            f"({', '.join(unusable)}); {used}. Set the right voxel size in the file (e.g. in Fiji: "
-            f"Image > Properties) if it matters.",
-            UserWarning,
-            stacklevel=2,
-        )
+        _warn_unusable_sizes(path, unusable, scale)
     return ImageFile(
         data=data,
         axes=axes,
