@@ -17,8 +17,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from napari_sinkhorn_em.lazy import chunked as lazy
-from napari_sinkhorn_em.segmentation.segmenter import Segmenter, segment
+from napari_sinkhorn_em import lazy
+from napari_sinkhorn_em.segmentation import Segmenter, segment, segment_dask
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
@@ -83,7 +83,7 @@ def test_segment_dask_equals_segment_with_its_defaults_2d():
     image = _levels((50, 45), seed=1)
     chunked = da.from_array(image, chunks=(16, 20))
     settings = {"sample_size": 1500, "max_iter": 5, **FILTERS}
-    labels = lazy.segment_dask(chunked, 3, **settings)
+    labels = segment_dask(chunked, 3, **settings)
     assert labels.chunks == chunked.chunks
     np.testing.assert_array_equal(labels.compute(), segment(image, 3, **settings))
 
@@ -290,7 +290,7 @@ def test_read_zarr_names_the_arrays_of_a_group(tmp_path):
 def test_errors_name_the_problem(fitted3d):
     _, dask_fit, chunked = fitted3d
     with pytest.raises(ValueError, match="instances=True is not available for dask images"):
-        lazy.segment_dask(chunked, 3, instances=True)
+        segment_dask(chunked, 3, instances=True)
     with pytest.raises(ValueError, match="fitted on images with 1 channel"):
         lazy.predict_dask(dask_fit, da.stack([chunked, chunked], axis=0), channel_axis=0)
     with pytest.raises(RuntimeError, match="not fitted yet"):
@@ -317,7 +317,7 @@ def test_labels_under_a_distributed_local_cluster_are_identical(fitted3d, image3
     reference, _, chunked = fitted3d
     with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
                                   dashboard_address=None) as cluster, distributed.Client(cluster):
-        labels = lazy.segment_dask(chunked, 3, **FAST, **FILTERS).compute()
+        labels = segment_dask(chunked, 3, **FAST, **FILTERS).compute()
     np.testing.assert_array_equal(labels, reference.predict(image3d))
 
 
@@ -325,8 +325,8 @@ def test_numba_workqueue_layer_is_not_entered_by_two_dask_threads_at_once():
     # Without a thread-safe layer (OpenMP, TBB), numba aborts the process on concurrent parallel calls.
     script = textwrap.dedent("""
         import dask, dask.array as da, numpy as np
-        from napari_sinkhorn_em.lazy import chunked as lazy
-        from napari_sinkhorn_em.segmentation.segmenter import Segmenter
+        from napari_sinkhorn_em import lazy
+        from napari_sinkhorn_em.segmentation import Segmenter
         image = np.random.default_rng(0).normal(size=(64, 600)).astype(np.float32)
         model = Segmenter(3, method="em", max_iter=3).fit(image)
         with dask.config.set(scheduler="threads", num_workers=4):

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from napari_sinkhorn_em.lazy import chunked as lazy
-from napari_sinkhorn_em.segmentation.segmenter import Segmenter
+from napari_sinkhorn_em import lazy
+from napari_sinkhorn_em.segmentation import Segmenter
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")

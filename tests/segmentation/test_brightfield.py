@@ -17,7 +17,7 @@ from napari_sinkhorn_em.features.extract import (
     extract_features,
 )
 from napari_sinkhorn_em.features.masks import largest_bright_region, otsu_foreground
-from napari_sinkhorn_em.segmentation.segmenter import Segmenter, default_assignment, default_method
+from napari_sinkhorn_em.segmentation import Segmenter, default_assignment, default_method
 
 FAST = {"sample_size": 6000, "max_iter": 40}
 

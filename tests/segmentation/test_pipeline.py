@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from napari_sinkhorn_em.segmentation.segmenter import (
+from napari_sinkhorn_em.segmentation import (
     FORMAT_VERSION,
     Segmenter,
     class_sizes_from_labels,
@@ -383,7 +383,7 @@ def test_damaged_model_file_is_a_clear_error(tmp_path, fitted, damage):
 
 def test_fit_steps_reports_progress_and_fits_like_fit():
     from napari_sinkhorn_em.data import worms_2d
-    from napari_sinkhorn_em.segmentation.segmenter import Progress, Segmenter
+    from napari_sinkhorn_em.segmentation import Progress, Segmenter
 
     image = worms_2d().image[:96, :96]
     stepped = Segmenter(3, max_iter=15, tol=0, sample_size=4000)

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from napari_sinkhorn_em.segmentation.segmenter import Segmenter, segment
+from napari_sinkhorn_em.segmentation import Segmenter, segment
 
 
 def _hash(array):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from napari_sinkhorn_em import SinkhornConvergenceWarning
-from napari_sinkhorn_em.segmentation.segmenter import Segmenter, segment
+from napari_sinkhorn_em.segmentation import Segmenter, segment
 
 FAST = {"max_iter": 30}
 

@@ -1,27 +1,23 @@
 """Segment images with a fitted mixture: the Segmenter, model files, labels, class sizes and comparisons."""
 
-from .segmenter import (
-    DEFAULT_MEMORY_LIMIT,
-    DEFAULT_MIN_SIZE,
+from ..pipeline import Progress, ProgressCallback
+from .compare import LabelComparison, compare_labels
+from .labels import DEFAULT_MIN_SIZE, class_sizes_from_labels, split_instances
+from .methods import (
+    ASSIGNMENTS,
     DEFAULT_SIZE_TOLERANCE,
-    ProgressCallback,
+    METHODS,
+    METHOD_NAMES,
     default_assignment,
     default_method,
     gives_class_sizes,
-    ASSIGNMENTS,
-    FORMAT_VERSION,
-    METHODS,
-    METHOD_NAMES,
-    LabelComparison,
-    MethodComparison,
-    Progress,
-    Segmenter,
-    compare_labels,
-    class_sizes_from_labels,
-    compare_methods,
-    segment,
-    split_instances,
 )
+from .model import SegmentationModel
+from .model_file import FORMAT_VERSION
+from .segment import MethodComparison, compare_methods, segment, segment_dask
+from .segmenter import Segmenter
+from .settings import SegmenterSettings
+from .sources import DEFAULT_MEMORY_LIMIT, FeatureSource
 from .class_sizes import (
     SIZE_BINDING_FRACTION,
     SIZE_MIN_RISE_FRACTION,
@@ -42,6 +38,7 @@ __all__ = [
     "DEFAULT_MEMORY_LIMIT",
     "DEFAULT_MIN_SIZE",
     "DEFAULT_SIZE_TOLERANCE",
+    "FeatureSource",
     "ProgressCallback",
     "default_assignment",
     "default_method",
@@ -58,7 +55,9 @@ __all__ = [
     "SIZE_MIN_RISE_FRACTION",
     "SIZE_SLOPE_SPAN",
     "SIZE_STEPS_PER_DOUBLING",
+    "SegmentationModel",
     "Segmenter",
+    "SegmenterSettings",
     "SizeSearch",
     "SizeSearchStep",
     "class_sizes_from_labels",
@@ -67,6 +66,7 @@ __all__ = [
     "knee_index",
     "label_certainty",
     "segment",
+    "segment_dask",
     "size_search_steps",
     "split_instances",
     "user_order",
