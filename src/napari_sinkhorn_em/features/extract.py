@@ -238,7 +238,7 @@ def _column_layout(n_channels: int, request: _Request, standardize: bool | Featu
     return _Columns(tuple(names), slices, n_filter_columns)
 
 
-def _row_selector(mask: np.ndarray | None, spatial_shape: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray]:
+def _row_selector(mask: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
     """Maps a spatial-shape array to its values at the table's rows: every pixel, or the mask's, in C order."""
     if mask is None:
         return lambda array: array.reshape(-1)
@@ -285,7 +285,7 @@ def _fill_coordinates(data: np.ndarray, start: int, request: _Request, select: C
 
 def _feature_table(channels: list[np.ndarray], request: _Request, columns: _Columns) -> np.ndarray:
     """The unstandardised float32 table: the filters of every channel, then the coordinates."""
-    select = _row_selector(request.mask, request.spatial_shape)
+    select = _row_selector(request.mask)
     n_points = math.prod(request.spatial_shape) if request.mask is None else int(np.count_nonzero(request.mask))
     data = np.empty((n_points, len(columns.names)), dtype=np.float32)
     for channel_index, raw_channel in enumerate(channels):
