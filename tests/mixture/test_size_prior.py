@@ -17,20 +17,7 @@ from napari_sinkhorn_em import (
 TRUE_MEANS = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
 # Fractions that differ from the data's (0.5, 0.33, 0.17), so the prior has something to pull.
 WEIGHTS = np.array([0.2, 0.3, 0.5])
-
-
-def blobs(seed=0, n_per_component=(300, 200, 100), scale=1.2):
-    rng = np.random.default_rng(seed)
-    return np.concatenate(
-        [rng.normal(mean, scale, size=(n, 2)) for mean, n in zip(TRUE_MEANS, n_per_component)]
-    )
-
-
-def random_problem(seed, n_points=60, n_components=4, spread=3.0):
-    rng = np.random.default_rng(seed)
-    log_prob = rng.normal(size=(n_points, n_components)) * spread
-    weights = rng.uniform(0.5, 2.0, size=n_components)
-    return log_prob, weights / weights.sum()
+SIZES = (300, 200, 100)
 
 
 def kl(m, weights):
@@ -38,8 +25,8 @@ def kl(m, weights):
 
 
 @pytest.mark.parametrize("epsilon", [0.3, 1.0])
-def test_a_strong_prior_is_the_hard_plan(epsilon):
-    log_prob, weights = random_problem(0)
+def test_a_strong_prior_is_the_hard_plan(epsilon, random_log_prob):
+    log_prob, weights = random_log_prob(0)
     hard, _, _ = sinkhorn_responsibilities(log_prob, weights, epsilon=epsilon, tol=1e-11)
     soft, _, _ = sinkhorn_responsibilities(
         log_prob, weights, epsilon=epsilon, tol=1e-11, max_iter=100_000, size_prior_strength=1e9
@@ -52,8 +39,8 @@ def test_a_strong_prior_is_the_hard_plan(epsilon):
     np.testing.assert_array_equal(same, hard)
 
 
-def test_a_vanishing_prior_at_epsilon_one_is_the_em_posterior():
-    log_prob, weights = random_problem(1)
+def test_a_vanishing_prior_at_epsilon_one_is_the_em_posterior(random_log_prob):
+    log_prob, weights = random_log_prob(1)
     soft, potentials, _ = sinkhorn_responsibilities(log_prob, weights, size_prior_strength=1e-9)
     np.testing.assert_allclose(soft, em_responsibilities(log_prob, weights), atol=1e-6)
     # At other epsilon it is the tempered posterior softmax((log_prob + epsilon log w) / epsilon).
@@ -64,8 +51,8 @@ def test_a_vanishing_prior_at_epsilon_one_is_the_em_posterior():
 
 @pytest.mark.parametrize("epsilon", [0.3, 1.0])
 @pytest.mark.parametrize("tau", [0.1, 1.0, 10.0])
-def test_the_soft_plan_equals_pot_semi_relaxed_unbalanced_transport(epsilon, tau):
-    log_prob, weights = random_problem(2)
+def test_the_soft_plan_equals_pot_semi_relaxed_unbalanced_transport(epsilon, tau, random_log_prob):
+    log_prob, weights = random_log_prob(2)
     n_points = log_prob.shape[0]
     # POT: min <P, M> + reg KL(P || a b^T) + reg_m1 KL(P 1 || a) + reg_m2 KL(P^T 1 || b).
     plan = ot.unbalanced.sinkhorn_unbalanced(
@@ -87,8 +74,8 @@ def test_the_soft_plan_equals_pot_semi_relaxed_unbalanced_transport(epsilon, tau
     np.testing.assert_allclose(h - h.mean(), expected - expected.mean(), atol=1e-9)
 
 
-def test_column_masses_move_from_the_posterior_to_the_weights_as_the_strength_grows():
-    log_prob, weights = random_problem(3, n_points=200, n_components=4)
+def test_column_masses_move_from_the_posterior_to_the_weights_as_the_strength_grows(random_log_prob):
+    log_prob, weights = random_log_prob(3, n_points=200, n_components=4)
     posterior_masses = em_responsibilities(log_prob, weights).mean(axis=0)
     strengths = np.logspace(-9, 9, 19)
     masses = np.array([
@@ -105,8 +92,8 @@ def test_column_masses_move_from_the_posterior_to_the_weights_as_the_strength_gr
     assert divergences[9] < 0.9 * divergences[0] and divergences[9] > 10 * divergences[-1]
 
 
-def test_with_two_classes_each_mass_moves_monotonically():
-    log_prob, weights = random_problem(4, n_points=200, n_components=2)
+def test_with_two_classes_each_mass_moves_monotonically(random_log_prob):
+    log_prob, weights = random_log_prob(4, n_points=200, n_components=2)
     posterior = em_responsibilities(log_prob, weights).mean(axis=0)
     masses = np.array([
         sinkhorn_responsibilities(log_prob, weights, tol=1e-12, size_prior_strength=tau)[0].mean(axis=0)
@@ -119,21 +106,21 @@ def test_with_two_classes_each_mass_moves_monotonically():
 
 
 @pytest.mark.parametrize("bad", [-1.0, 0, 0.0, np.nan, -np.inf, "strong", True])
-def test_bad_strengths_are_a_clear_error(bad):
-    log_prob, weights = random_problem(5)
+def test_bad_strengths_are_a_clear_error(bad, gaussian_blobs, random_log_prob):
+    log_prob, weights = random_log_prob(5)
     with pytest.raises(ValueError, match="size_prior_strength must be a number > 0"):
         sinkhorn_responsibilities(log_prob, weights, size_prior_strength=bad)
     with pytest.raises(ValueError, match="size_prior_strength must be a number > 0"):
-        GaussianMixture(3, size_prior_strength=bad).fit(blobs())
+        GaussianMixture(3, size_prior_strength=bad).fit(gaussian_blobs(TRUE_MEANS, SIZES, 1.2))
 
 
-def test_a_prior_needs_fixed_weights():
+def test_a_prior_needs_fixed_weights(gaussian_blobs):
     with pytest.raises(ValueError, match="size_prior_strength needs fixed weights"):
-        GaussianMixture(3, weights="em", size_prior_strength=1.0).fit(blobs())
+        GaussianMixture(3, weights="em", size_prior_strength=1.0).fit(gaussian_blobs(TRUE_MEANS, SIZES, 1.2))
 
 
-def test_an_unconverged_soft_plan_warns():
-    log_prob, weights = random_problem(6)
+def test_an_unconverged_soft_plan_warns(random_log_prob):
+    log_prob, weights = random_log_prob(6)
     with pytest.warns(SinkhornConvergenceWarning, match="stopped after 2 passes"):
         resp, _, n_passes = sinkhorn_responsibilities(
             log_prob, weights, epsilon=0.3, max_iter=2, size_prior_strength=100.0
@@ -157,8 +144,8 @@ def assert_same_fit(fitted, expected, atol=1e-6):
     assert fitted.n_iter_ == expected.n_iter_
 
 
-def test_a_fit_with_a_strong_prior_is_the_hard_sinkhorn_em_fit():
-    X = blobs()
+def test_a_fit_with_a_strong_prior_is_the_hard_sinkhorn_em_fit(gaussian_blobs):
+    X = gaussian_blobs(TRUE_MEANS, SIZES, 1.2)
     hard = fit(X, epsilon=0.5)
     soft = fit(X, epsilon=0.5, size_prior_strength=1e9)
     assert_same_fit(soft, hard)
@@ -167,8 +154,8 @@ def test_a_fit_with_a_strong_prior_is_the_hard_sinkhorn_em_fit():
     np.testing.assert_allclose(soft.history_["log_likelihood"], hard.history_["log_likelihood"], atol=1e-6)
 
 
-def test_a_fit_with_a_vanishing_prior_at_epsilon_one_is_em_with_those_weights():
-    X = blobs()
+def test_a_fit_with_a_vanishing_prior_at_epsilon_one_is_em_with_those_weights(gaussian_blobs):
+    X = gaussian_blobs(TRUE_MEANS, SIZES, 1.2)
     em = fit(X, method="em")
     soft = fit(X, epsilon=1.0, size_prior_strength=1e-9)
     assert_same_fit(soft, em)
@@ -180,8 +167,8 @@ def test_a_fit_with_a_vanishing_prior_at_epsilon_one_is_em_with_those_weights():
     )
 
 
-def test_a_fit_keeps_the_prior_weights_and_reports_the_sizes_it_ended_with():
-    X = blobs(scale=0.7)
+def test_a_fit_keeps_the_prior_weights_and_reports_the_sizes_it_ended_with(gaussian_blobs):
+    X = gaussian_blobs(TRUE_MEANS, SIZES, 0.7)
     # With means_init, weights[k] belongs to TRUE_MEANS[k]: the data's sizes are (0.5, 0.33, 0.17),
     # the prior's (0.2, 0.3, 0.5).
     settings_ = dict(epsilon=0.5, means_init=TRUE_MEANS, max_iter=200)
@@ -207,8 +194,8 @@ def test_a_fit_keeps_the_prior_weights_and_reports_the_sizes_it_ended_with():
     np.testing.assert_allclose(resp.mean(axis=0), masses, atol=1e-3)
 
 
-def test_the_warmup_keeps_hard_sizes_and_the_main_phase_relaxes_them():
-    X = blobs()
+def test_the_warmup_keeps_hard_sizes_and_the_main_phase_relaxes_them(gaussian_blobs):
+    X = gaussian_blobs(TRUE_MEANS, SIZES, 1.2)
     model = fit(X, size_prior_strength=0.05, epsilon=0.5, warmup="sinkhorn_means", warmup_iter=3)
     phases = model.history_["phase"]
     assert phases[:3] == ["warmup"] * 3 and phases[3] == "main"
