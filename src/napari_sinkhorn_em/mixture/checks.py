@@ -1,4 +1,4 @@
-"""What a GaussianMixture accepts: its parameters' values, and points it can fit in 64-bit floats and in memory."""
+"""What a GaussianMixture accepts: its parameters' values, and points that fit 64-bit floats and memory."""
 
 import warnings
 

@@ -340,8 +340,9 @@ class GaussianMixture(FittedMixture):
 
     def _main_phase(self):
         strength = check_size_prior_strength(self.size_prior_strength) if self.method == "sinkhorn" else None
-        return _Phase("main", self.method, learns_weights(self.weights), False, self.max_iter, strength,
-                      self.sinkhorn_tol)
+        return _Phase(name="main", method=self.method, learn_weights=learns_weights(self.weights),
+                      means_only=False, max_iter=self.max_iter, size_prior_strength=strength,
+                      sinkhorn_tol=self.sinkhorn_tol)
 
     def _warmup_phase(self, state, X, centre):
         """Set up the warm-up on ``state`` (held covariance and masses); None without warm-up."""
@@ -351,8 +352,9 @@ class GaussianMixture(FittedMixture):
             state.covariances = pooled_covariances(X, centre, state, self.reg_covar)
         if learns_weights(self.weights):
             state.weights = np.full(self.n_components, 1.0 / self.n_components)
-        return _Phase("warmup", "sinkhorn", False, True, self.warmup_iter, None,
-                      max(self.sinkhorn_tol, WARMUP_SINKHORN_TOL))
+        return _Phase(name="warmup", method="sinkhorn", learn_weights=False, means_only=True,
+                      max_iter=self.warmup_iter, size_prior_strength=None,
+                      sinkhorn_tol=max(self.sinkhorn_tol, WARMUP_SINKHORN_TOL))
 
     def fit_memory_bytes(self, n_points, n_features):
         """Estimate the memory a fit holds on top of its points, in bytes.
@@ -393,9 +395,10 @@ class GaussianMixture(FittedMixture):
 
 
 def _run_phase(mixture, X, centre, state, rng, phase, report, start):
-    """Iterate one phase from ``state``, yielding a :class:`FitStep` per iteration; returns its :class:`_FitRun`.
+    """Iterate one phase from ``state``, yielding a :class:`FitStep` after each iteration.
 
     ``start`` is (index of this start, number of starts), for the progress reports.
+    Returns the phase's :class:`_FitRun`.
     """
     start_index, n_starts = start
     n_points = X.shape[0]
@@ -403,7 +406,7 @@ def _run_phase(mixture, X, centre, state, rng, phase, report, start):
     previous = None
     converged = False
     n_iter = 0
-    sinkhorn_step = SinkhornEStep(
+    sinkhorn_step = None if phase.method == "em" else SinkhornEStep(
         epsilon=mixture.epsilon, tol=phase.sinkhorn_tol, max_passes=mixture.sinkhorn_max_iter,
         solver=mixture.sinkhorn_solver, size_prior_strength=phase.size_prior_strength,
         learn_weights=phase.learn_weights,
@@ -438,7 +441,7 @@ def _run_phase(mixture, X, centre, state, rng, phase, report, start):
 
 
 def _e_step(X, centre, state, method, sinkhorn_step, report):
-    """The E-step of ``method`` at the parameters of ``state``.
+    """The E-step of ``method`` at the parameters of ``state`` (``sinkhorn_step`` solves Sinkhorn-EM's).
 
     Returns the per-point objective (higher is better), the moments sum r, sum r x and
     sum r x x^T of the responsibilities, and the iteration's history record.
