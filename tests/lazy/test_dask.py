@@ -30,16 +30,9 @@ FAST = {"method": "em", "max_iter": 5, "sample_size": 1500}
 FILTERS = {"features": "multiscale", "sigmas": (1.0,)}
 
 
-def _levels(shape, seed=0):
-    """float32 image whose last axis runs through three intensity levels, plus noise."""
-    rng = np.random.default_rng(seed)
-    ramp = np.repeat(np.arange(3, dtype=np.float32) * 4.0, -(-shape[-1] // 3))[: shape[-1]]
-    return ramp + rng.normal(0.0, 1.0, shape).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
-def image3d():
-    return _levels((12, 26, 24))
+def image3d(levels):
+    return levels((12, 26, 24))
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +72,8 @@ def test_predict_dask_gives_the_in_memory_labels_with_the_image_chunks_3d(fitted
     np.testing.assert_array_equal(labels.compute(), expected)
 
 
-def test_segment_dask_equals_segment_with_its_defaults_2d():
-    image = _levels((50, 45), seed=1)
+def test_segment_dask_equals_segment_with_its_defaults_2d(levels):
+    image = levels((50, 45), seed=1)
     chunked = da.from_array(image, chunks=(16, 20))
     settings = {"sample_size": 1500, "max_iter": 5, **FILTERS}
     labels = segment_dask(chunked, 3, **settings)
@@ -88,8 +81,8 @@ def test_segment_dask_equals_segment_with_its_defaults_2d():
     np.testing.assert_array_equal(labels.compute(), segment(image, 3, **settings))
 
 
-def test_filters_reaching_past_the_image_and_a_fit_on_every_voxel_2d():
-    image = _levels((20, 70), seed=4)
+def test_filters_reaching_past_the_image_and_a_fit_on_every_voxel_2d(levels):
+    image = levels((20, 70), seed=4)
     chunked = da.from_array(image, chunks=(10, 30))  # the halo (26) is longer than the first axis
     settings = {**FAST, "sample_size": None, "features": "multiscale", "sigmas": (4.0,)}
     reference = Segmenter(3, **settings).fit(image)
@@ -100,8 +93,8 @@ def test_filters_reaching_past_the_image_and_a_fit_on_every_voxel_2d():
     np.testing.assert_array_equal(labels.compute(), reference.predict(image))
 
 
-def test_channel_axis_is_gathered_and_dropped():
-    image = np.stack([_levels((40, 36), seed=2), _levels((40, 36), seed=3)[:, ::-1]], axis=-1)
+def test_channel_axis_is_gathered_and_dropped(levels):
+    image = np.stack([levels((40, 36), seed=2), levels((40, 36), seed=3)[:, ::-1]], axis=-1)
     chunked = da.from_array(image, chunks=(15, 12, 1))
     reference = Segmenter(3, **FAST, **FILTERS).fit(image, channel_axis=-1)
     dask_fit = lazy.fit_dask(Segmenter(3, **FAST, **FILTERS), chunked, channel_axis=-1)

@@ -22,15 +22,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::napari_sinkhorn_em.mixture.esti
 FAST = {"method": "em", "max_iter": 5, "sample_size": 1500}
 
 
-def _levels(seed=0, shape=(12, 26, 24)):
-    rng = np.random.default_rng(seed)
-    ramp = np.repeat(np.arange(3, dtype=np.float32) * 4.0, -(-shape[-1] // 3))[: shape[-1]]
-    return ramp + rng.normal(0.0, 1.0, shape).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
-def labels_by_k():
-    image = _levels()
+def labels_by_k(levels):
+    image = levels()
     chunked = da.from_array(image, chunks=(6, 13, 12))
     return {k: lazy.predict_dask(Segmenter(k, **FAST).fit(image), chunked) for k in (3, 4)}
 
@@ -73,19 +67,19 @@ def test_a_partial_store_is_not_completed_with_labels_of_another_model(labels_by
     np.testing.assert_array_equal(lazy.read_zarr(path).compute(), labels_by_k[3].compute())
 
 
-def test_image_fingerprint_tells_images_of_the_same_shape_apart():
-    first = da.from_array(_levels(0), chunks=(6, 13, 12))
-    second = da.from_array(_levels(1), chunks=(6, 13, 12))
-    assert lazy.image_fingerprint(first) == lazy.image_fingerprint(da.from_array(_levels(0), chunks=(6, 13, 12)))
+def test_image_fingerprint_tells_images_of_the_same_shape_apart(levels):
+    first = da.from_array(levels(seed=0), chunks=(6, 13, 12))
+    second = da.from_array(levels(seed=1), chunks=(6, 13, 12))
+    assert lazy.image_fingerprint(first) == lazy.image_fingerprint(da.from_array(levels(seed=0), chunks=(6, 13, 12)))
     assert lazy.image_fingerprint(first)["sha256"] != lazy.image_fingerprint(second)["sha256"]
     assert lazy.image_fingerprint(first)["chunks"] != lazy.image_fingerprint(first.rechunk((4, 13, 12)))["chunks"]
     assert lazy.image_fingerprint(first)["dtype"] != lazy.image_fingerprint(first.astype(np.float64))["dtype"]
 
 
-def test_a_resume_from_another_image_with_the_same_model_is_refused(tmp_path):
-    model = Segmenter(3, **FAST).fit(_levels(0))
-    first = da.from_array(_levels(0), chunks=(6, 13, 12))
-    second = da.from_array(_levels(1), chunks=(6, 13, 12))
+def test_a_resume_from_another_image_with_the_same_model_is_refused(levels, tmp_path):
+    model = Segmenter(3, **FAST).fit(levels(seed=0))
+    first = da.from_array(levels(seed=0), chunks=(6, 13, 12))
+    second = da.from_array(levels(seed=1), chunks=(6, 13, 12))
     path = tmp_path / "labels.zarr"
     labels = lazy.predict_dask(model, first)
     _interrupted_write(labels, path, segmenter=model, image=first)
@@ -100,10 +94,10 @@ def _cli(*arguments):
     return subprocess.run([script, *map(str, arguments)], capture_output=True, text=True, timeout=300)
 
 
-def test_the_command_line_refuses_to_resume_a_store_of_another_image_with_model(tmp_path):
-    model = Segmenter(3, **FAST).fit(_levels(0)).save(tmp_path / "model.json")
+def test_the_command_line_refuses_to_resume_a_store_of_another_image_with_model(levels, tmp_path):
+    model = Segmenter(3, **FAST).fit(levels(seed=0)).save(tmp_path / "model.json")
     source = tmp_path / "stack.zarr"
-    zarr.create_array(store=str(source), shape=(12, 26, 24), chunks=(6, 13, 12), dtype="float32")[...] = _levels(0)
+    zarr.create_array(store=str(source), shape=(12, 26, 24), chunks=(6, 13, 12), dtype="float32")[...] = levels(seed=0)
     out = tmp_path / "out"
     assert _cli("segment", source, "--out", out, "--model", model).returncode == 0
     # Make it look interrupted, then put another image of the same name, shape and type in place.
@@ -111,7 +105,7 @@ def test_the_command_line_refuses_to_resume_a_store_of_another_image_with_model(
     stored.attrs["napari_sinkhorn_em"] = {**stored.attrs["napari_sinkhorn_em"], "complete": False}
     (out / "stack_labels.zarr" / ".chunks-done").mkdir()
     (out / "stack_labels.zarr" / ".chunks-done" / "0.0.0").touch()
-    zarr.open_array(store=str(source), mode="r+")[...] = _levels(1)
+    zarr.open_array(store=str(source), mode="r+")[...] = levels(seed=1)
 
     result = _cli("segment", source, "--out", out, "--model", model)
 
