@@ -14,7 +14,7 @@ import pytest
 import tifffile
 
 from napari_sinkhorn_em import image_files as io
-from napari_sinkhorn_em.cli import _ProgressBar
+from napari_sinkhorn_em.cli.progress import ProgressBar
 from napari_sinkhorn_em.segmentation.segmenter import Segmenter
 
 FAST = ["--sample-size", "2000"]
@@ -176,7 +176,7 @@ def test_progress_redraws_one_line_on_a_terminal():
             return True
 
     stream = Terminal()
-    bar = _ProgressBar("a.tif", stream)
+    bar = ProgressBar("a.tif", stream)
     bar("fit", 0.5)
     bar("fit", 1.0)
     bar.close()
