@@ -1,4 +1,13 @@
-"""Gaussian mixtures fitted by EM and by Sinkhorn-EM: the estimator, its E-steps and their numba kernels (numpy, scipy and numba only)."""
+"""Gaussian mixtures fitted by EM and by Sinkhorn-EM (numpy, scipy and numba only).
+
+- ``estimator``: :class:`GaussianMixture` and its fit loop (starts, phases, iterations).
+- ``checks``: the parameters' valid values, and the checks of parameters and points.
+- ``initialisation``: k-means++ seeds, Lloyd's iterations, random starts, the starting state.
+- ``parameters``: the parameters during a fit (:func:`parameter_shape`, Cholesky factors, M-step).
+- ``sinkhorn_step``: Sinkhorn-EM's E-step inside a fit; ``estep``: the E-steps on log-density arrays.
+- ``fit_report``: what went wrong in a fit, warned about once; ``prediction``: what a fitted mixture predicts.
+- ``_kernels``: the numba passes over the points.
+"""
 
 from .checks import (
     COVARIANCE_TYPES,
