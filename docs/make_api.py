@@ -36,11 +36,17 @@ def _section(name, obj):
     kind = "class" if inspect.isclass(obj) else "function"
     lines += [f"## `{name}{_signature(obj)}` ({kind})", "", inspect.getdoc(obj) or "", ""]
     if inspect.isclass(obj):
-        for member_name, member in vars(obj).items():
-            if member_name.startswith("_") or not callable(member):
+        seen = set()
+        # The class's own methods first, then those it inherits from the package's base classes.
+        for owner in obj.__mro__[:-1]:
+            if not owner.__module__.startswith("napari_sinkhorn_em"):
                 continue
-            target = member.__func__ if isinstance(member, (classmethod, staticmethod)) else member
-            lines += [f"### `{name}.{member_name}{_signature(target)}`", "", inspect.getdoc(target) or "", ""]
+            for member_name, member in vars(owner).items():
+                if member_name.startswith("_") or not callable(member) or member_name in seen:
+                    continue
+                seen.add(member_name)
+                target = member.__func__ if isinstance(member, (classmethod, staticmethod)) else member
+                lines += [f"### `{name}.{member_name}{_signature(target)}`", "", inspect.getdoc(target) or "", ""]
     return lines
 
 
