@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_sinkhorn_em import data
-from napari_sinkhorn_em import image_files as io
+from napari_sinkhorn_em import data, image_files
 from napari_sinkhorn_em.cli import main
 
 SMALL_HEAD = {"n_neurons": 30, "voxel_size": (1.0, 0.6, 0.6)}
@@ -46,7 +45,7 @@ def test_writes_labels_with_the_voxel_size_and_a_table_and_prints_a_summary(tmp_
 
     assert main(["neurons", str(stack), "--output-dir", str(out)]) == 0
 
-    labels = io.read_image(out / "head_neurons.ome.tif")
+    labels = image_files.read_image(out / "head_neurons.ome.tif")
     assert labels.scale == pytest.approx(head.scale)
     assert labels.data.shape == head.labels.shape
     rows = _rows(out / "head_neurons.csv")
@@ -56,7 +55,7 @@ def test_writes_labels_with_the_voxel_size_and_a_table_and_prints_a_summary(tmp_
     assert sorted(path.name for path in out.iterdir()) == ["head_neurons.csv", "head_neurons.ome.tif"]
     err = capsys.readouterr().err
     assert f"Found {len(rows)} neurons" in err
-    assert io.read_tiff_settings(out / "head_neurons.ome.tif")["command"] == "neurons"
+    assert image_files.read_tiff_settings(out / "head_neurons.ome.tif")["command"] == "neurons"
 
 
 def test_compare_writes_the_figure_and_each_neurons_category(tmp_path, stack, capsys):

@@ -3,11 +3,7 @@ sizes given as rough percentages. Run as a user runs it: the console script in a
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,11 +11,6 @@ import tifffile
 
 from napari_sinkhorn_em import data
 from napari_sinkhorn_em.features.masks import WELL_MARGIN, largest_bright_region
-
-
-def _cli(*arguments):
-    script = shutil.which("napari-sinkhorn-em", path=os.path.dirname(sys.executable))
-    return subprocess.run([script, *map(str, arguments)], capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +22,12 @@ def well(tmp_path_factory):
     return path, sample
 
 
-def test_brightfield_features_an_automatic_well_mask_and_rough_percentages_find_the_worms(well, tmp_path):
+def test_brightfield_features_an_automatic_well_mask_and_rough_percentages_find_the_worms(
+    well, tmp_path, console_script
+):
     path, sample = well
-    result = _cli("segment", path, "--out", tmp_path, "-k", "2", "--features", "brightfield",
-                  "--auto-mask", "largest_bright_region", "--class-sizes", "15,85", "--sample-size", "20000")
+    result = console_script("segment", path, "--out", tmp_path, "-k", "2", "--features", "brightfield",
+                            "--auto-mask", "largest_bright_region", "--class-sizes", "15,85", "--sample-size", "20000")
     assert result.returncode == 0, result.stderr
     labels = tifffile.imread(tmp_path / "well_labels.tif")
     well_mask = largest_bright_region(sample.image, margin=WELL_MARGIN)
@@ -48,11 +41,11 @@ def test_brightfield_features_an_automatic_well_mask_and_rough_percentages_find_
     assert "around the 15% given" in result.stderr
 
 
-def test_size_tolerance_1_holds_the_typed_share(well, tmp_path):
+def test_size_tolerance_1_holds_the_typed_share(well, tmp_path, console_script):
     path, sample = well
-    result = _cli("segment", path, "--out", tmp_path, "-k", "2", "--features", "brightfield",
-                  "--auto-mask", "largest_bright_region", "--class-sizes", "15,85", "--size-tolerance", "1",
-                  "--sample-size", "5000")
+    result = console_script("segment", path, "--out", tmp_path, "-k", "2", "--features", "brightfield",
+                            "--auto-mask", "largest_bright_region", "--class-sizes", "15,85", "--size-tolerance", "1",
+                            "--sample-size", "5000")
     assert result.returncode == 0, result.stderr
     labels = tifffile.imread(tmp_path / "well_labels.tif")
     assert abs(np.mean(labels[labels > 0] == 1) - 0.15) < 0.01
@@ -68,8 +61,8 @@ def test_size_tolerance_1_holds_the_typed_share(well, tmp_path):
         (["--auto-mask", "wells"], "invalid choice: 'wells'"),
     ],
 )
-def test_bad_worm_options_are_one_sentence(well, tmp_path, arguments, message):
+def test_bad_worm_options_are_one_sentence(well, tmp_path, arguments, message, console_script):
     path, _ = well
-    result = _cli("segment", path, "--out", tmp_path, "-k", "2", *arguments)
+    result = console_script("segment", path, "--out", tmp_path, "-k", "2", *arguments)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert message in result.stderr
