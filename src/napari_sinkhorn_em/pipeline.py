@@ -141,10 +141,9 @@ class FitSource(LabelSource, Protocol):
 class SourceSegmenter(Protocol):
     """What the chunked path (:mod:`napari_sinkhorn_em.lazy`) uses of a Segmenter."""
 
-    #: Once fitted: the feature recipe, voxel size and channel count of the training image.
+    #: Once fitted: the feature recipe and voxel size of the training image.
     recipe_: dict[str, Any]
     scale_: tuple[float, ...]
-    n_channels_: int
 
     def feature_recipe(self) -> dict[str, Any]:
         """The feature recipe that the settings ask for."""
@@ -158,7 +157,7 @@ class SourceSegmenter(Protocol):
     def check_fitted(self) -> None:
         """Raise unless fitted."""
 
-    def check_image(self, n_channels: int, spatial_shape: tuple[int, ...], *, channel_axis: Any, shape: Any) -> None:
+    def check_image(self, n_channels: int, spatial_ndim: int, *, channel_axis: int | None, shape: Any) -> None:
         """Raise unless an image of this layout can be labelled."""
 
     @property

@@ -67,7 +67,9 @@ class SegmentationModel(SegmenterSettings):
         n_channels, spatial_ndim : int
             The image's number of channels and of spatial axes.
         channel_axis : int or None
-            Its channel axis, and ``shape`` its shape, as said in the message.
+            Its channel axis (as the message names it).
+        shape : tuple of int
+            Its shape (as the message names it).
 
         Raises
         ------

@@ -152,6 +152,12 @@ class Segmenter(SegmentationModel):
     With class sizes given (``weights=(0.1, 0.9)``), label k is the class
     given the k-th size: label 1 is the class of 10 %. Otherwise labels are
     ordered by the mean of the first feature (label 1 is the darkest class).
+
+    Labelling (:meth:`predict`, :meth:`predict_proba`), class sizes and model
+    files (:meth:`save`, :meth:`load`, :meth:`to_dict`, :meth:`from_dict`) come
+    from :class:`~napari_sinkhorn_em.segmentation.SegmentationModel`; other
+    feature sources (a dask image's, :mod:`napari_sinkhorn_em.lazy`) are fitted
+    with :meth:`fit_source` and labelled with :meth:`assign`.
     """
 
     def fit(

@@ -167,7 +167,7 @@ class FeatureSource:
         """The position columns of the rows of slab ``[start, stop)``."""
         if self.mask is None:
             shape = (stop - start,) + self.spatial_shape[1:]
-            indices = np.indices(shape).reshape(len(shape), -1)
+            indices = np.indices(shape, dtype=np.int32).reshape(len(shape), -1)
         else:
             indices = np.array(np.nonzero(self.mask[start:stop]))
         indices[0] += start
