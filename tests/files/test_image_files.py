@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_sinkhorn_em import image_files as io
+from napari_sinkhorn_em import image_files
 
 
 def _leftovers(folder):
@@ -23,7 +23,7 @@ def test_read_ome_tiff_gives_channel_axis_and_voxel_size(tmp_path):
     metadata = {"axes": "ZCYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.25, "PhysicalSizeZ": 2.0}
     tifffile.imwrite(path, data, ome=True, metadata=metadata)
 
-    image = io.read_image(path)
+    image = image_files.read_image(path)
 
     np.testing.assert_array_equal(image.data, data)
     assert image.axes == "ZCYX"
@@ -37,7 +37,7 @@ def test_read_ome_tiff_converts_units_to_micrometres(tmp_path):
                 "PhysicalSizeY": 0.002, "PhysicalSizeYUnit": "mm"}
     tifffile.imwrite(path, np.zeros((4, 5), np.uint8), ome=True, metadata=metadata)
 
-    assert io.read_image(path).scale == pytest.approx((2.0, 0.1))
+    assert image_files.read_image(path).scale == pytest.approx((2.0, 0.1))
 
 
 def test_read_imagej_hyperstack_gives_spacing_and_resolution(tmp_path):
@@ -46,7 +46,7 @@ def test_read_imagej_hyperstack_gives_spacing_and_resolution(tmp_path):
     tifffile.imwrite(path, data, imagej=True, resolution=(1 / 0.5, 1 / 0.25),
                      metadata={"axes": "ZCYX", "spacing": 1.5, "unit": "micron"})
 
-    image = io.read_image(path)
+    image = image_files.read_image(path)
 
     assert image.channel_axis == 1
     assert image.scale == pytest.approx((1.5, 0.25, 0.5))
@@ -56,7 +56,7 @@ def test_plain_tiff_has_no_voxel_size(tmp_path):
     path = tmp_path / "plain.tif"
     tifffile.imwrite(path, np.zeros((6, 7), np.uint8))
 
-    image = io.read_image(path)
+    image = image_files.read_image(path)
 
     assert image.scale is None
     assert image.channel_axis is None
@@ -67,14 +67,14 @@ def test_damaged_tiff_is_a_clear_error(tmp_path):
     path.write_bytes(b"this is not a TIFF file")
 
     with pytest.raises(ValueError, match="broken.tif could not be read as a TIFF"):
-        io.read_image(path)
+        image_files.read_image(path)
 
 
 def test_write_tiff_round_trip_keeps_values_and_voxel_size(tmp_path):
     labels = np.arange(2 * 3 * 4, dtype=np.uint16).reshape(2, 3, 4)
-    path = io.write_tiff(tmp_path / "labels.tif", labels, scale=(2.0, 0.5, 0.25))
+    path = image_files.write_tiff(tmp_path / "labels.tif", labels, scale=(2.0, 0.5, 0.25))
 
-    image = io.read_image(path)
+    image = image_files.read_image(path)
 
     np.testing.assert_array_equal(image.data, labels)
     assert image.data.dtype == np.uint16
@@ -86,7 +86,7 @@ def test_atomic_write_refuses_to_overwrite_by_default(tmp_path):
     path.write_bytes(b"original")
 
     with pytest.raises(FileExistsError, match="already exists"):
-        with io.atomic_write(path) as handle:
+        with image_files.atomic_write(path) as handle:
             handle.write(b"new")
 
     assert path.read_bytes() == b"original"
@@ -97,7 +97,7 @@ def test_atomic_write_replaces_with_overwrite(tmp_path):
     path = tmp_path / "result.bin"
     path.write_bytes(b"original")
 
-    with io.atomic_write(path, overwrite=True) as handle:
+    with image_files.atomic_write(path, overwrite=True) as handle:
         handle.write(b"new")
 
     assert path.read_bytes() == b"new"
@@ -108,7 +108,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path):
     path = tmp_path / "result.bin"
 
     with pytest.raises(RuntimeError, match="disk full"):
-        with io.atomic_write(path) as handle:
+        with image_files.atomic_write(path) as handle:
             handle.write(b"half of the data")
             raise RuntimeError("disk full")
 
@@ -118,15 +118,15 @@ def test_failed_write_leaves_no_partial_file(tmp_path):
 
 def test_failed_overwrite_keeps_the_old_file(tmp_path):
     path = tmp_path / "labels.tif"
-    io.write_tiff(path, np.ones((4, 4), np.uint8))
+    image_files.write_tiff(path, np.ones((4, 4), np.uint8))
 
     with pytest.raises(ValueError):
-        io.write_tiff(path, np.ones((2, 2, 2, 2), np.uint8), overwrite=True)
+        image_files.write_tiff(path, np.ones((2, 2, 2, 2), np.uint8), overwrite=True)
     with pytest.raises(TypeError):
-        with io.atomic_write(path, overwrite=True) as handle:
+        with image_files.atomic_write(path, overwrite=True) as handle:
             handle.write("text, not bytes")
 
-    np.testing.assert_array_equal(io.read_image(path).data, np.ones((4, 4), np.uint8))
+    np.testing.assert_array_equal(image_files.read_image(path).data, np.ones((4, 4), np.uint8))
     assert _leftovers(tmp_path) == []
 
 
@@ -138,7 +138,7 @@ def test_comparison_figure_is_a_png(tmp_path):
         adjusted_rand_index=1.0, disagreement_fraction=0.0,
     )
 
-    path = io.write_comparison_figure(tmp_path / "figure.png", image, labels, comparison, channel_axis=0)
+    path = image_files.write_comparison_figure(tmp_path / "figure.png", image, labels, comparison, channel_axis=0)
 
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _leftovers(tmp_path) == []
