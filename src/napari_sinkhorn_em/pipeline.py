@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = [
+    "FeatureRows",
     "FitSource",
     "LabelSource",
     "Progress",
@@ -105,21 +106,25 @@ def check_selects_pixels(n_points: int) -> None:
         raise ValueError("The mask selects no pixels; it must be True on at least one pixel.")
 
 
-class LabelSource(Protocol):
-    """Feature rows that a Segmenter labels, slab by slab along the first spatial axis."""
+class FeatureRows(Protocol):
+    """Unstandardised feature rows of an image, one table per slab along its first spatial axis."""
 
-    #: Shape of the spatial image the labels fill.
+    #: Spatial shape of the image.
     spatial_shape: tuple[int, ...]
 
     def tables(self) -> Iterator[tuple[int, int, Any]]:
         """Yield ``(start, stop, rows)`` per slab ``[start, stop)`` of the first axis, rows in C order."""
 
+
+class LabelSource(FeatureRows, Protocol):
+    """Feature rows that a Segmenter labels (``Segmenter.assign``), slab by slab."""
+
     def place(self, out: np.ndarray, start: int, stop: int, values: np.ndarray) -> None:
         """Write the per-row ``values`` of slab ``[start, stop)`` into the spatial image ``out``."""
 
 
-class FitSource(LabelSource, Protocol):
-    """Feature rows that a Segmenter fits on: a :class:`LabelSource` that also describes its rows.
+class FitSource(FeatureRows, Protocol):
+    """Feature rows that a Segmenter fits on (``Segmenter.fit_source``), with what describes them.
 
     ``tables()`` may yield lazy tables (indexed with sorted row numbers, as
     the fit's subsample does), and ``names`` and ``n_feature_columns`` may

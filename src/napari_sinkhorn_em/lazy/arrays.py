@@ -30,6 +30,7 @@ _INSTALL_HINT = 'install it with: pip install "napari-sinkhorn-em[dask]"'
 
 
 def import_dask() -> tuple[Any, Any]:
+    """``(dask, dask.array)``, or an ImportError that says how to install them."""
     try:
         import dask
         import dask.array as da
@@ -39,6 +40,7 @@ def import_dask() -> tuple[Any, Any]:
 
 
 def import_zarr() -> Any:
+    """The ``zarr`` module, or an ImportError that says how to install it."""
     try:
         import zarr
     except ImportError as error:

@@ -118,6 +118,7 @@ class DaskFeatureSource:
         self.progress = progress
 
     def tables(self) -> Iterator[tuple[int, int, LazyRows]]:
+        """Yield one lazy table of every row: ``(0, length of the first axis, rows)``."""
         yield 0, self.spatial_shape[0], LazyRows(self)
 
     def voxel_coordinates(self, positions: np.ndarray) -> np.ndarray:
@@ -195,7 +196,9 @@ class ChunkSource:
         self.spatial_shape = inside.shape
 
     def tables(self) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Yield the chunk's table as one slab."""
         yield 0, self.spatial_shape[0], self.table
 
     def place(self, out: np.ndarray, start: int, stop: int, values: np.ndarray) -> None:
+        """Write the labels of the selected voxels into the chunk's labels ``out``."""
         out[self.inside] = values

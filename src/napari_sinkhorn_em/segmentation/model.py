@@ -97,7 +97,12 @@ class SegmentationModel(SegmenterSettings):
         """A copy with the settings and fitted parameters only, e.g. to ship with dask tasks.
 
         Labels depend on nothing else (they are what :meth:`save` keeps too);
-        what a fit keeps for :meth:`refit_steps` (its sample) is left out.
+        what a Segmenter's fit keeps for ``refit_steps`` (its sample) is left out.
+
+        Returns
+        -------
+        SegmentationModel
+            A shallow copy, of the same class.
         """
         lean = copy.copy(self)
         lean.__dict__ = {name: value for name, value in vars(self).items() if not name.startswith("_")}
@@ -278,6 +283,12 @@ class SegmentationModel(SegmenterSettings):
             The document.
         where : str, default "The model document"
             How messages name the document.
+
+        Returns
+        -------
+        SegmentationModel
+            A fitted model of this class (``Segmenter.from_dict`` gives a
+            Segmenter) that labels images exactly as the saved one.
 
         Raises
         ------
