@@ -1,4 +1,4 @@
-"""Tests of the neurons recipe (napari_sinkhorn_em.neurons.recipe.segment_neurons) on a small synthetic NeuroPAL head."""
+"""Tests of the neurons recipe (napari_sinkhorn_em.neurons.segment_neurons) on a small synthetic NeuroPAL head."""
 
 from __future__ import annotations
 
