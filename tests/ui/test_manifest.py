@@ -79,6 +79,16 @@ def test_writers_save_labels_and_images_as_ome_tiff(manifest):
     assert commands[f"{PLUGIN}.write_labels"] == "napari_sinkhorn_em._napari.writers:write_labels"
 
 
-def test_the_writers_import_neither_napari_nor_qt():
-    imported = _modules_imported_by("import napari_sinkhorn_em._napari.writers")
+@pytest.mark.parametrize(
+    "modules",
+    [
+        "napari_sinkhorn_em._napari.writers",
+        # What runs in the worker thread, and the data it works on, run and are tested without a GUI.
+        "napari_sinkhorn_em._napari.work, napari_sinkhorn_em._napari.settings, napari_sinkhorn_em._napari.inputs, "
+        "napari_sinkhorn_em._napari.layers",
+    ],
+    ids=["writers", "work"],
+)
+def test_the_writers_and_the_widgets_work_import_neither_napari_nor_qt(modules):
+    imported = _modules_imported_by(f"import {modules}")
     assert not set(GUI_PACKAGES) & _top_level(imported)

@@ -8,9 +8,11 @@ import pytest
 pytest.importorskip("qtpy")
 pytest.importorskip("pytestqt")
 
+from bands import three_bands  # noqa: E402
 from napari.layers import Image  # noqa: E402
 
 from napari_sinkhorn_em import ConvergenceWarning, data  # noqa: E402
+from napari_sinkhorn_em._napari import running as _running  # noqa: E402
 from napari_sinkhorn_em._napari import widget as _widget  # noqa: E402
 from napari_sinkhorn_em._napari.widget import SegmentationWidget  # noqa: E402
 from napari_sinkhorn_em.segmentation.certainty import CERTAINTY_CAP, label_certainty  # noqa: E402
@@ -19,14 +21,6 @@ from napari_sinkhorn_em.segmentation.segmenter import METHOD_NAMES, Segmenter, c
 
 TIMEOUT_MS = 60_000
 K = 3
-
-
-def three_bands(shape=(48, 48), seed=0):
-    """Three vertical bands of brightness 10, 50 and 100 with a little noise: K=3 classes in 2-D."""
-    rng = np.random.default_rng(seed)
-    columns = np.arange(shape[-1])
-    bands = 10.0 + 40.0 * (columns >= shape[-1] // 3) + 50.0 * (columns >= 2 * shape[-1] // 3)
-    return (np.broadcast_to(bands, shape) + rng.normal(0, 3, shape)).astype(np.float32)
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +127,16 @@ def test_every_control_explains_itself_in_a_tooltip(widget):
         widget.save_button, widget.apply_button,
     ]
     assert all(len(control.toolTip()) > 30 for control in controls)
+
+
+def test_the_widget_says_learned_as_the_command_line_does(widget):
+    from qtpy.QtWidgets import QComboBox, QWidget
+
+    texts = [control.toolTip() for control in widget.findChildren(QWidget)]
+    texts += [combo.itemText(row) for combo in widget.findChildren(QComboBox) for row in range(combo.count())]
+    assert widget.weights_combo.itemText(widget.weights_combo.findData("em")) == "learned from the image"
+    assert any("learned" in text for text in texts)
+    assert not [text for text in texts if "learnt" in text.lower()]
 
 
 def test_both_methods_give_matched_labels_and_a_disagreement_layer(viewer, widget, qtbot):
@@ -597,7 +601,7 @@ def test_an_image_with_nan_pixels_is_reported_and_adds_nothing(viewer, widget, q
 def test_a_constant_image_is_labelled_and_the_worker_passes_the_warning_on(viewer, widget, qtbot, monkeypatch):
     viewer.add_image(np.full((48, 48), 3.0, dtype=np.float32), name="blank")
     warned = []
-    thread_worker = _widget.thread_worker
+    thread_worker = _running.thread_worker
 
     def listened_thread_worker(function, **options):
         """napari's thread_worker, whose workers report what they emit on `warned` from the start."""
@@ -611,7 +615,7 @@ def test_a_constant_image_is_labelled_and_the_worker_passes_the_warning_on(viewe
 
         return make_listened_worker
 
-    monkeypatch.setattr(_widget, "thread_worker", listened_thread_worker)
+    monkeypatch.setattr(_running, "thread_worker", listened_thread_worker)
     run_to_end(widget, qtbot)
 
     labels = viewer.layers["blank S→EM K=3 ε=1"].data

@@ -11,6 +11,7 @@ from test_widget import _opengl_free_image_layers, compiled_kernels, notificatio
 
 from napari_sinkhorn_em import data  # noqa: E402
 from napari_sinkhorn_em._napari import widget as _widget  # noqa: E402
+from napari_sinkhorn_em._napari import work as _work  # noqa: E402
 from napari_sinkhorn_em.neurons import recipe as neurons  # noqa: E402
 from napari_sinkhorn_em._napari.widget import RESULT_METADATA_KEY, SegmentationWidget  # noqa: E402
 
@@ -226,7 +227,7 @@ def test_cancel_stops_the_recipe_at_its_next_report_and_adds_nothing(viewer, wid
             stopped.append(iteration)
             raise
 
-    monkeypatch.setattr(_widget, "segment_neurons", endless_fit)
+    monkeypatch.setattr(_work, "segment_neurons", endless_fit)
     add_channels(viewer, stack)
     choose_neurons(widget)
     n_layers = len(viewer.layers)
