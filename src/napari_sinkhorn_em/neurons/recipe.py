@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ..features import SPATIAL_AXIS_NAMES, extract_features, otsu_foreground
+from ..features import SPATIAL_AXIS_NAMES, channel_values, extract_features, otsu_foreground
 from ..segmentation import Segmenter
 from ._checks import check_number, check_scale_um
 from .counting import DEFAULT_NUCLEUS_RADIUS_UM, MIN_VOXELS_PER_NEURON, check_n_neurons, suggest_n_neurons
@@ -267,9 +267,8 @@ def nuclei_foreground(image: Any, *, channel_axis: int | None = None, channel: i
         For a uniform image, NaN or infinite values, or a channel that does
         not exist.
     """
-    image = np.asarray(image)
-    above_otsu = otsu_foreground(image, channel_axis=channel_axis, channel=channel)
-    values = (image if channel_axis is None else np.take(image, channel, axis=channel_axis)).astype(np.float64)
+    values = channel_values(image, channel_axis, channel)
+    above_otsu = otsu_foreground(values)
     background = float(np.median(values[~above_otsu]))
     smooth = ndimage.gaussian_filter(values, 1.0)
     peaks = (smooth == ndimage.maximum_filter(smooth, size=3)) & above_otsu
