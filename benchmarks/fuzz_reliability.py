@@ -26,7 +26,7 @@ import numpy as np
 import tifffile
 
 from napari_sinkhorn_em import image_files as io
-from napari_sinkhorn_em.lazy import chunked as lazy
+from napari_sinkhorn_em import lazy
 from napari_sinkhorn_em.cli import main
 from napari_sinkhorn_em.segmentation import Segmenter
 

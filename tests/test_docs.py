@@ -23,3 +23,16 @@ def test_relative_links_in_readme_and_docs_point_at_existing_files():
             if not (page.parent / target).exists():
                 missing.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not missing, missing
+
+
+def test_imports_shown_in_readme_and_docs_work():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    imports = sorted({
+        line.strip()
+        for page in pages
+        for line in page.read_text(encoding="utf-8").splitlines()
+        if re.match(r"\s*(from napari_sinkhorn_em[\w.]* import [\w, ]+|import napari_sinkhorn_em[\w.]*( as \w+)?)\s*$", line)
+    })
+    assert imports, "no import of the package found in the docs"
+    result = subprocess.run([sys.executable, "-c", "\n".join(imports)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
