@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 
 from napari_sinkhorn_em import data
-from napari_sinkhorn_em.neurons import recipe as neurons
+from napari_sinkhorn_em import neurons
 from napari_sinkhorn_em.features import extract_features
 
 METHODS = (("default", None), ("EM", "em"), ("Sinkhorn-EM", "sinkhorn"))

@@ -20,7 +20,7 @@ SOURCE = pathlib.Path(__file__).resolve().parents[1] / "src" / PACKAGE
 #: Rooms by layer, lowest first. The package's ``__init__`` (the public API) sits above the library
 #: rooms and below the user interfaces.
 LAYERS = (
-    ("_validation", "_version", "image_files", "data", "pipeline"),
+    ("_validation", "_version", "image_files", "data", "contracts"),
     ("features", "mixture"),
     ("lazy",),
     ("segmentation",),

@@ -17,7 +17,7 @@ import tifffile
 
 from napari_sinkhorn_em import image_files
 from napari_sinkhorn_em.cli import main
-from napari_sinkhorn_em.segmentation.segmenter import Segmenter
+from napari_sinkhorn_em.segmentation import Segmenter
 
 def _good_image(path, seed=0):
     rng = np.random.default_rng(seed)

@@ -19,7 +19,7 @@ from napari_sinkhorn_em.neurons import (
     segment_neurons,
     suggest_n_neurons,
 )
-from napari_sinkhorn_em.segmentation.segmenter import Segmenter
+from napari_sinkhorn_em.segmentation import Segmenter
 
 N_NEURONS = 30
 # A head of 30 neurons at a coarse voxel size: (38, 72, 277) voxels, about 1,000 of them in nuclei.

@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from napari_sinkhorn_em import segment
 from napari_sinkhorn_em.segmentation.class_sizes import knee_index, user_order
-from napari_sinkhorn_em.features.extract import (
+from napari_sinkhorn_em.features import (
     BRIGHTFIELD_BACKGROUND_RATIO,
     background_sigma_for,
     correct_illumination,

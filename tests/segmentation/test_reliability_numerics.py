@@ -208,7 +208,7 @@ def test_a_filter_far_beyond_the_image_is_refused_naming_sigma_and_voxel_size(op
 
 
 def test_correct_illumination_refuses_a_background_far_beyond_the_image():
-    from napari_sinkhorn_em.features.extract import correct_illumination
+    from napari_sinkhorn_em.features import correct_illumination
 
     with pytest.raises(ValueError, match="illumination background at sigma = 50.*voxel size of 1e-06"):
         correct_illumination(_two_halves_and_a_square(), 50.0, scale=(1e-6, 1e-6))

@@ -17,7 +17,7 @@ from napari_sinkhorn_em._napari import widget as _widget  # noqa: E402
 from napari_sinkhorn_em._napari.widget import SegmentationWidget  # noqa: E402
 from napari_sinkhorn_em.segmentation.certainty import CERTAINTY_CAP, label_certainty  # noqa: E402
 from napari_sinkhorn_em.features.masks import largest_bright_region  # noqa: E402
-from napari_sinkhorn_em.segmentation.segmenter import METHOD_NAMES, Segmenter, compare_labels  # noqa: E402
+from napari_sinkhorn_em.segmentation import METHOD_NAMES, Segmenter, compare_labels  # noqa: E402
 
 TIMEOUT_MS = 60_000
 K = 3

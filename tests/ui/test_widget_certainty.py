@@ -5,7 +5,7 @@ import pytest
 
 from napari_sinkhorn_em.segmentation.certainty import CERTAINTY_CAP, label_certainty
 from napari_sinkhorn_em.data import worms_2d
-from napari_sinkhorn_em.segmentation.segmenter import Segmenter
+from napari_sinkhorn_em.segmentation import Segmenter
 
 
 def test_certainty_is_the_log10_odds_of_the_two_best_classes():

@@ -12,7 +12,7 @@ from test_widget import _opengl_free_image_layers, compiled_kernels, notificatio
 from napari_sinkhorn_em import data  # noqa: E402
 from napari_sinkhorn_em._napari import widget as _widget  # noqa: E402
 from napari_sinkhorn_em._napari import work as _work  # noqa: E402
-from napari_sinkhorn_em.neurons import recipe as neurons  # noqa: E402
+from napari_sinkhorn_em import neurons  # noqa: E402
 from napari_sinkhorn_em._napari.widget import RESULT_METADATA_KEY, SegmentationWidget  # noqa: E402
 
 TIMEOUT_MS = 60_000

@@ -38,7 +38,6 @@ from .filters import FILTERS, ChannelScale
 from .gaussian import gaussian_derivatives
 from .illumination import correct_illumination
 from .inputs import checked_image, checked_mask, split_channels
-from .recipes import BRIGHTFIELD_BACKGROUND_RATIO  # noqa: F401  (re-export: tests/segmentation/test_brightfield.py)
 from .recipes import (
     SPATIAL_AXIS_NAMES,
     FeatureSpec,

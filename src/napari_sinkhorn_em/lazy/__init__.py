@@ -21,7 +21,7 @@ chunk padded by the halo gives the same features in its interior as the whole
 image (the filters reflect only at the true image border, which is where a
 padded chunk ends too), and the fit sees the same rows in the same order.
 This package reaches the Segmenter only through its public methods
-(:class:`~napari_sinkhorn_em.pipeline.SourceSegmenter`);
+(:class:`~napari_sinkhorn_em.contracts.SourceSegmenter`);
 :func:`~napari_sinkhorn_em.segmentation.segment_dask`, which makes one, is in
 :mod:`napari_sinkhorn_em.segmentation`.
 

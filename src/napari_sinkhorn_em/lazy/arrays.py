@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_image_layout, check_mask_layout
-from ..pipeline import ProgressCallback
+from ..contracts import ProgressCallback
 
 __all__ = [
     "as_dask",

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ..pipeline import SourceSegmenter
-from ..pipeline import Progress, ProgressCallback
+from ..contracts import Progress, ProgressCallback, SourceSegmenter
 from .sources import DaskFeatureSource
 
 __all__ = ["fit_dask", "fit_dask_steps"]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_scale
-from ..pipeline import SourceSegmenter, recipe_features
+from ..contracts import SourceSegmenter, recipe_features
 from ..features import coordinate_columns, extract_features, halo_width
 from .arrays import channels_first, dask_mask, import_dask, low_padding, with_halo_room
 from .sources import ChunkSource, check_no_illumination_correction

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_scale
-from ..pipeline import check_selects_pixels, recipe_features
+from ..contracts import check_selects_pixels, recipe_features
 from ..features import SPATIAL_AXIS_NAMES, coordinate_columns, extract_features, halo_width
-from ..pipeline import ProgressCallback
+from ..contracts import ProgressCallback
 from .arrays import channels_first, compute_with_progress, dask_mask, import_dask, low_padding, with_halo_room
 
 __all__ = [
@@ -77,7 +77,7 @@ class LazyRows:
 
 
 class DaskFeatureSource:
-    """A dask image as a :class:`~napari_sinkhorn_em.pipeline.FitSource`, computed only where indexed.
+    """A dask image as a :class:`~napari_sinkhorn_em.contracts.FitSource`, computed only where indexed.
 
     :meth:`tables` yields one lazy table of all rows, so ``Segmenter.fit_source``
     draws its subsample (same random numbers as for the in-memory image), indexes
@@ -184,7 +184,7 @@ def check_no_illumination_correction(recipe: dict[str, Any]) -> None:
 
 
 class ChunkSource:
-    """The feature table of one chunk as a :class:`~napari_sinkhorn_em.pipeline.LabelSource`.
+    """The feature table of one chunk as a :class:`~napari_sinkhorn_em.contracts.LabelSource`.
 
     ``Segmenter.assign`` labels it exactly as it labels a slab of an
     in-memory image; :meth:`place` writes the labels of the selected voxels.

@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..pipeline import SourceSegmenter
-from ..pipeline import ProgressCallback
+from ..contracts import ProgressCallback, SourceSegmenter
 from .arrays import as_dask, compute_with_progress, import_dask, import_zarr, is_dask_array
 
 __all__ = [

@@ -16,7 +16,6 @@ from ..segmentation import Segmenter
 from ._checks import check_number, check_scale_um
 from .counting import DEFAULT_NUCLEUS_RADIUS_UM, MIN_VOXELS_PER_NEURON, check_n_neurons, suggest_n_neurons
 from .instances import CleanedInstances, clean_instances
-from .matching import match_centres, match_neurons  # noqa: F401  (re-exported for the callers of recipe.match_*)
 from .table import model_position_covariances, neuron_table
 
 #: Most foreground voxels :func:`segment_neurons` fits on; a larger foreground is subsampled.

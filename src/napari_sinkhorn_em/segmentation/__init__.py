@@ -1,6 +1,6 @@
 """Segment images with a fitted mixture: the Segmenter, model files, labels, class sizes and comparisons."""
 
-from ..pipeline import Progress, ProgressCallback
+from ..contracts import Progress, ProgressCallback
 from .compare import LabelComparison, compare_labels
 from .labels import DEFAULT_MIN_SIZE, class_sizes_from_labels, split_instances
 from .methods import (

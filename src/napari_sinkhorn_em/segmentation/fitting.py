@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from ..pipeline import FitSource
+from ..contracts import FitSource
 from ..mixture import MIXTURE_METHOD_NAMES, GaussianMixture, SinkhornConvergenceWarning
-from ..pipeline import Progress
+from ..contracts import Progress
 from .class_sizes import SizeSearch, size_search_steps
 
 __all__ = [

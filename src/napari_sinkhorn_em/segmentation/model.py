@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_fits_in_memory, check_positive_int
-from ..pipeline import LabelSource
+from ..contracts import LabelSource
 from ..image_files import atomic_write
 from ..lazy import is_dask_array, predict_dask
-from ..pipeline import ProgressCallback, report_progress
+from ..contracts import ProgressCallback, report_progress
 from .labels import label_dtype
 from .model_file import (
     check_model_header,
@@ -122,7 +122,7 @@ class SegmentationModel(SegmenterSettings):
         Parameters
         ----------
         source : LabelSource
-            The unstandardised feature rows (see :mod:`napari_sinkhorn_em.pipeline`).
+            The unstandardised feature rows (see :mod:`napari_sinkhorn_em.contracts`).
         progress : callable or None, default None
             Called as ``progress("assign", fraction)``.
         proba : bool, default False

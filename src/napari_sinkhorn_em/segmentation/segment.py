@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..lazy import fit_dask, is_dask_array, predict_dask
-from ..pipeline import ProgressCallback
+from ..contracts import ProgressCallback
 from .compare import LabelComparison, compare_labels
 from .labels import DEFAULT_MIN_SIZE, split_instances
 from .methods import DEFAULT_SIZE_TOLERANCE, METHOD_NAMES

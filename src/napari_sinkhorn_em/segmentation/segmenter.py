@@ -23,12 +23,11 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_epsilon, check_positive_int, check_random_state
-from ..pipeline import FitSource
+from ..contracts import FitSource
 from ..features import fit_robust_scaling
 from ..lazy import fit_dask, fit_dask_steps, is_dask_array, predict_dask
 from ..mixture import GaussianMixture
-from ..pipeline import Progress, ProgressCallback, report_progress
-from .compare import compare_labels  # noqa: F401  (re-exported: callers import it from here)
+from ..contracts import Progress, ProgressCallback, report_progress
 from .fitting import (
     check_class_sizes_fit,
     check_enough_points,
@@ -276,7 +275,7 @@ class Segmenter(SegmentationModel):
         Parameters
         ----------
         source : FitSource
-            The unstandardised feature rows (see :mod:`napari_sinkhorn_em.pipeline`),
+            The unstandardised feature rows (see :mod:`napari_sinkhorn_em.contracts`),
             made with the recipe :meth:`feature_recipe` gives.
         progress : callable or None, default None
             Called as ``progress(stage, fraction)`` with stages ``"features"`` and ``"fit"``.

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_image_layout, check_mask_layout, check_positive_int, check_scale
-from ..pipeline import check_selects_pixels, recipe_features
+from ..contracts import check_selects_pixels, recipe_features
 from ..features import (
     SPATIAL_AXIS_NAMES,
     check_filter_reach,
@@ -58,7 +58,7 @@ def _slab(array: np.ndarray, start: int, stop: int, axis: int) -> np.ndarray:
 class FeatureSource:
     """Unstandardised feature rows of one image, produced in slabs along the first spatial axis.
 
-    The in-memory :class:`~napari_sinkhorn_em.pipeline.FitSource` that
+    The in-memory :class:`~napari_sinkhorn_em.contracts.FitSource` that
     :class:`~napari_sinkhorn_em.segmentation.Segmenter` fits on and labels.
     Each slab is computed from the image padded by the filters' reach
     (:func:`~napari_sinkhorn_em.features.halo_width`) along that axis, so its
@@ -78,7 +78,7 @@ class FeatureSource:
     mask : array_like of bool or None
         Only voxels where the mask is True give rows.
     recipe : dict
-        The feature recipe (see :mod:`napari_sinkhorn_em.pipeline`).
+        The feature recipe (see :mod:`napari_sinkhorn_em.contracts`).
     memory_limit : int
         Bytes the tables and filter workspace of one slab may hold; slabs are
         as thick as it allows.

@@ -1,4 +1,4 @@
-"""What the stages of the pipeline share: progress reports, the feature-source protocols, the feature recipe.
+"""The contracts between the stages of a segmentation: progress reports, the feature-source protocols, the feature recipe.
 
 Progress is reported as ``progress(stage, fraction)`` (:data:`ProgressCallback`)
 or as :class:`Progress` reports from the ``*_steps`` generators.
