@@ -32,8 +32,9 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from ..features import WELL_MARGIN
+from ..mixture import GaussianMixture
 from ..neurons import DEFAULT_NUCLEUS_RADIUS_UM
-from ..segmentation import CERTAINTY_CAP
+from ..segmentation import CERTAINTY_CAP, Segmenter
 from .settings import NEURONS_RECIPE
 
 __all__ = [
@@ -66,8 +67,11 @@ PROGRESS_STEPS = 1000
 #: Range of K: classes for the class fits, neurons for the neurons recipe.
 CLASS_RANGE = (2, 64)
 NEURON_RANGE = (1, 100_000)
+#: The library's defaults, shown as the controls' starting values (one source for the widget and the CLI).
+SEGMENTER_DEFAULTS = Segmenter().get_params()
+MIXTURE_DEFAULTS = GaussianMixture(SEGMENTER_DEFAULTS["n_components"])
 #: The iteration limit shown by default (a class fit).
-CLASS_MAX_ITER = 100
+CLASS_MAX_ITER = MIXTURE_DEFAULTS.max_iter
 #: Class-size settings that give sizes (fractions); with them Sinkhorn-EM holds the sizes.
 GIVEN_SIZES = ("typed", "painted")
 
@@ -298,7 +302,7 @@ def _add_number_rows(form: QFormLayout) -> NumberControls:
         "body / nuclei. Labels go from 1 to K, numbered from darkest to brightest in the first channel.",
     )
     n_components_spin.setRange(*CLASS_RANGE)
-    n_components_spin.setValue(3)
+    n_components_spin.setValue(SEGMENTER_DEFAULTS["n_components"])
     use_suggested_button = with_tooltip(
         QPushButton("use suggested"),
         "Set the number of neurons (K) to the suggested number, and let it follow the suggestion again.",
@@ -348,7 +352,7 @@ _EPSILON_TOOLTIP = (
 
 
 def _epsilon_controls() -> tuple[QSlider, QDoubleSpinBox]:
-    """The ε slider (in powers of ten) and box, both at ε = 1."""
+    """The ε slider (in powers of ten) and box, both at the library's default ε."""
     slider = with_tooltip(QSlider(Qt.Orientation.Horizontal), _EPSILON_TOOLTIP)
     low, high = EPSILON_DECADES
     slider.setRange(0, (high - low) * _SLIDER_STEPS_PER_DECADE)
@@ -356,8 +360,8 @@ def _epsilon_controls() -> tuple[QSlider, QDoubleSpinBox]:
     spin.setRange(10.0**low, 10.0**high)
     spin.setDecimals(3)
     spin.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
-    spin.setValue(1.0)
-    slider.setValue(-low * _SLIDER_STEPS_PER_DECADE)
+    spin.setValue(SEGMENTER_DEFAULTS["epsilon"])
+    slider.setValue(round((math.log10(SEGMENTER_DEFAULTS["epsilon"]) - low) * _SLIDER_STEPS_PER_DECADE))
     return slider, spin
 
 
@@ -366,7 +370,7 @@ def _sample_size_spin() -> QSpinBox:
     spin.setRange(0, 100_000_000)
     spin.setSingleStep(50_000)
     spin.setSpecialValueText("all pixels")
-    spin.setValue(200_000)
+    spin.setValue(SEGMENTER_DEFAULTS["sample_size"])
     return spin
 
 
@@ -475,7 +479,7 @@ def _add_advanced_section(layout: QBoxLayout) -> AdvancedControls:
     tol_spin.setDecimals(6)
     tol_spin.setRange(0.0, 1.0)
     tol_spin.setSingleStep(1e-4)
-    tol_spin.setValue(1e-4)
+    tol_spin.setValue(MIXTURE_DEFAULTS.tol)
     advanced_widget = QWidget()
     advanced_widget.setLayout(form)
     advanced_section = QCollapsible("Advanced")
