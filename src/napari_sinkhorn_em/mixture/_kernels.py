@@ -326,6 +326,26 @@ def _reduce_plan(block_mass, block_outer, block_moment_mass, block_first, block_
 
 
 # ------------------------------------------------------------------ passes
+@numba.njit(cache=True, inline="always")
+def _block_bounds(block, n_rows, n_blocks):
+    """The rows [start, stop) of one block of a pass: blocks split the rows evenly, in order."""
+    return block * n_rows // n_blocks, (block + 1) * n_rows // n_blocks
+
+
+@numba.njit(cache=True, inline="always")
+def _tile_workspace(n_features, n_components):
+    """One block's scratch arrays: a tile of rows, log-densities, responsibilities,
+    exp work space, exponent bits and two lists of active components."""
+    rows = np.empty((n_features, TILE_ROWS))
+    tile = np.empty((n_components, TILE_ROWS))
+    resp = np.empty((n_components, TILE_ROWS))
+    work = np.empty((3, TILE_ROWS))
+    exponent_bits = np.empty(TILE_ROWS, dtype=np.int64)
+    active = np.empty(n_components, dtype=np.int64)
+    row_active = np.empty(n_components, dtype=np.int64)
+    return rows, tile, resp, work, exponent_bits, active, row_active
+
+
 @numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def _em_pass(X, centre, means, prec_chol, log_det, log_weights, n_blocks):
     """One fused EM pass: log-densities, E-step and M-step moments, no (n, K) buffer.
@@ -340,14 +360,8 @@ def _em_pass(X, centre, means, prec_chol, log_det, log_weights, n_blocks):
     block_first = np.zeros((n_blocks, n_components, n_features))
     block_second = np.zeros((n_blocks, n_components, n_features, n_features))
     for b in numba.prange(n_blocks):
-        start = b * n_rows // n_blocks
-        stop = (b + 1) * n_rows // n_blocks
-        rows = np.empty((n_features, TILE_ROWS))
-        log_prob = np.empty((n_components, TILE_ROWS))
-        resp = np.empty((n_components, TILE_ROWS))
-        work = np.empty((3, TILE_ROWS))
-        exponent_bits = np.empty(TILE_ROWS, dtype=np.int64)
-        active = np.empty(n_components, dtype=np.int64)
+        start, stop = _block_bounds(b, n_rows, n_blocks)
+        rows, log_prob, resp, work, exponent_bits, active, _ = _tile_workspace(n_features, n_components)
         for tile_start in range(start, stop, TILE_ROWS):
             n_tile = min(TILE_ROWS, stop - tile_start)
             _load_rows(X, centre, tile_start, n_tile, rows)
@@ -368,11 +382,8 @@ def _log_prob_pass(X, centre, means, prec_chol, log_det, log_prob, n_blocks):
     n_rows, n_features = X.shape
     n_components = means.shape[0]
     for b in numba.prange(n_blocks):
-        start = b * n_rows // n_blocks
-        stop = (b + 1) * n_rows // n_blocks
-        rows = np.empty((n_features, TILE_ROWS))
-        tile = np.empty((n_components, TILE_ROWS))
-        work = np.empty((2, TILE_ROWS))
+        start, stop = _block_bounds(b, n_rows, n_blocks)
+        rows, tile, _, work, _, _, _ = _tile_workspace(n_features, n_components)
         for tile_start in range(start, stop, TILE_ROWS):
             n_tile = min(TILE_ROWS, stop - tile_start)
             _load_rows(X, centre, tile_start, n_tile, rows)
@@ -405,15 +416,8 @@ def _log_prob_plan_pass(X, centre, means, prec_chol, log_det, log_weights, shift
     block_first = np.zeros((n_blocks, n_components, n_features))
     block_second = np.zeros((n_blocks, n_components, n_features, n_features))
     for b in numba.prange(n_blocks):
-        start = b * n_rows // n_blocks
-        stop = (b + 1) * n_rows // n_blocks
-        rows = np.empty((n_features, TILE_ROWS))
-        tile = np.empty((n_components, TILE_ROWS))
-        resp = np.empty((n_components, TILE_ROWS))
-        work = np.empty((3, TILE_ROWS))
-        exponent_bits = np.empty(TILE_ROWS, dtype=np.int64)
-        active = np.empty(n_components, dtype=np.int64)
-        row_active = np.empty(n_components, dtype=np.int64)
+        start, stop = _block_bounds(b, n_rows, n_blocks)
+        rows, tile, resp, work, exponent_bits, active, row_active = _tile_workspace(n_features, n_components)
         moment_mass = np.zeros(n_components)
         for tile_start in range(start, stop, TILE_ROWS):
             n_tile = min(TILE_ROWS, stop - tile_start)
@@ -466,15 +470,8 @@ def _softmax_pass(log_prob, shift, inv_eps, want_outer, X, centre, resp_out, n_b
     block_first = np.zeros((n_blocks, moment_size, n_features))
     block_second = np.zeros((n_blocks, moment_size, n_features, n_features))
     for b in numba.prange(n_blocks):
-        start = b * n_rows // n_blocks
-        stop = (b + 1) * n_rows // n_blocks
-        rows = np.empty((n_features, TILE_ROWS))
-        tile = np.empty((n_components, TILE_ROWS))
-        resp = np.empty((n_components, TILE_ROWS))
-        work = np.empty((3, TILE_ROWS))
-        exponent_bits = np.empty(TILE_ROWS, dtype=np.int64)
-        active = np.empty(n_components, dtype=np.int64)
-        row_active = np.empty(n_components, dtype=np.int64)
+        start, stop = _block_bounds(b, n_rows, n_blocks)
+        rows, tile, resp, work, exponent_bits, active, row_active = _tile_workspace(n_features, n_components)
         for tile_start in range(start, stop, TILE_ROWS):
             n_tile = min(TILE_ROWS, stop - tile_start)
             for k in range(n_components):
@@ -507,13 +504,8 @@ def _assign_pass(X, centre, means, prec_chol, log_det, shift, inv_eps, labels, c
     n_rows, n_features = X.shape
     n_components = means.shape[0]
     for b in numba.prange(n_blocks):
-        start = b * n_rows // n_blocks
-        stop = (b + 1) * n_rows // n_blocks
-        rows = np.empty((n_features, TILE_ROWS))
-        tile = np.empty((n_components, TILE_ROWS))
-        resp = np.empty((n_components, TILE_ROWS))
-        work = np.empty((3, TILE_ROWS))
-        exponent_bits = np.empty(TILE_ROWS, dtype=np.int64)
+        start, stop = _block_bounds(b, n_rows, n_blocks)
+        rows, tile, resp, work, exponent_bits, _, _ = _tile_workspace(n_features, n_components)
         for tile_start in range(start, stop, TILE_ROWS):
             n_tile = min(TILE_ROWS, stop - tile_start)
             _load_rows(X, centre, tile_start, n_tile, rows)
