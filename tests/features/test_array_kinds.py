@@ -34,7 +34,7 @@ def test_every_array_flavour_gives_the_features_of_its_values(kwargs, array_flav
     for name, image in kinds:
         stack = extract_features(image, **settings_)
         np.testing.assert_array_equal(stack.data, reference.data, err_msg=name)
-        np.testing.assert_array_equal(stack.scaling.scale, reference.scaling.scale, err_msg=name)
+        np.testing.assert_array_equal(stack.scaling.spread, reference.scaling.spread, err_msg=name)
     # Booleans are their 0/1 values.
     bits = values > 100
     np.testing.assert_array_equal(

@@ -16,8 +16,8 @@ def assert_valid_stack(stack, n_points):
     assert stack.data.dtype == np.float32 and stack.data.shape[0] == n_points
     assert np.isfinite(stack.data).all()
     if stack.scaling is not None:
-        assert np.isfinite(stack.scaling.center).all()
-        assert np.isfinite(stack.scaling.scale).all() and (stack.scaling.scale > 0).all()
+        assert np.isfinite(stack.scaling.centre).all()
+        assert np.isfinite(stack.scaling.spread).all() and (stack.scaling.spread > 0).all()
 
 
 def no_warnings(function, *args, **kwargs):
@@ -38,7 +38,7 @@ def test_constant_images_give_finite_features_and_an_identity_scale(value, shape
     stack = no_warnings(extract_features, image, coordinates=True, mask=select, **SMALL)
     assert_valid_stack(stack, int(select.sum()) if mask else image.size)
     # Every filter column is constant: centred to 0, never divided by a zero spread.
-    np.testing.assert_array_equal(stack.scaling.scale, 1.0)
+    np.testing.assert_array_equal(stack.scaling.spread, 1.0)
     assert np.abs(stack.data[:, : -len(shape)]).max() < 1e-3 * max(1.0, abs(value))
 
 
@@ -47,7 +47,7 @@ def test_a_constant_channel_beside_a_textured_one_is_finite(integer_image):
     stack = no_warnings(extract_features, image, channel_axis=-1, **SMALL)
     assert_valid_stack(stack, 12 * 13)
     constant = [i for i, name in enumerate(stack.names) if name.startswith("ch1:")]
-    np.testing.assert_array_equal(stack.scaling.scale[constant], 1.0)
+    np.testing.assert_array_equal(stack.scaling.spread[constant], 1.0)
     np.testing.assert_array_equal(stack.data[:, constant], 0.0)
 
 
@@ -76,7 +76,7 @@ def test_a_stack_flat_along_z_does_not_blow_up_round_off(scale, n_slices):
     raw = extract_features(image, scale=scale, standardize=False, **SMALL)
     eigenvalue = stack.names.index("ch0:structure_tensor_eigenvalues[0](s=1)")
     assert np.abs(raw.data[:, eigenvalue]).max() < 1e-6 * np.abs(raw.data).max()
-    assert stack.scaling.scale[eigenvalue] == 1.0
+    assert stack.scaling.spread[eigenvalue] == 1.0
 
 
 @settings(max_examples=25, deadline=None)

@@ -66,7 +66,7 @@ def test_coordinates_are_physical_and_not_standardized():
     np.testing.assert_allclose(stack.data[:, -3], 3.0 * 2.0 * z)
     np.testing.assert_allclose(stack.data[:, -2], 3.0 * 0.5 * y)
     np.testing.assert_allclose(stack.data[:, -1], 3.0 * 0.25 * x)
-    assert list(stack.scaling.center[-3:]) == [0, 0, 0] and list(stack.scaling.scale[-3:]) == [1, 1, 1]
+    assert list(stack.scaling.centre[-3:]) == [0, 0, 0] and list(stack.scaling.spread[-3:]) == [1, 1, 1]
     flat = extract_features(image[0], coordinates=True)
     assert flat.names[-2:] == ("y", "x")
 

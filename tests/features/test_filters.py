@@ -137,5 +137,5 @@ def test_constant_images_give_finite_features_with_zero_derivatives(fill_value):
     assert np.abs(raw.data[:, derivative_columns]).max() < 1e-5
     standardized = extract_features(image, features="multiscale", coordinates=True)
     assert np.all(np.isfinite(standardized.data))
-    assert np.all(standardized.scaling.scale == 1.0)
+    assert np.all(standardized.scaling.spread == 1.0)
     assert np.all(standardized.data[:, :-3] == 0)

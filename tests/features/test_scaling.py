@@ -16,7 +16,7 @@ def test_standardization_is_median_and_iqr():
     for j in range(2):
         q1, median, q3 = np.quantile(raw.data[:, j], [0.25, 0.5, 0.75])
         np.testing.assert_allclose(stack.data[:, j], (raw.data[:, j] - median) / (q3 - q1), rtol=1e-4, atol=1e-5)
-        assert stack.scaling.center[j] == pytest.approx(median, rel=1e-6)
+        assert stack.scaling.centre[j] == pytest.approx(median, rel=1e-6)
 
 
 def test_standardization_statistics_use_a_seeded_subsample(monkeypatch):
@@ -24,10 +24,10 @@ def test_standardization_statistics_use_a_seeded_subsample(monkeypatch):
     image = np.random.default_rng(4).normal(10.0, 2.0, size=(60, 80))
     first = extract_features(image)
     second = extract_features(image)
-    np.testing.assert_array_equal(first.scaling.center, second.scaling.center)
-    np.testing.assert_array_equal(first.scaling.scale, second.scaling.scale)
-    assert first.scaling.center[0] == pytest.approx(np.median(image), abs=0.3)
-    assert first.scaling.scale[0] == pytest.approx(2.0 * 1.349, rel=0.15)
+    np.testing.assert_array_equal(first.scaling.centre, second.scaling.centre)
+    np.testing.assert_array_equal(first.scaling.spread, second.scaling.spread)
+    assert first.scaling.centre[0] == pytest.approx(np.median(image), abs=0.3)
+    assert first.scaling.spread[0] == pytest.approx(2.0 * 1.349, rel=0.15)
 
 
 def test_mask_standardization_uses_masked_rows_only():
@@ -37,7 +37,7 @@ def test_mask_standardization_uses_masked_rows_only():
     mask[:, :3] = True
     mask[0, 9] = True
     stack = extract_features(image, mask=mask)
-    assert stack.scaling.center[0] == 0.0
+    assert stack.scaling.centre[0] == 0.0
     assert stack.data[:, 0].max() == 1000.0  # the IQR of the masked rows is 0 -> scale 1
 
 
@@ -48,8 +48,8 @@ def test_feature_scaling_round_trip_and_reuse_on_a_second_image():
     fitted = extract_features(training, channel_axis=0, features="multiscale", sigmas=(1.0, 2.0), coordinates=True)
     restored = FeatureScaling.from_dict(json.loads(json.dumps(fitted.scaling.to_dict())))
     assert restored.names == fitted.scaling.names
-    np.testing.assert_array_equal(restored.center, fitted.scaling.center)
-    np.testing.assert_array_equal(restored.scale, fitted.scaling.scale)
+    np.testing.assert_array_equal(restored.centre, fitted.scaling.centre)
+    np.testing.assert_array_equal(restored.spread, fitted.scaling.spread)
     reused = extract_features(
         new_image, channel_axis=0, features="multiscale", sigmas=(1.0, 2.0), coordinates=True, standardize=restored
     )
@@ -57,21 +57,21 @@ def test_feature_scaling_round_trip_and_reuse_on_a_second_image():
         new_image, channel_axis=0, features="multiscale", sigmas=(1.0, 2.0), coordinates=True, standardize=False
     )
     assert reused.scaling is restored
-    manual = (raw.data.astype(np.float64) - restored.center) / restored.scale
+    manual = (raw.data.astype(np.float64) - restored.centre) / restored.spread
     np.testing.assert_allclose(reused.data, manual, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(restored.apply(raw.data), manual, rtol=1e-5, atol=1e-5)
     assert not np.shares_memory(restored.apply(raw.data), raw.data)
 
 
 def test_feature_scaling_rejects_inconsistent_state():
-    with pytest.raises(ValueError, match="one center and one scale"):
-        FeatureScaling(names=("a", "b"), center=[0.0], scale=[1.0, 1.0])
+    with pytest.raises(ValueError, match="one centre and one spread"):
+        FeatureScaling(names=("a", "b"), centre=[0.0], spread=[1.0, 1.0])
     with pytest.raises(ValueError, match="positive finite"):
-        FeatureScaling(names=("a",), center=[0.0], scale=[0.0])
+        FeatureScaling(names=("a",), centre=[0.0], spread=[0.0])
     with pytest.raises(ValueError, match="missing"):
         FeatureScaling.from_dict({"names": ["a"], "center": [0.0]})
     with pytest.raises(ValueError, match="fitted on 1 features"):
-        FeatureScaling(names=("a",), center=[0.0], scale=[1.0]).apply(np.zeros((3, 2)))
+        FeatureScaling(names=("a",), centre=[0.0], spread=[1.0]).apply(np.zeros((3, 2)))
 
 
 def test_stored_scaling_with_other_columns_is_rejected():
@@ -84,3 +84,11 @@ def test_stored_scaling_with_other_columns_is_rejected():
 def test_standardize_must_be_bool_or_scaling():
     with pytest.raises(TypeError, match="standardize"):
         extract_features(np.zeros((4, 5)), standardize="yes")
+
+
+def test_a_scaling_stored_with_the_earlier_key_names_still_loads():
+    earlier = FeatureScaling.from_dict({"names": ["a", "b"], "center": [1.0, 2.0], "scale": [3.0, 4.0]})
+    current = FeatureScaling.from_dict({"names": ["a", "b"], "centre": [1.0, 2.0], "spread": [3.0, 4.0]})
+    np.testing.assert_array_equal(earlier.centre, current.centre)
+    np.testing.assert_array_equal(earlier.spread, current.spread)
+    assert set(current.to_dict()) == {"names", "centre", "spread"}

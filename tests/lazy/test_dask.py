@@ -47,8 +47,8 @@ def _assert_same_fit(dask_fit, reference):
     assert dask_fit.feature_names_ == reference.feature_names_
     assert dask_fit.n_samples_fit_ == reference.n_samples_fit_
     np.testing.assert_array_equal(dask_fit._fit_sample, reference._fit_sample)
-    np.testing.assert_array_equal(dask_fit.scaling_.center, reference.scaling_.center)
-    np.testing.assert_array_equal(dask_fit.scaling_.scale, reference.scaling_.scale)
+    np.testing.assert_array_equal(dask_fit.scaling_.centre, reference.scaling_.centre)
+    np.testing.assert_array_equal(dask_fit.scaling_.spread, reference.scaling_.spread)
     for name in ("means_", "covariances_", "weights_"):
         np.testing.assert_array_equal(getattr(dask_fit.mixture_, name), getattr(reference.mixture_, name))
 

@@ -141,7 +141,7 @@ class _FittedSegmenter:
         self.scale_ = NEUROPAL_SCALE
         self.feature_names_ = ("ch0:intensity", "ch1:intensity", "z", "y", "x")
         self.recipe_ = {"features": [["intensity", None]], "coordinates": True, "coordinate_weight": coordinate_weight}
-        self.scaling_ = type("Scaling", (), {"scale": np.array([5.0, 5.0, 1.0, 1.0, 1.0])})()
+        self.scaling_ = type("Scaling", (), {"spread": np.array([5.0, 5.0, 1.0, 1.0, 1.0])})()
         self.mixture_ = type("Mixture", (), {"covariance_type": covariance_type, "covariances_": covariances})()
 
 

@@ -78,7 +78,7 @@ def test_different_seeds_draw_different_subsamples(image2d):
     first = Segmenter(3, sample_size=300, random_state=0, **FAST).fit(image)
     second = Segmenter(3, sample_size=300, random_state=1, **FAST).fit(image)
 
-    assert not np.array_equal(first.scaling_.center, second.scaling_.center)
+    assert not np.array_equal(first.scaling_.centre, second.scaling_.centre)
 
 
 def test_mask_gives_zero_outside_and_classes_inside(image2d):

@@ -28,11 +28,13 @@ _STATISTICS_SEED = 0
 _MIN_RELATIVE_SPREAD = 1e-12
 _STATISTICS_COLUMN_BLOCK = 8
 _SCALING_ROW_BLOCK = 1 << 16
+# Model files written before the fields were named centre / spread (spread: not the voxel size).
+_EARLIER_KEYS = {"center": "centre", "scale": "spread"}
 
 
 @dataclass(frozen=True, eq=False)
 class FeatureScaling:
-    """A per-column affine standardisation ``(x - center) / scale``.
+    """A per-column affine standardisation ``(x - centre) / spread``.
 
     Fitted by :func:`extract_features` (``standardize=True``) and stored with
     a model so that new images are transformed exactly like the training
@@ -42,37 +44,37 @@ class FeatureScaling:
     ----------
     names : tuple of str
         Column names the transform applies to, in order.
-    center : ndarray
+    centre : ndarray
         float64, one value per column (the median for robust columns, 0 for
         coordinate columns).
-    scale : ndarray
+    spread : ndarray
         float64, positive and finite, one value per column (the
         interquartile range, or 1 where that is 0, round-off or not finite, and 1 for
         coordinate columns).
     """
 
     names: tuple[str, ...]
-    center: np.ndarray
-    scale: np.ndarray
+    centre: np.ndarray
+    spread: np.ndarray
 
     def __post_init__(self) -> None:
         names = tuple(str(name) for name in self.names)
-        center = np.array(self.center, dtype=np.float64).reshape(-1)
-        scale = np.array(self.scale, dtype=np.float64).reshape(-1)
-        if not len(names) == center.size == scale.size:
+        centre = np.array(self.centre, dtype=np.float64).reshape(-1)
+        spread = np.array(self.spread, dtype=np.float64).reshape(-1)
+        if not len(names) == centre.size == spread.size:
             raise ValueError(
-                f"A feature scaling needs one center and one scale per feature name; got "
-                f"{len(names)} names, {center.size} centers and {scale.size} scales."
+                f"A feature scaling needs one centre and one spread per feature name; got "
+                f"{len(names)} names, {centre.size} centres and {spread.size} spreads."
             )
-        if not np.all(np.isfinite(center)):
-            raise ValueError("Every center of a feature scaling must be a finite number.")
-        if not np.all(np.isfinite(scale) & (scale > 0)):
-            raise ValueError("Every scale of a feature scaling must be a positive finite number.")
-        center.flags.writeable = False
-        scale.flags.writeable = False
+        if not np.all(np.isfinite(centre)):
+            raise ValueError("Every centre of a feature scaling must be a finite number.")
+        if not np.all(np.isfinite(spread) & (spread > 0)):
+            raise ValueError("Every spread of a feature scaling must be a positive finite number.")
+        centre.flags.writeable = False
+        spread.flags.writeable = False
         object.__setattr__(self, "names", names)
-        object.__setattr__(self, "center", center)
-        object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "centre", centre)
+        object.__setattr__(self, "spread", spread)
 
     def apply(self, data: np.ndarray, *, copy: bool = True) -> np.ndarray:
         """Standardise a feature table.
@@ -88,7 +90,7 @@ class FeatureScaling:
         Returns
         -------
         ndarray
-            float32 ``(data - center) / scale``, computed in blocks of rows.
+            float32 ``(data - centre) / spread``, computed in blocks of rows.
         """
         data = np.asarray(data)
         if data.ndim != 2 or data.shape[1] != len(self.names):
@@ -98,29 +100,30 @@ class FeatureScaling:
             )
         if copy or data.dtype != np.float32 or not data.flags.writeable:
             data = np.array(data, dtype=np.float32)
-        center = self.center.astype(np.float32)
-        scale = self.scale.astype(np.float32)
+        centre = self.centre.astype(np.float32)
+        spread = self.spread.astype(np.float32)
         for start in range(0, data.shape[0], _SCALING_ROW_BLOCK):
             block = data[start : start + _SCALING_ROW_BLOCK]
-            block -= center
-            block /= scale
+            block -= centre
+            block /= spread
         return data
 
     def to_dict(self) -> dict[str, list]:
-        """JSON-safe form: ``{"names": [...], "center": [...], "scale": [...]}``."""
+        """JSON-safe form: ``{"names": [...], "centre": [...], "spread": [...]}``."""
         return {
             "names": list(self.names),
-            "center": [float(value) for value in self.center],
-            "scale": [float(value) for value in self.scale],
+            "centre": [float(value) for value in self.centre],
+            "spread": [float(value) for value in self.spread],
         }
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> FeatureScaling:
-        """Rebuild a scaling from :meth:`to_dict` output."""
-        missing = {"names", "center", "scale"} - set(state)
+        """Rebuild a scaling from :meth:`to_dict` output (or the ``center`` / ``scale`` keys of earlier files)."""
+        state = {_EARLIER_KEYS.get(key, key): value for key, value in state.items()}
+        missing = {"names", "centre", "spread"} - set(state)
         if missing:
             raise ValueError(f"A stored feature scaling is missing the entries {sorted(missing)}.")
-        return cls(names=tuple(state["names"]), center=state["center"], scale=state["scale"])
+        return cls(names=tuple(state["names"]), centre=state["centre"], spread=state["spread"])
 
 
 def _column_statistics(data: np.ndarray, robust: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -198,4 +201,4 @@ def fit_robust_scaling(data: np.ndarray, names: tuple[str, ...], robust: np.ndar
             f"image.astype('float64') * 1e30)."
         )
     usable = robust & np.isfinite(spread) & (spread > tiny) & (spread > _MIN_RELATIVE_SPREAD * reference)
-    return FeatureScaling(names=names, center=center, scale=np.where(usable, spread, 1.0))
+    return FeatureScaling(names=names, centre=center, spread=np.where(usable, spread, 1.0))

@@ -231,7 +231,7 @@ def model_position_covariances(segmenter: Any) -> np.ndarray:
     ndim = len(segmenter.scale_)
     n_features = len(segmenter.feature_names_)
     columns = np.arange(n_features - ndim, n_features)
-    spread = np.asarray(segmenter.scaling_.scale, dtype=np.float64)[columns] / weight
+    spread = np.asarray(segmenter.scaling_.spread, dtype=np.float64)[columns] / weight
     stored = np.asarray(mixture.covariances_, dtype=np.float64)
     if mixture.covariance_type == "full":
         block = stored[:, columns[:, None], columns[None, :]]
