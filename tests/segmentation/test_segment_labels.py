@@ -186,3 +186,23 @@ def test_plan_labels_hold_the_class_sizes_and_posterior_labels_follow_the_image(
 
     assert abs(np.mean(plan == 2) - 0.5) < 0.02
     assert np.mean(posterior == 2) < 0.4
+
+
+def test_slabs_never_compute_a_plane_more_often_than_the_memory_limit_forces():
+    from napari_sinkhorn_em.segmentation import FeatureSource
+
+    recipe = {"features": [["gaussian", 4.0]], "coordinates": False, "coordinate_weight": 1.0,
+              "background_sigma": None}
+
+    def bounds(n_planes, memory_limit):
+        image = np.zeros((n_planes, 32, 32), dtype=np.float32)
+        return FeatureSource(image, channel_axis=None, scale=None, mask=None, recipe=recipe,
+                             memory_limit=memory_limit).bounds
+
+    # A thin stack whose one-plane slab with its halo spans it all: one slab, each plane once.
+    assert bounds(6, 1) == [(0, 6)]
+    # A thick stack under a tiny limit: one-plane slabs, the least memory possible.
+    thick = bounds(60, 1)
+    assert len(thick) == 60 and all(stop - start == 1 for start, stop in thick)
+    # A limit that holds the whole stack: one slab, not two padded ones.
+    assert bounds(60, 1 << 30) == [(0, 60)]

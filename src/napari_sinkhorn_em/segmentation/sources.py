@@ -38,14 +38,24 @@ def _slab_bounds(
     halo: int,
     memory_limit: int,
 ) -> list[tuple[int, int]]:
-    """``[start, stop)`` of the slabs along the first axis, as thick as ``memory_limit`` allows."""
+    """``[start, stop)`` of the slabs along the first axis, as thick as ``memory_limit`` allows.
+
+    A slab is computed with ``halo`` extra planes on each side. When the limit
+    cannot hold even a one-plane slab with its halo, slabs are one plane thick
+    (the least memory possible) -- unless one slab with its halo would already
+    span the whole axis: then the whole image is one slab, which holds no more
+    planes and computes each once (a thin stack in 1-plane slabs computed the
+    whole stack once per plane).
+    """
     uses_filters = any(sigma is not None for _, sigma in features)
     workspace = _FILTER_WORKSPACE_ARRAYS if uses_filters else _INTENSITY_WORKSPACE_ARRAYS
     # The table, its standardised copy, and the filter workspace of one channel.
     bytes_per_voxel = _BYTES_PER_VALUE * (2 * n_columns + workspace)
     slice_voxels = math.prod(spatial_shape[1:])
     length = spatial_shape[0]
-    thickness = max(1, int(memory_limit // (bytes_per_voxel * slice_voxels)) - 2 * halo)
+    planes_allowed = int(memory_limit // (bytes_per_voxel * slice_voxels))
+    planes_held = max(planes_allowed, min(length, 1 + 2 * halo))
+    thickness = length if planes_held >= length else max(1, planes_held - 2 * halo)
     return [(start, min(start + thickness, length)) for start in range(0, length, thickness)]
 
 
