@@ -36,3 +36,13 @@ def test_imports_shown_in_readme_and_docs_work():
     assert imports, "no import of the package found in the docs"
     result = subprocess.run([sys.executable, "-c", "\n".join(imports)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_source_and_test_paths_named_in_the_docs_exist():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]  # not CHANGELOG.md: it names what was
+    missing = []
+    for page in pages:
+        for path in re.findall(r"`((?:src|tests|benchmarks|docs)/[\w/.-]+\.(?:py|md))`", page.read_text(encoding="utf-8")):
+            if not (ROOT / path).exists():
+                missing.append(f"{page.relative_to(ROOT)} -> {path}")
+    assert not missing, missing
