@@ -204,6 +204,23 @@ def check_mask_layout(shape, dtype, spatial_shape):
         )
 
 
+def check_selects_pixels(n_points):
+    """Refuse a mask that selects no pixels.
+
+    Parameters
+    ----------
+    n_points : int
+        How many pixels the mask selects (True pixels).
+
+    Raises
+    ------
+    ValueError
+        When ``n_points`` is 0.
+    """
+    if n_points == 0:
+        raise ValueError("The mask selects no pixels; it must be True on at least one pixel.")
+
+
 def available_memory():
     """Bytes of memory free for a new array now, or None where the system does not say.
 

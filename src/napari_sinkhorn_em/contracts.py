@@ -33,7 +33,6 @@ __all__ = [
     "Progress",
     "ProgressCallback",
     "SourceSegmenter",
-    "check_selects_pixels",
     "recipe_features",
     "report_progress",
 ]
@@ -92,18 +91,6 @@ def recipe_features(recipe: dict[str, Any]) -> list[tuple[str, float | None]]:
     list of (str, float or None)
     """
     return [tuple(entry) for entry in recipe["features"]]
-
-
-def check_selects_pixels(n_points: int) -> None:
-    """Refuse a mask that selects no pixels.
-
-    Raises
-    ------
-    ValueError
-        When ``n_points`` is 0.
-    """
-    if n_points == 0:
-        raise ValueError("The mask selects no pixels; it must be True on at least one pixel.")
 
 
 class FeatureRows(Protocol):

@@ -23,7 +23,7 @@ from napari_sinkhorn_em.segmentation import Segmenter, segment, segment_dask
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 
-pytestmark = pytest.mark.filterwarnings("ignore::napari_sinkhorn_em.mixture.estimator.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::napari_sinkhorn_em.mixture.ConvergenceWarning")
 
 # Small fits: classical EM, few iterations, a subsample smaller than the images.
 FAST = {"method": "em", "max_iter": 5, "sample_size": 1500}
@@ -46,7 +46,7 @@ def fitted3d(image3d):
 def _assert_same_fit(dask_fit, reference):
     assert dask_fit.feature_names_ == reference.feature_names_
     assert dask_fit.n_samples_fit_ == reference.n_samples_fit_
-    np.testing.assert_array_equal(dask_fit._fit_sample, reference._fit_sample)
+    np.testing.assert_array_equal(dask_fit.fit_sample_, reference.fit_sample_)
     np.testing.assert_array_equal(dask_fit.scaling_.centre, reference.scaling_.centre)
     np.testing.assert_array_equal(dask_fit.scaling_.spread, reference.scaling_.spread)
     for name in ("means_", "covariances_", "weights_"):

@@ -18,7 +18,7 @@ dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 zarr = pytest.importorskip("zarr")
 
-pytestmark = pytest.mark.filterwarnings("ignore::napari_sinkhorn_em.mixture.estimator.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::napari_sinkhorn_em.mixture.ConvergenceWarning")
 FAST = {"method": "em", "max_iter": 5, "sample_size": 1500}
 
 

@@ -8,7 +8,6 @@ import tifffile
 from scipy import ndimage
 
 from napari_sinkhorn_em import segment
-from napari_sinkhorn_em.segmentation.class_sizes import knee_index, user_order
 from napari_sinkhorn_em.features import (
     BRIGHTFIELD_BACKGROUND_RATIO,
     background_sigma_for,
@@ -17,7 +16,7 @@ from napari_sinkhorn_em.features import (
     extract_features,
 )
 from napari_sinkhorn_em.features.masks import largest_bright_region, otsu_foreground
-from napari_sinkhorn_em.segmentation import Segmenter, default_assignment, default_method
+from napari_sinkhorn_em.segmentation import Segmenter, default_assignment, default_method, knee_index, user_order
 
 FAST = {"sample_size": 6000, "max_iter": 40}
 

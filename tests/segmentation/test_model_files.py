@@ -63,6 +63,21 @@ def test_model_from_a_newer_version_asks_to_upgrade(tmp_path, fitted):
         Segmenter.load(path)
 
 
+def test_model_file_of_format_1_still_loads(tmp_path, fitted, image2d):
+    path = fitted.save(tmp_path / "model.json")
+    document = json.loads(path.read_text())
+    scaling = document["scaling"]
+    document["format_version"] = 1
+    document["scaling"] = {"names": scaling["names"], "center": scaling["centre"], "scale": scaling["spread"]}
+    path.write_text(json.dumps(document))
+
+    loaded = Segmenter.load(path)
+
+    np.testing.assert_array_equal(loaded.scaling_.centre, fitted.scaling_.centre)
+    np.testing.assert_array_equal(loaded.scaling_.spread, fitted.scaling_.spread)
+    np.testing.assert_array_equal(loaded.predict(image2d[0]), fitted.predict(image2d[0]))
+
+
 @pytest.mark.parametrize(
     "damage",
     [

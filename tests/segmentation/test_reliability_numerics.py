@@ -50,7 +50,7 @@ _BEFORE = [
     ("easy brightfield", _two_halves_and_a_square,
      lambda im: segment(im, 2, features="brightfield", method="em", sigmas=(1.0, 2.0)), "d934f084bd532b2a"),
     ("easy class sizes", _two_halves_and_a_square,
-     # Updated when the class-size search learnt to ignore noise peaks (class_sizes.knee_index).
+     # Updated when the class-size search learned to ignore noise peaks (size_search.knee_index).
      lambda im: segment(im, 3, weights=[0.5, 0.4, 0.1]), "2618595918769e3d"),
     ("easy proba", _two_halves_and_a_square,
      # Updated with issue 16: the vectorised exp, the clipped Newton steps and the warm-up's looser
@@ -95,7 +95,7 @@ def test_epsilon_one_on_separated_classes_gives_no_merging_warning():
 
 
 def test_the_mixture_warns_when_a_large_epsilon_merges_its_components():
-    from napari_sinkhorn_em.mixture.estimator import GaussianMixture
+    from napari_sinkhorn_em.mixture import GaussianMixture
 
     rng = np.random.default_rng(0)
     X = np.concatenate([rng.normal(0, 1, (300, 2)), rng.normal(6, 1, (300, 2))])
@@ -107,7 +107,7 @@ def test_the_mixture_warns_when_a_large_epsilon_merges_its_components():
 
 
 def test_a_fit_that_cannot_fit_in_memory_is_refused_before_allocating():
-    from napari_sinkhorn_em.mixture.estimator import GaussianMixture
+    from napari_sinkhorn_em.mixture import GaussianMixture
 
     X = np.random.default_rng(0).normal(size=(100_000, 1))
     with pytest.raises(MemoryError, match="Fitting 50000 components.*GiB.*not started.*fewer components"):
@@ -115,7 +115,7 @@ def test_a_fit_that_cannot_fit_in_memory_is_refused_before_allocating():
 
 
 def test_the_fit_memory_estimate_counts_the_sinkhorn_table_and_newton_matrices():
-    from napari_sinkhorn_em.mixture.estimator import GaussianMixture
+    from napari_sinkhorn_em.mixture import GaussianMixture
 
     sinkhorn = GaussianMixture(5000).fit_memory_bytes(200_000, 1)
     em = GaussianMixture(5000, method="em").fit_memory_bytes(200_000, 1)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_image_layout, check_mask_layout
+from .._validation import check_image_layout, check_mask_layout, check_selects_pixels
 
 __all__ = ["checked_image", "checked_mask", "split_channels"]
 
@@ -65,8 +65,7 @@ def checked_mask(mask: Any, spatial_shape: tuple[int, ...]) -> np.ndarray:
     mask = np.asarray(mask)
     check_mask_layout(mask.shape, mask.dtype, spatial_shape)
     mask = mask.astype(bool)
-    if not mask.any():
-        raise ValueError("The mask selects no pixels; it must be True on at least one pixel.")
+    check_selects_pixels(np.count_nonzero(mask))
     return mask
 
 

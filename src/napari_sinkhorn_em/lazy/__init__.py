@@ -34,6 +34,7 @@ a ``dask.distributed.LocalCluster`` or any cluster a ``Client`` connects to.
 from .arrays import is_dask_array
 from .fit import fit_dask, fit_dask_steps
 from .predict import predict_dask
+from .sources import source_column_names
 from .zarr_store import (
     ZarrWrite,
     image_fingerprint,
@@ -51,6 +52,7 @@ __all__ = [
     "is_dask_array",
     "predict_dask",
     "read_zarr",
+    "source_column_names",
     "write_zarr_labels",
     "zarr_labels_complete",
     "zarr_labels_settings",

@@ -49,7 +49,18 @@ def import_zarr() -> Any:
 
 
 def is_dask_array(image: Any) -> bool:
-    """True if ``image`` is a dask array (checked without importing dask)."""
+    """Whether ``image`` is a dask array (checked without importing dask).
+
+    Parameters
+    ----------
+    image : object
+        Any image.
+
+    Returns
+    -------
+    bool
+        True for a ``dask.array.Array``.
+    """
     return type(image).__module__.startswith("dask.array")
 
 

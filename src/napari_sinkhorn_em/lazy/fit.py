@@ -59,7 +59,7 @@ def fit_dask_steps(
     scale: Sequence[float] | None = None,
     mask: Any = None,
 ) -> Iterator[Progress]:
-    """Fit like :func:`fit_dask`, yielding a :class:`~napari_sinkhorn_em.segmentation.Progress` report per step.
+    """Fit like :func:`fit_dask`, yielding a :class:`~napari_sinkhorn_em.contracts.Progress` report per step.
 
     This is :meth:`Segmenter.fit_steps` for dask images (which it calls for
     them): the segmenter is fitted once the generator is exhausted, and closing

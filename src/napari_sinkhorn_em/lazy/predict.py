@@ -19,9 +19,9 @@ import numpy as np
 
 from .._validation import check_scale
 from ..contracts import SourceSegmenter, recipe_features
-from ..features import coordinate_columns, extract_features, halo_width
+from ..features import coordinate_columns, halo_width
 from .arrays import channels_first, dask_mask, import_dask, low_padding, with_halo_room
-from .sources import ChunkSource, check_no_illumination_correction
+from .sources import ChunkSource, block_features, check_no_illumination_correction
 
 __all__ = ["predict_dask"]
 
@@ -59,8 +59,7 @@ def _label_block(
     if not inside.any():
         return np.zeros(inside.shape, dtype=segmenter.label_dtype)
     recipe = segmenter.recipe_
-    features = recipe_features(recipe)
-    table = extract_features(block, channel_axis=0, scale=scale, features=features, mask=select, standardize=False).data
+    table = block_features(block, select, recipe_features(recipe), scale).data
     if recipe["coordinates"]:
         voxels = np.array(np.nonzero(inside)) + np.array([start for start, _ in location])[:, None]
         table = np.hstack([table, coordinate_columns(voxels, scale, recipe["coordinate_weight"])])

@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_scale
-from ..contracts import check_selects_pixels, recipe_features
-from ..features import SPATIAL_AXIS_NAMES, coordinate_columns, extract_features, halo_width
-from ..contracts import ProgressCallback
+from .._validation import check_scale, check_selects_pixels
+from ..contracts import ProgressCallback, recipe_features
+from ..features import SPATIAL_AXIS_NAMES, FeatureStack, coordinate_columns, extract_features, halo_width
 from .arrays import channels_first, compute_with_progress, dask_mask, import_dask, low_padding, with_halo_room
 
 __all__ = [
@@ -26,8 +25,10 @@ __all__ = [
     "DaskFeatureSource",
     "LazyRows",
     "block_feature_rows",
+    "block_features",
     "check_no_illumination_correction",
     "slab_coordinates",
+    "source_column_names",
 ]
 
 
@@ -47,13 +48,73 @@ def slab_coordinates(slab: np.ndarray, ranks: np.ndarray, first: int) -> np.ndar
     return np.hstack(pieces)
 
 
+def source_column_names(filter_names: tuple[str, ...], recipe: dict[str, Any], spatial_ndim: int) -> tuple[str, ...]:
+    """The names of a feature source's columns: its filter features', then the positions' if the recipe has them.
+
+    Parameters
+    ----------
+    filter_names : tuple of str
+        The names of the filter features' columns (``FeatureStack.names``).
+    recipe : dict
+        The feature recipe (see :mod:`napari_sinkhorn_em.contracts`).
+    spatial_ndim : int
+        The image's number of spatial axes.
+
+    Returns
+    -------
+    tuple of str
+        One name per column of the source's rows.
+    """
+    return filter_names + (SPATIAL_AXIS_NAMES[spatial_ndim] if recipe["coordinates"] else ())
+
+
+def block_features(
+    block: np.ndarray, select: np.ndarray, features: list[tuple[str, float | None]], scale: tuple[float, ...]
+) -> FeatureStack:
+    """Unstandardised features of the selected voxels of a padded block, in C order.
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        The block with its halo, channels on axis 0.
+    select : numpy.ndarray of bool
+        The voxels to compute, of the block's spatial shape.
+    features : list of (str, float or None)
+        The features (:func:`~napari_sinkhorn_em.contracts.recipe_features`).
+    scale : tuple of float
+        The voxel size.
+
+    Returns
+    -------
+    FeatureStack
+        One row per selected voxel.
+    """
+    return extract_features(block, channel_axis=0, scale=scale, features=features, mask=select, standardize=False)
+
+
 def block_feature_rows(
     block: np.ndarray, local: np.ndarray, features: list[tuple[str, float | None]], scale: tuple[float, ...]
-) -> Any:
-    """Unstandardised features of the voxels ``local`` (ndim, n) of a padded block, in C order."""
+) -> FeatureStack:
+    """:func:`block_features` of the voxels ``local`` (ndim, n) of a padded block.
+
+    The fit's tasks are given the drawn voxels' indices, not masks: a mask as
+    large as its block for every task would put an image-sized array in the graph.
+
+    Parameters
+    ----------
+    block, features, scale
+        As for :func:`block_features`.
+    local : numpy.ndarray of int
+        Indices (ndim, n) of the voxels in the block, in C order.
+
+    Returns
+    -------
+    FeatureStack
+        One row per voxel of ``local``.
+    """
     select = np.zeros(block.shape[1:], dtype=bool)
     select[tuple(local)] = True
-    return extract_features(block, channel_axis=0, scale=scale, features=features, mask=select, standardize=False)
+    return block_features(block, select, features, scale)
 
 
 class LazyRows:
@@ -157,8 +218,7 @@ class DaskFeatureSource:
         stacks = compute_with_progress(tasks, self.progress, "features")
         if self.names is None:
             self.n_feature_columns = len(stacks[0].names)
-            coordinate_names = SPATIAL_AXIS_NAMES[len(self.spatial_shape)] if self.recipe["coordinates"] else ()
-            self.names = stacks[0].names + coordinate_names
+            self.names = source_column_names(stacks[0].names, self.recipe, len(self.spatial_shape))
         table = np.empty((len(positions), self.n_feature_columns), dtype=np.float32)
         for group, stack in zip(groups, stacks):
             table[group] = stack.data

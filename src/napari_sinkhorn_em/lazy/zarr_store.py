@@ -125,13 +125,35 @@ def _store_attributes(path: Path) -> dict[str, Any] | None:
 
 
 def zarr_labels_complete(path: str | Any) -> bool:
-    """True if ``path`` holds a label store that :func:`write_zarr_labels` finished writing."""
+    """Whether ``path`` holds a label store that :func:`write_zarr_labels` finished writing.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The zarr store.
+
+    Returns
+    -------
+    bool
+        False also where there is no store, or one of another program.
+    """
     attributes = _store_attributes(Path(path))
     return attributes is not None and attributes.get("complete") is True
 
 
 def zarr_labels_settings(path: str | Any) -> dict[str, Any] | None:
-    """The ``settings=`` that :func:`write_zarr_labels` stored in the label store at ``path``, or None."""
+    """The ``settings=`` that :func:`write_zarr_labels` stored in the label store at ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The zarr store.
+
+    Returns
+    -------
+    dict or None
+        The settings, or None where there is no label store or it holds none.
+    """
     attributes = _store_attributes(Path(path))
     settings = None if attributes is None else attributes.get("settings")
     return settings if isinstance(settings, dict) else None

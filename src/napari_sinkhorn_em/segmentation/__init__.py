@@ -1,7 +1,8 @@
 """Segment images with a fitted mixture: the Segmenter, model files, labels, class sizes and comparisons."""
 
 from ..contracts import Progress, ProgressCallback
-from .compare import LabelComparison, compare_labels
+from .certainty import CERTAINTY_CAP, label_certainty
+from .compare import LabelComparison, MethodComparison, compare_labels, compare_methods
 from .labels import DEFAULT_MIN_SIZE, class_sizes_from_labels, split_instances
 from .methods import (
     ASSIGNMENTS,
@@ -14,11 +15,10 @@ from .methods import (
 )
 from .model import SegmentationModel
 from .model_file import FORMAT_VERSION
-from .segment import MethodComparison, compare_methods, segment, segment_dask
+from .segment import segment, segment_dask
 from .segmenter import Segmenter
 from .settings import SegmenterSettings
-from .sources import DEFAULT_MEMORY_LIMIT, FeatureSource
-from .class_sizes import (
+from .size_search import (
     SIZE_BINDING_FRACTION,
     SIZE_MIN_RISE_FRACTION,
     SIZE_SLOPE_SPAN,
@@ -29,10 +29,7 @@ from .class_sizes import (
     size_search_steps,
     user_order,
 )
-from .certainty import (
-    CERTAINTY_CAP,
-    label_certainty,
-)
+from .sources import DEFAULT_MEMORY_LIMIT, FeatureSource
 
 __all__ = [
     "DEFAULT_MEMORY_LIMIT",

@@ -1,14 +1,20 @@
-"""Comparing two labelings of one image: Hungarian matching of their labels and the adjusted Rand index."""
+"""Comparing two labelings of one image (Hungarian matching, adjusted Rand index), and EM with Sinkhorn-EM."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["LabelComparison", "compare_labels"]
+from ..contracts import ProgressCallback
+from .methods import METHOD_NAMES
+from .segmenter import Segmenter
+from .sources import settings_source
+
+__all__ = ["LabelComparison", "MethodComparison", "compare_labels", "compare_methods"]
 
 
 @dataclass(frozen=True)
@@ -112,4 +118,84 @@ def compare_labels(a: Any, b: Any) -> LabelComparison:
         disagreement_fraction=float(np.count_nonzero(disagreement) / a.size),
         disagreement=disagreement,
         mapping={value.item(): new.item() for value, new in zip(values_b, new_values)},
+    )
+
+
+@dataclass(frozen=True)
+class MethodComparison:
+    """EM and Sinkhorn-EM fitted to the same features of one image.
+
+    Attributes
+    ----------
+    em, sinkhorn : Segmenter
+        The two fitted segmenters (same settings apart from ``method``).
+    em_labels, sinkhorn_labels : numpy.ndarray
+        Their label images, each numbered by :func:`segment`'s rule.
+    comparison : LabelComparison
+        ``sinkhorn_labels`` matched to ``em_labels``.
+    """
+
+    em: Segmenter
+    sinkhorn: Segmenter
+    em_labels: np.ndarray
+    sinkhorn_labels: np.ndarray
+    comparison: LabelComparison
+
+
+def compare_methods(
+    image: Any,
+    n_components: int = 3,
+    *,
+    epsilon: float = 1.0,
+    channel_axis: int | None = None,
+    scale: Sequence[float] | None = None,
+    mask: Any = None,
+    progress: ProgressCallback | None = None,
+    **settings: Any,
+) -> MethodComparison:
+    """Segment one image with EM and with Sinkhorn-EM and compare the results.
+
+    Both fits use the same features (computed once when they fit in memory),
+    the same subsample and the same seed. EM learns the class sizes from the
+    image; Sinkhorn-EM holds them (equal, unless ``weights`` gives them).
+
+    Parameters
+    ----------
+    image : array_like
+        2-D or 3-D image, optionally with a channel axis.
+    n_components : int, default 3
+        Number of classes K.
+    epsilon : float, default 1.0
+        Sinkhorn-EM's entropic regularisation.
+    channel_axis, scale, mask : optional
+        See :meth:`Segmenter.fit`.
+    progress : callable or None, default None
+        Called as ``progress(stage, fraction)`` with stages such as
+        ``"fit (EM)"`` and ``"assign (Sinkhorn-EM)"``.
+    **settings
+        Other :class:`Segmenter` arguments (``features``, ``sample_size``,
+        ``random_state``, mixture options...).
+
+    Returns
+    -------
+    MethodComparison
+    """
+    em_settings = {name: value for name, value in settings.items() if name != "weights"}
+    segmenters = {
+        "em": Segmenter(n_components, method="em", epsilon=epsilon, **em_settings),
+        "sinkhorn": Segmenter(n_components, method="sinkhorn", epsilon=epsilon, **settings),
+    }
+    em = segmenters["em"]
+    source = settings_source(em, image, channel_axis, scale, mask, em.feature_recipe(), keep=True)
+    labels = {}
+    for method, segmenter in segmenters.items():
+        name = METHOD_NAMES[method]
+        stage_progress = None if progress is None else (lambda stage, fraction, name=name: progress(f"{stage} ({name})", fraction))
+        labels[method] = segmenter.fit_source(source, stage_progress).assign(source, stage_progress)
+    return MethodComparison(
+        em=segmenters["em"],
+        sinkhorn=segmenters["sinkhorn"],
+        em_labels=labels["em"],
+        sinkhorn_labels=labels["sinkhorn"],
+        comparison=compare_labels(labels["em"], labels["sinkhorn"]),
     )

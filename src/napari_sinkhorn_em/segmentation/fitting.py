@@ -8,15 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from ..contracts import FitSource
+from ..contracts import FitSource, Progress
 from ..mixture import MIXTURE_METHOD_NAMES, GaussianMixture, SinkhornConvergenceWarning
-from ..contracts import Progress
-from .class_sizes import SizeSearch, size_search_steps
+from .size_search import SizeSearch, size_search_steps
 
 __all__ = [
     "check_class_sizes_fit",
     "check_enough_points",
-    "fit_progress",
     "mixture_fit_steps",
     "sampled_rows",
     "size_search_fit_steps",
@@ -24,7 +22,7 @@ __all__ = [
 ]
 
 
-def fit_progress(mixture: GaussianMixture, step: Any) -> Progress:
+def _fit_progress(mixture: GaussianMixture, step: Any) -> Progress:
     """A progress report for one iteration of ``mixture.fit_steps``."""
     name = "Sinkhorn-EM warm-up" if step.phase == "warmup" else MIXTURE_METHOD_NAMES[mixture.method]
     start = f", start {step.start + 1} of {step.n_starts}" if step.n_starts > 1 else ""
@@ -43,7 +41,7 @@ def fit_progress(mixture: GaussianMixture, step: Any) -> Progress:
 def mixture_fit_steps(mixture: GaussianMixture, X: np.ndarray) -> Generator[Progress, None, None]:
     """Fit ``mixture`` on ``X``, yielding a progress report per iteration."""
     for step in mixture.fit_steps(X):
-        yield fit_progress(mixture, step)
+        yield _fit_progress(mixture, step)
 
 
 def check_enough_points(n_points: int, n_components: int) -> None:

@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from .._validation import check_positive_int
 from ..mixture import GaussianMixture
-from .class_sizes import user_order
+from .size_search import user_order
 
 __all__ = ["DEFAULT_MIN_SIZE", "class_sizes_from_labels", "label_dtype", "order_components", "split_instances"]
 

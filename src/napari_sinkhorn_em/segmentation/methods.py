@@ -38,7 +38,17 @@ DEFAULT_SIZE_TOLERANCE = 3.0
 
 
 def gives_class_sizes(weights: Any) -> bool:
-    """Whether a ``weights`` setting gives class sizes as fractions (not "em", "uniform" or None)."""
+    """Whether a ``weights`` setting gives class sizes as fractions (not "em", "uniform" or None).
+
+    Parameters
+    ----------
+    weights : str, sequence of float or None
+        The ``weights=`` mixture option.
+
+    Returns
+    -------
+    bool
+    """
     return weights is not None and not isinstance(weights, str)
 
 
@@ -48,6 +58,16 @@ def default_method(weights: Any = None) -> str:
     With given sizes, Sinkhorn-EM holds them (EM would drift away from them: on
     the BBBC010 wells the worm class grows from 10 % to 25-30 % of the well,
     docs/evidence.md); without, the Sinkhorn start recovered the most objects.
+
+    Parameters
+    ----------
+    weights : str, sequence of float or None, default None
+        The ``weights=`` mixture option.
+
+    Returns
+    -------
+    str
+        A key of :data:`METHODS`.
     """
     return "sinkhorn" if gives_class_sizes(weights) else "sinkhorn_start"
 
@@ -57,5 +77,17 @@ def default_assignment(method: str, weights: Any = None) -> str:
 
     The plan gives each class its share of the pixels; the posterior would let
     the class sizes follow the image instead.
+
+    Parameters
+    ----------
+    method : str
+        The method (a key of :data:`METHODS`).
+    weights : str, sequence of float or None, default None
+        The ``weights=`` mixture option.
+
+    Returns
+    -------
+    str
+        One of :data:`ASSIGNMENTS`.
     """
     return "plan" if method == "sinkhorn" and gives_class_sizes(weights) else "posterior"

@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_fits_in_memory, check_positive_int
-from ..contracts import LabelSource
+from ..contracts import LabelSource, ProgressCallback, report_progress
 from ..image_files import atomic_write
 from ..lazy import is_dask_array, predict_dask
-from ..contracts import ProgressCallback, report_progress
 from .labels import label_dtype
 from .model_file import (
     check_model_header,
@@ -33,7 +32,7 @@ from .model_file import (
     read_model_json,
 )
 from .settings import SegmenterSettings
-from .sources import FeatureSource
+from .sources import FeatureSource, settings_source
 
 __all__ = ["SegmentationModel"]
 
@@ -46,6 +45,10 @@ class SegmentationModel(SegmenterSettings):
     attributes are those of :class:`~napari_sinkhorn_em.segmentation.Segmenter`,
     which adds the fitting; the settings are those of :class:`SegmenterSettings`.
     """
+
+    #: Attributes that a fit keeps only for refitting (not saved, not needed to label), which
+    #: :meth:`fitted_copy` leaves out; a subclass whose fit keeps such attributes names them here.
+    refit_attributes: tuple[str, ...] = ()
 
     # ---------------------------------------------------------------- labelling
     def check_fitted(self) -> None:
@@ -97,7 +100,8 @@ class SegmentationModel(SegmenterSettings):
         """A copy with the settings and fitted parameters only, e.g. to ship with dask tasks.
 
         Labels depend on nothing else (they are what :meth:`save` keeps too);
-        what a Segmenter's fit keeps for ``refit_steps`` (its sample) is left out.
+        the attributes named by :attr:`refit_attributes` (a Segmenter's sample
+        for ``refit_steps``) are left out.
 
         Returns
         -------
@@ -105,12 +109,13 @@ class SegmentationModel(SegmenterSettings):
             A shallow copy, of the same class.
         """
         lean = copy.copy(self)
-        lean.__dict__ = {name: value for name, value in vars(self).items() if not name.startswith("_")}
+        for name in self.refit_attributes:
+            vars(lean).pop(name, None)
         return lean
 
     def _prediction_source(self, image, channel_axis, scale, mask) -> FeatureSource:
         self.check_fitted()
-        source = self._source(image, channel_axis, self.scale_ if scale is None else scale, mask, self.recipe_, keep=False)
+        source = settings_source(self, image, channel_axis, self.scale_ if scale is None else scale, mask, self.recipe_)
         self.check_image(
             source.n_channels, len(source.spatial_shape), channel_axis=source.channel_axis, shape=source.image.shape
         )

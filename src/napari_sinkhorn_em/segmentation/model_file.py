@@ -34,7 +34,8 @@ __all__ = [
 ]
 
 #: Version of the saved-model file layout; files with a larger number need a newer package.
-FORMAT_VERSION = 1
+#: 2: the feature standardisation's "centre" and "spread" (1: "center" and "scale", still read).
+FORMAT_VERSION = 2
 
 _MODEL_FORMAT = "napari-sinkhorn-em segmentation model"
 

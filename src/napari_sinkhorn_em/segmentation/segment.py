@@ -1,22 +1,20 @@
-"""One call from an image to labels: segment, segment_dask, and compare_methods (EM against Sinkhorn-EM)."""
+"""One call from an image to labels: segment and segment_dask."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..lazy import fit_dask, is_dask_array, predict_dask
 from ..contracts import ProgressCallback
-from .compare import LabelComparison, compare_labels
+from ..lazy import fit_dask, is_dask_array, predict_dask
 from .labels import DEFAULT_MIN_SIZE, split_instances
-from .methods import DEFAULT_SIZE_TOLERANCE, METHOD_NAMES
+from .methods import DEFAULT_SIZE_TOLERANCE
 from .segmenter import Segmenter
-from .sources import DEFAULT_MEMORY_LIMIT, FeatureSource
+from .sources import DEFAULT_MEMORY_LIMIT
 
-__all__ = ["MethodComparison", "compare_methods", "segment", "segment_dask"]
+__all__ = ["segment", "segment_dask"]
 
 
 def segment(
@@ -143,86 +141,3 @@ def segment_dask(
     segmenter = Segmenter(n_components, **settings)
     fit_dask(segmenter, image, channel_axis=channel_axis, scale=scale, mask=mask, progress=progress)
     return predict_dask(segmenter, image, channel_axis=channel_axis, scale=scale, mask=mask)
-
-
-@dataclass(frozen=True)
-class MethodComparison:
-    """EM and Sinkhorn-EM fitted to the same features of one image.
-
-    Attributes
-    ----------
-    em, sinkhorn : Segmenter
-        The two fitted segmenters (same settings apart from ``method``).
-    em_labels, sinkhorn_labels : numpy.ndarray
-        Their label images, each numbered by :func:`segment`'s rule.
-    comparison : LabelComparison
-        ``sinkhorn_labels`` matched to ``em_labels``.
-    """
-
-    em: Segmenter
-    sinkhorn: Segmenter
-    em_labels: np.ndarray
-    sinkhorn_labels: np.ndarray
-    comparison: LabelComparison
-
-
-def compare_methods(
-    image: Any,
-    n_components: int = 3,
-    *,
-    epsilon: float = 1.0,
-    channel_axis: int | None = None,
-    scale: Sequence[float] | None = None,
-    mask: Any = None,
-    progress: ProgressCallback | None = None,
-    **settings: Any,
-) -> MethodComparison:
-    """Segment one image with EM and with Sinkhorn-EM and compare the results.
-
-    Both fits use the same features (computed once when they fit in memory),
-    the same subsample and the same seed. EM learns the class sizes from the
-    image; Sinkhorn-EM holds them (equal, unless ``weights`` gives them).
-
-    Parameters
-    ----------
-    image : array_like
-        2-D or 3-D image, optionally with a channel axis.
-    n_components : int, default 3
-        Number of classes K.
-    epsilon : float, default 1.0
-        Sinkhorn-EM's entropic regularisation.
-    channel_axis, scale, mask : optional
-        See :meth:`Segmenter.fit`.
-    progress : callable or None, default None
-        Called as ``progress(stage, fraction)`` with stages such as
-        ``"fit (EM)"`` and ``"assign (Sinkhorn-EM)"``.
-    **settings
-        Other :class:`Segmenter` arguments (``features``, ``sample_size``,
-        ``random_state``, mixture options...).
-
-    Returns
-    -------
-    MethodComparison
-    """
-    em_settings = {name: value for name, value in settings.items() if name != "weights"}
-    segmenters = {
-        "em": Segmenter(n_components, method="em", epsilon=epsilon, **em_settings),
-        "sinkhorn": Segmenter(n_components, method="sinkhorn", epsilon=epsilon, **settings),
-    }
-    em = segmenters["em"]
-    source = FeatureSource(
-        image, channel_axis=channel_axis, scale=scale, mask=mask, recipe=em.feature_recipe(),
-        memory_limit=em.memory_limit, keep=True,
-    )
-    labels = {}
-    for method, segmenter in segmenters.items():
-        name = METHOD_NAMES[method]
-        stage_progress = None if progress is None else (lambda stage, fraction, name=name: progress(f"{stage} ({name})", fraction))
-        labels[method] = segmenter.fit_source(source, stage_progress).assign(source, stage_progress)
-    return MethodComparison(
-        em=segmenters["em"],
-        sinkhorn=segmenters["sinkhorn"],
-        em_labels=labels["em"],
-        sinkhorn_labels=labels["sinkhorn"],
-        comparison=compare_labels(labels["em"], labels["sinkhorn"]),
-    )

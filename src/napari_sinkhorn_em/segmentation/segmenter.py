@@ -5,7 +5,7 @@
 then labels every voxel, working through the image in slabs along its first
 spatial axis so that memory stays bounded for any image size. A fitted
 segmenter can be saved as a readable JSON file and applied to other images
-(:class:`~napari_sinkhorn_em.segmentation.model.SegmentationModel`).
+(:class:`~napari_sinkhorn_em.segmentation.SegmentationModel`).
 
 Label numbers are deterministic: after every fit the mixture's components
 are sorted by the mean of the first feature
@@ -23,11 +23,10 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_epsilon, check_positive_int, check_random_state
-from ..contracts import FitSource
+from ..contracts import FitSource, Progress, ProgressCallback, report_progress
 from ..features import fit_robust_scaling
 from ..lazy import fit_dask, fit_dask_steps, is_dask_array, predict_dask
 from ..mixture import GaussianMixture
-from ..contracts import Progress, ProgressCallback, report_progress
 from .fitting import (
     check_class_sizes_fit,
     check_enough_points,
@@ -39,6 +38,7 @@ from .fitting import (
 from .labels import order_components
 from .methods import METHOD_NAMES
 from .model import SegmentationModel
+from .sources import settings_source
 
 __all__ = ["Segmenter"]
 
@@ -145,6 +145,13 @@ class Segmenter(SegmentationModel):
     size_search_ : SizeSearch or None
         What the class-size search tried and chose (None without a search;
         not saved with the model).
+    fit_sample_ : numpy.ndarray
+        The standardised feature rows the mixture was fitted on, kept for
+        :meth:`refit_steps` (only after a fit in this session; not saved, and
+        left out of :meth:`fitted_copy`).
+    fit_start_rng_ : numpy.random.Generator
+        The random generator as the mixture's fit started (after the
+        subsample was drawn), for :meth:`refit_steps`; like ``fit_sample_``.
 
     Notes
     -----
@@ -158,6 +165,8 @@ class Segmenter(SegmentationModel):
     feature sources (a dask image's, :mod:`napari_sinkhorn_em.lazy`) are fitted
     with :meth:`fit_source` and labelled with :meth:`assign`.
     """
+
+    refit_attributes = ("fit_sample_", "fit_start_rng_")
 
     def fit(
         self,
@@ -194,7 +203,7 @@ class Segmenter(SegmentationModel):
         """
         if is_dask_array(image):
             return fit_dask(self, image, channel_axis=channel_axis, scale=scale, mask=mask, progress=progress)
-        return self.fit_source(self._source(image, channel_axis, scale, mask, self.feature_recipe(), keep=False), progress)
+        return self.fit_source(settings_source(self, image, channel_axis, scale, mask, self.feature_recipe()), progress)
 
     def fit_steps(
         self,
@@ -214,7 +223,7 @@ class Segmenter(SegmentationModel):
         if is_dask_array(image):
             yield from fit_dask_steps(self, image, channel_axis=channel_axis, scale=scale, mask=mask)
             return
-        yield from self.fit_source_steps(self._source(image, channel_axis, scale, mask, self.feature_recipe(), keep=False))
+        yield from self.fit_source_steps(settings_source(self, image, channel_axis, scale, mask, self.feature_recipe()))
 
     def refit_steps(self, *, epsilon: float) -> Iterator[Progress]:
         """Refit at a new ε on the same pixels, as cheaply as the method allows.
@@ -230,19 +239,19 @@ class Segmenter(SegmentationModel):
         :meth:`fit_steps`; closing the generator early leaves the current fit
         intact.
         """
-        if not hasattr(self, "_fit_sample"):
+        if not hasattr(self, "fit_sample_"):
             raise RuntimeError("refit_steps needs a Segmenter fitted in this session; call fit(image) first.")
         epsilon = check_epsilon(epsilon)
         if self.method == "sinkhorn_start":
-            mixture = self.new_mixture(copy.deepcopy(self._mixture_rng))
+            mixture = self.new_mixture(copy.deepcopy(self.fit_start_rng_))
         else:
             mixture = copy.deepcopy(self.mixture_)
             mixture.warm_start = True
         mixture.epsilon = epsilon
         if self.method != "em":
-            yield from mixture_fit_steps(mixture, self._fit_sample)
-            order_components(mixture, self._class_sizes())
-        self.plan_potentials_ = solve_plan(mixture, self._fit_sample, self.assignment)
+            yield from mixture_fit_steps(mixture, self.fit_sample_)
+            order_components(mixture, self.given_class_sizes())
+        self.plan_potentials_ = solve_plan(mixture, self.fit_sample_, self.assignment)
         self.mixture_ = mixture
         self.epsilon = epsilon
         yield Progress("fit", 1.0, f"{METHOD_NAMES[self.method]} refit at ε = {epsilon:g} finished")
@@ -265,7 +274,7 @@ class Segmenter(SegmentationModel):
         if is_dask_array(image):
             fit_dask(self, image, channel_axis=channel_axis, scale=scale, mask=mask, progress=progress)
             return predict_dask(self, image, channel_axis=channel_axis, scale=scale, mask=mask)
-        source = self._source(image, channel_axis, scale, mask, self.feature_recipe(), keep=True)
+        source = settings_source(self, image, channel_axis, scale, mask, self.feature_recipe(), keep=True)
         return self.fit_source(source, progress).assign(source, progress)
 
     # ------------------------------------------------------------ feature sources
@@ -292,7 +301,7 @@ class Segmenter(SegmentationModel):
     def fit_source_steps(self, source: FitSource) -> Iterator[Progress]:
         """Fit like :meth:`fit_source`, yielding a :class:`Progress` report like :meth:`fit_steps`."""
         n_components = check_positive_int(self.n_components, "n_components")
-        self._mixture_settings()
+        self.mixture_settings()
         if self.sample_size is not None:
             check_positive_int(self.sample_size, "sample_size")
         rng = check_random_state(self.random_state)
@@ -307,7 +316,7 @@ class Segmenter(SegmentationModel):
 
         mixture_rng = copy.deepcopy(rng)
         yield Progress("fit", 0.0, f"Fitting {METHOD_NAMES[self.method]} on {X.shape[0]:,} pixels")
-        class_sizes = self._class_sizes()
+        class_sizes = self.given_class_sizes()
         check_class_sizes_fit(class_sizes, X.shape[0])
         self.size_search_ = None
         mixture, self.size_search_ = yield from self._fit_mixture_steps(X, class_sizes, rng)
@@ -321,9 +330,8 @@ class Segmenter(SegmentationModel):
         self.n_channels_ = source.n_channels
         self.scale_ = source.scale
         self.n_samples_fit_ = int(X.shape[0])
-        # Kept (not saved) so that refit_steps can continue on the same pixels, or start again.
-        self._fit_sample = X
-        self._mixture_rng = mixture_rng
+        self.fit_sample_ = X
+        self.fit_start_rng_ = mixture_rng
         yield Progress("fit", 1.0, f"{METHOD_NAMES[self.method]} fit finished")
 
     def _fit_mixture_steps(self, X: np.ndarray, class_sizes: np.ndarray | None, rng: Any):

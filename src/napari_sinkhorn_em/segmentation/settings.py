@@ -11,7 +11,7 @@ from .._validation import check_choice, check_positive_int, check_weights
 from ..features import background_sigma_for, expand_features
 from ..mixture import GaussianMixture
 from .methods import ASSIGNMENTS, DEFAULT_SIZE_TOLERANCE, METHODS, default_assignment, default_method, gives_class_sizes
-from .sources import DEFAULT_MEMORY_LIMIT, FeatureSource
+from .sources import DEFAULT_MEMORY_LIMIT
 
 __all__ = ["SegmenterSettings"]
 
@@ -60,7 +60,7 @@ class SegmenterSettings:
 
     def __repr__(self) -> str:
         return (
-            f"Segmenter(n_components={self.n_components!r}, method={self.method!r}, "
+            f"{type(self).__name__}(n_components={self.n_components!r}, method={self.method!r}, "
             f"epsilon={self.epsilon!r}, assignment={self.assignment!r}, features={self.features!r})"
         )
 
@@ -84,8 +84,20 @@ class SegmenterSettings:
         }
 
     # ------------------------------------------------------------- settings
-    def _mixture_settings(self) -> dict[str, Any]:
-        """GaussianMixture keyword arguments of the settings (validated, apart from the mixture's own)."""
+    def mixture_settings(self) -> dict[str, Any]:
+        """The GaussianMixture keyword arguments of the settings (validated, apart from the mixture's own).
+
+        Returns
+        -------
+        dict
+            ``epsilon``, the method's ``method``, ``warmup`` and ``weights``
+            (:data:`METHODS`), then ``mixture_options``, which may replace the weights.
+
+        Raises
+        ------
+        ValueError
+            For an unknown method or assignment, or ``method`` / ``warmup`` among the mixture options.
+        """
         check_choice(self.method, "method", tuple(METHODS))
         check_choice(self.assignment, "assignment", ASSIGNMENTS)
         chosen_by_method = {"method", "warmup"} & set(self.mixture_options)
@@ -97,8 +109,20 @@ class SegmenterSettings:
         return {"epsilon": self.epsilon, **METHODS[self.method], **self.mixture_options}
 
     def new_mixture(self, random_state: Any, **overrides: Any) -> GaussianMixture:
-        """A new, unfitted mixture of these settings (``overrides`` replace some of them, e.g. ``weights``)."""
-        return GaussianMixture(self.n_components, random_state=random_state, **{**self._mixture_settings(), **overrides})
+        """A new, unfitted mixture of these settings.
+
+        Parameters
+        ----------
+        random_state : int, numpy.random.Generator or None
+            Seed of the mixture's initialisation.
+        **overrides
+            Replace some of :meth:`mixture_settings`, e.g. ``weights``.
+
+        Returns
+        -------
+        GaussianMixture
+        """
+        return GaussianMixture(self.n_components, random_state=random_state, **{**self.mixture_settings(), **overrides})
 
     def feature_recipe(self) -> dict[str, Any]:
         """The feature recipe that the settings ask for (validated).
@@ -117,15 +141,21 @@ class SegmenterSettings:
             "background_sigma": background_sigma_for(self.features, self.sigmas, self.background_sigma),
         }
 
-    def _class_sizes(self) -> np.ndarray | None:
-        """The class sizes given as fractions (in label order, validated), or None."""
+    def given_class_sizes(self) -> np.ndarray | None:
+        """The class sizes given as fractions (``weights=``), in label order and validated.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            One share per class (label 1 first), or None when they are not given
+            as fractions (the method learns them, or holds them equal).
+
+        Raises
+        ------
+        ValueError
+            If ``n_components`` or the fractions are not valid.
+        """
         weights = self.mixture_options.get("weights")
         if not gives_class_sizes(weights):
             return None
         return check_weights(weights, check_positive_int(self.n_components, "n_components"), name="The class sizes")
-
-    def _source(self, image, channel_axis, scale, mask, recipe, *, keep: bool) -> FeatureSource:
-        return FeatureSource(
-            image, channel_axis=channel_axis, scale=scale, mask=mask, recipe=recipe,
-            memory_limit=self.memory_limit, keep=keep,
-        )

@@ -8,18 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_image_layout, check_mask_layout, check_positive_int, check_scale
-from ..contracts import check_selects_pixels, recipe_features
-from ..features import (
-    SPATIAL_AXIS_NAMES,
-    check_filter_reach,
-    coordinate_columns,
-    correct_illumination,
-    extract_features,
-    halo_width,
-)
+from .._validation import check_image_layout, check_mask_layout, check_positive_int, check_scale, check_selects_pixels
+from ..contracts import recipe_features
+from ..features import check_filter_reach, coordinate_columns, correct_illumination, extract_features, halo_width
+from ..lazy import source_column_names
 
-__all__ = ["DEFAULT_MEMORY_LIMIT", "FeatureSource"]
+__all__ = ["DEFAULT_MEMORY_LIMIT", "FeatureSource", "settings_source"]
 
 #: Default bound, in bytes, on the feature tables and filter workspace held at one time.
 DEFAULT_MEMORY_LIMIT = 1 << 30
@@ -165,11 +159,10 @@ class FeatureSource:
         if block_mask is None:
             slice_voxels = math.prod(self.spatial_shape[1:])
             table = table[(start - low) * slice_voxels : (stop - low) * slice_voxels]
-        coordinates = self.recipe["coordinates"]
         if self.names is None:
             self.n_feature_columns = len(stack.names)
-            self.names = stack.names + (SPATIAL_AXIS_NAMES[len(self.spatial_shape)] if coordinates else ())
-        if coordinates:
+            self.names = source_column_names(stack.names, self.recipe, len(self.spatial_shape))
+        if self.recipe["coordinates"]:
             table = np.hstack([table, self._coordinate_columns(start, stop)])
         return table
 
@@ -206,3 +199,32 @@ class FeatureSource:
             slab[...] = values.reshape(slab.shape)
         else:
             slab[self.mask[start:stop]] = values
+
+
+def settings_source(
+    settings: Any,
+    image: Any,
+    channel_axis: int | None,
+    scale: Sequence[float] | None,
+    mask: Any,
+    recipe: dict[str, Any],
+    *,
+    keep: bool = False,
+) -> FeatureSource:
+    """The :class:`FeatureSource` of an in-memory image within the memory that a Segmenter's settings allow.
+
+    Parameters
+    ----------
+    settings : SegmenterSettings
+        The settings; their ``memory_limit`` bounds the slabs.
+    image, channel_axis, scale, mask, recipe, keep
+        As for :class:`FeatureSource`.
+
+    Returns
+    -------
+    FeatureSource
+    """
+    return FeatureSource(
+        image, channel_axis=channel_axis, scale=scale, mask=mask, recipe=recipe,
+        memory_limit=settings.memory_limit, keep=keep,
+    )

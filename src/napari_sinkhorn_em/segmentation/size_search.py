@@ -112,6 +112,20 @@ def user_order(fitted_weights: np.ndarray, sizes: np.ndarray, tie_break: np.ndar
     fitted weight belongs to the k-th smallest given size. Components of equal
     weight are taken in the order of ``tie_break`` (one number per component,
     e.g. the rank of its mean), or of their index; equal sizes in the given order.
+
+    Parameters
+    ----------
+    fitted_weights : numpy.ndarray
+        The fitted mixture's weights, one per component.
+    sizes : numpy.ndarray
+        The given class sizes, in the user's (label) order.
+    tie_break : numpy.ndarray or None, default None
+        One number per component ordering components of equal weight; None: their index.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        ``order[k]``, the component of the k-th given size.
     """
     n_components = len(fitted_weights)
     tie_break = np.arange(n_components) if tie_break is None else np.asarray(tie_break)
@@ -135,6 +149,16 @@ def knee_index(costs: np.ndarray) -> int:
     no longer does. Within it, the share
     at the upper middle of its steepest stretch of :data:`SIZE_SLOPE_SPAN` steps
     is returned.
+
+    Parameters
+    ----------
+    costs : numpy.ndarray
+        The marginal cost of the searched class at each share, shares increasing.
+
+    Returns
+    -------
+    int
+        The index of the share chosen.
     """
     n = len(costs)
     if n < 2:
