@@ -143,6 +143,25 @@ def test_no_module_uses_another_modules_private_names():
     assert not wrong, "\n".join(wrong)
 
 
+def test_a_class_uses_only_the_private_attributes_of_its_own_module():
+    """``self._x`` (or ``cls._x``) only where ``_x`` is defined in the same module: a subclass in another
+    module does not reach into its base class's privates (nor a base into its subclass's)."""
+    wrong = []
+    for module, tree in TREES.items():
+        defined_here = _names_defined_in(tree)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("self", "cls")
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and node.attr not in defined_here
+            ):
+                wrong.append(f"{module}:{node.lineno} uses {node.value.id}.{node.attr}, defined in another module")
+    assert not wrong, "\n".join(sorted(set(wrong)))
+
+
 def test_no_import_cycle():
     graph = defaultdict(set)
     for module in MODULES:
