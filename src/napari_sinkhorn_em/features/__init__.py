@@ -15,7 +15,7 @@ The modules, by topic:
 
 from . import masks
 from .extract import FeatureStack, extract_features
-from .filters import DOG_SIGMA_RATIO, FEATURE_NAMES, STRUCTURE_TENSOR_WINDOW_RATIO
+from .filters import FEATURE_NAMES
 from .gaussian import GAUSSIAN_TRUNCATE
 from .illumination import correct_illumination
 from .masks import (
@@ -41,14 +41,9 @@ from .recipes import (
 from .scaling import MAX_STATISTICS_ROWS, FeatureScaling, fit_robust_scaling
 
 __all__ = [
-    "SPATIAL_AXIS_NAMES",
-    "coordinate_columns",
-    "fit_robust_scaling",
-    "masks",
     "AUTOMATIC_MASKS",
     "BRIGHTFIELD_BACKGROUND_RATIO",
     "BRIGHTFIELD_FEATURES",
-    "DOG_SIGMA_RATIO",
     "FEATURE_NAMES",
     "FeatureScaling",
     "FeatureStack",
@@ -56,16 +51,19 @@ __all__ = [
     "MAX_STATISTICS_ROWS",
     "MULTISCALE_FEATURES",
     "PRESETS",
-    "STRUCTURE_TENSOR_WINDOW_RATIO",
+    "SPATIAL_AXIS_NAMES",
     "WELL_MARGIN",
     "automatic_mask",
     "background_sigma_for",
     "channel_values",
     "check_filter_reach",
+    "coordinate_columns",
     "correct_illumination",
     "expand_features",
     "extract_features",
+    "fit_robust_scaling",
     "halo_width",
     "largest_bright_region",
+    "masks",
     "otsu_foreground",
 ]

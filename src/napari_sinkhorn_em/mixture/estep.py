@@ -84,6 +84,8 @@ class DualState:
 
 @dataclass
 class SinkhornResult:
+    """What :func:`solve_sinkhorn` returns: the final plan, the passes it took, whether it converged."""
+
     state: DualState
     n_passes: int
     converged: bool
@@ -288,20 +290,47 @@ def solve_sinkhorn(
     log_prob, weights, epsilon, *, potentials=None, tol=1e-6, max_passes=1000, solver="newton",
     X=None, centre=None, first_pass=None, size_prior_strength=None,
 ):
-    """Solve the Sinkhorn E-step; return the final :class:`DualState` and pass count.
+    """Solve the Sinkhorn E-step on a component-major log-density table (inputs assumed validated).
 
-    ``log_prob`` is component-major, shape (n_components, n_points) (the transpose of
-    what :func:`sinkhorn_responsibilities` takes): the kernels read it in tiles of
-    contiguous rows. ``size_prior_strength`` (a float from :func:`check_size_prior_strength`, or None
-    for hard sizes) relaxes the column masses to a prior; that plan is solved by
-    scaling sweeps whatever ``solver`` says.
+    Parameters
+    ----------
+    log_prob : ndarray of shape (n_components, n_points)
+        Log-density of each point under each component, component-major (the transpose of
+        what :func:`sinkhorn_responsibilities` takes): the kernels read it in tiles of
+        contiguous rows.
+    weights : ndarray of shape (n_components,)
+        Column masses: positive, summing to 1.
+    epsilon : float
+        Entropic regularisation (> 0).
+    potentials : array-like of shape (n_components,), optional
+        Dual potentials to start from (a warm start). Default ``epsilon * log(weights)``; with
+        hard sizes and no ``first_pass``, first moved by loose solves at the larger epsilons of
+        ``CONTINUATION_EPSILONS``.
+    tol : float, default=1e-6
+        Stop when the column-mass error (:attr:`DualState.mass_error`) is at most ``tol``.
+    max_passes : int, default=1000
+        Largest number of passes over ``log_prob``.
+    solver : {"newton", "sweeps"}, default="newton"
+        Damped Newton steps on the dual, or plain Sinkhorn sweeps. With a size prior the
+        scaling sweeps are used whatever ``solver`` says.
+    X : ndarray of shape (n_points, n_features), optional
+        The points (float32 or float64): with them each pass also accumulates the M-step
+        moments of the plan, so the state returned carries the final plan's moments at no
+        extra pass.
+    centre : ndarray of shape (n_features,), optional
+        Subtracted from every row of ``X``: the moments are relative to it. Default zero.
+    first_pass : tuple, optional
+        What :func:`_kernels.softmax_pass` returned at ``potentials`` (already centred) when
+        the caller evaluated the plan itself, e.g. while computing ``log_prob``; it saves one pass.
+    size_prior_strength : float or None, default=None
+        Strength of the class-size prior (a float from :func:`check_size_prior_strength`),
+        which relaxes the column masses towards ``weights``; None holds them exactly.
 
-    With ``X`` (and ``centre``) each pass also accumulates the M-step moments of the
-    plan, so the state returned carries the moments of the final plan at no extra pass.
-    ``first_pass`` is what :func:`_kernels.softmax_pass` returned at ``potentials``
-    (already centred) when the caller evaluated the plan itself, e.g. while computing
-    ``log_prob``; it saves one pass. Inputs are assumed validated (``weights``
-    positive, summing to 1).
+    Returns
+    -------
+    SinkhornResult
+        The final :class:`DualState` (potentials of mean zero, column means, moments), the
+        number of passes over ``log_prob`` and whether the mass error reached ``tol``.
     """
     check_choice(solver, "sinkhorn_solver", SOLVERS)
     max_passes = check_positive_int(max_passes, "sinkhorn_max_iter")
@@ -310,6 +339,14 @@ def solve_sinkhorn(
             log_prob, weights, epsilon, size_prior_strength, potentials=potentials, tol=tol,
             max_passes=max_passes, X=X, centre=centre, first_pass=first_pass,
         )
+    return _solve_hard(
+        log_prob, weights, epsilon, potentials=potentials, tol=tol, max_passes=max_passes,
+        solver=solver, X=X, centre=centre, first_pass=first_pass,
+    )
+
+
+def _solve_hard(log_prob, weights, epsilon, *, potentials, tol, max_passes, solver, X, centre, first_pass):
+    """:func:`solve_sinkhorn` with the column masses held at ``weights``: Newton steps or sweeps."""
     n_points = log_prob.shape[1]
     log_weights = np.log(weights)
     inv_eps = 1.0 / epsilon
@@ -339,11 +376,7 @@ def solve_sinkhorn(
                 g = stage.state.potentials
                 n_passes += stage.n_passes
     else:
-        g = np.array(potentials, dtype=np.float64)
-        if g.shape != weights.shape or not np.isfinite(g).all():
-            raise ValueError(
-                f"potentials must be {weights.shape[0]} finite numbers (from a previous fit); got {g!r}."
-            )
+        g = _checked_potentials(potentials, weights)
     state = evaluate(g - g.mean(), want_outer=solver == "newton", evaluated=first_pass)
     n_passes += 1
     trust_radius = INITIAL_TRUST_RADIUS
@@ -388,11 +421,7 @@ def _solve_semi_relaxed(
     if potentials is None:
         h = np.zeros_like(weights)
     else:
-        g = np.array(potentials, dtype=np.float64)
-        if g.shape != weights.shape or not np.isfinite(g).all():
-            raise ValueError(
-                f"potentials must be {weights.shape[0]} finite numbers (from a previous fit); got {g!r}."
-            )
+        g = _checked_potentials(potentials, weights)
         h = g - epsilon_log_weights
     # h is not centred: ``first_pass`` was evaluated at exactly these potentials.
     state = evaluate(h, evaluated=first_pass)
@@ -406,6 +435,16 @@ def _solve_semi_relaxed(
         n_passes += 1
     state = replace(state, potentials=state.potentials - state.potentials.mean())
     return SinkhornResult(state=state, n_passes=n_passes, converged=state.mass_error <= tol)
+
+
+def _checked_potentials(potentials, weights):
+    """Starting potentials given by the caller, as float64; refused unless one finite number per component."""
+    g = np.array(potentials, dtype=np.float64)
+    if g.shape != weights.shape or not np.isfinite(g).all():
+        raise ValueError(
+            f"potentials must be {weights.shape[0]} finite numbers (from a previous fit); got {g!r}."
+        )
+    return g
 
 
 def _hard_state(evaluated, g, weights, epsilon, n_points):

@@ -10,7 +10,22 @@ EMPTY_COMPONENT_FRACTION = 1e-8
 
 
 def parameter_shape(covariance_type, n_components, n_features):
-    """The shape of ``covariances_`` (and ``precisions_``) for a covariance type, K and d."""
+    """The shape of ``covariances_`` (and ``precisions_``) for a covariance type, K and d.
+
+    Parameters
+    ----------
+    covariance_type : {"full", "diag", "spherical"}
+        The mixture's covariance type.
+    n_components : int
+        Number of components K.
+    n_features : int
+        Number of features d.
+
+    Returns
+    -------
+    tuple of int
+        ``(K, d, d)`` for ``"full"``, ``(K, d)`` for ``"diag"``, ``(K,)`` for ``"spherical"``.
+    """
     return {
         "full": (n_components, n_features, n_features),
         "diag": (n_components, n_features),
