@@ -14,7 +14,7 @@ run takes well under a minute once numba's kernels are compiled.
 from __future__ import annotations
 
 import contextlib
-import io as text_io
+import io
 import sys
 import tempfile
 import traceback
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from napari_sinkhorn_em import image_files as io
+from napari_sinkhorn_em import image_files
 from napari_sinkhorn_em import lazy
 from napari_sinkhorn_em.cli import main
 from napari_sinkhorn_em.segmentation import Segmenter
@@ -51,7 +51,7 @@ def _image(path: Path, seed: int = 0) -> Path:
 
 def _run(*arguments: object) -> tuple[int, str]:
     """Exit status and stderr of the command line, run in this process."""
-    stderr = text_io.StringIO()
+    stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
         code = main([str(argument) for argument in arguments])
     return code, stderr.getvalue()
@@ -90,7 +90,7 @@ def _compare_damaged(folder: Path) -> bool:
 def _concurrent(folder: Path) -> bool:
     target = folder / "labels.tif"
     try:
-        with io.atomic_write(target) as handle:
+        with image_files.atomic_write(target) as handle:
             handle.write(b"mine")
             target.write_bytes(b"theirs")
     except FileExistsError:
@@ -152,7 +152,7 @@ case("D9 model nested 100,000 deep")(
     )
 )
 case("D9 parse_json refuses 1e999 and deep nesting")(
-    lambda folder: all(_raises_value_error(io.parse_json, text) for text in ("[1e999]", "[" * 100_000 + "]" * 100_000))
+    lambda folder: all(_raises_value_error(image_files.parse_json, text) for text in ("[1e999]", "[" * 100_000 + "]" * 100_000))
 )
 case("truncated model file exits 2")(lambda folder: _model_with(folder, lambda text: text[: len(text) // 2]))
 
@@ -176,7 +176,7 @@ def _physical_size(folder: Path, value: str) -> bool:
     tifffile.tiffcomment(path, xml.replace("<Pixels ", f'<Pixels PhysicalSizeX="{value}" ', 1).encode())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        io.read_image(path)
+        image_files.read_image(path)
     return any("not a positive length" in str(warning.message) for warning in caught)
 
 
@@ -253,7 +253,7 @@ def _identical(folder: Path) -> bool:
     good = _image(folder / "good.tif")
     for out in ("a", "b"):
         _run("segment", good, "--out", folder / out, *FAST)
-    first, second = (io.read_image(folder / out / "good_labels.tif").data for out in ("a", "b"))
+    first, second = (image_files.read_image(folder / out / "good_labels.tif").data for out in ("a", "b"))
     return np.array_equal(first, second)  # the files differ only in the OME UUID
 
 

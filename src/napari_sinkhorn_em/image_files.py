@@ -12,10 +12,9 @@
   link, so of two runs writing the same new file one wins and the other gets
   :class:`FileExistsError`; temporaries left by a killed run are removed by
   the next write (:func:`remove_stale_temporaries`).
-* :func:`write_tiff` and :func:`write_comparison_figure` use it for label
-  images (OME-TIFF with the voxel size and, optionally, the settings that made
-  them, read back by :func:`read_tiff_settings`) and the EM / Sinkhorn-EM
-  figure.
+* :func:`write_tiff` uses it for label images (OME-TIFF with the voxel size
+  and, optionally, the settings that made them, read back by
+  :func:`read_tiff_settings`).
 * :func:`parse_json` reads JSON documents such as model files, refusing
   numbers beyond float range and absurd nesting with a ValueError.
 """
@@ -51,7 +50,6 @@ __all__ = [
     "read_image",
     "read_tiff_settings",
     "remove_stale_temporaries",
-    "write_comparison_figure",
     "write_tiff",
 ]
 
@@ -588,88 +586,3 @@ def _tiff_array(array: np.ndarray) -> np.ndarray:
             f"largest integers OME-TIFF holds; relabel or rescale them first."
         )
     return array
-
-
-def _display_plane(array: np.ndarray) -> np.ndarray:
-    """The middle z-plane of a 3-D array (2-D arrays unchanged)."""
-    return array[array.shape[0] // 2] if array.ndim == 3 else array
-
-
-def write_comparison_figure(
-    path: str | os.PathLike,
-    image: np.ndarray,
-    labels: np.ndarray,
-    comparison: Any,
-    *,
-    channel_axis: int | None = None,
-    titles: tuple[str, str] = ("EM", "Sinkhorn-EM"),
-    overwrite: bool = False,
-) -> Path:
-    """Save a PNG: image, two labelings side by side, and where they disagree.
-
-    Parameters
-    ----------
-    path : str or path-like
-        Destination PNG.
-    image : numpy.ndarray
-        The segmented image (2-D or 3-D, optionally with a channel axis); its
-        first channel is shown, contrast-stretched between the 1st and 99th
-        percentiles. 3-D images show their middle z-plane.
-    labels : numpy.ndarray
-        The reference labeling (e.g. EM's).
-    comparison : LabelComparison
-        Result of :func:`napari_sinkhorn_em.segmentation.compare_labels` of
-        ``labels`` against the second labeling; its ``matched`` labels and
-        ``disagreement`` mask are drawn and its adjusted Rand index and
-        disagreement fraction go into the title.
-    channel_axis : int or None, default None
-        Channel axis of ``image``.
-    titles : tuple of str, default ("EM", "Sinkhorn-EM")
-        Names of the two labelings.
-    overwrite : bool, default False
-        Replace an existing file.
-
-    Returns
-    -------
-    pathlib.Path
-        The path written.
-    """
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
-
-    image = np.asarray(image)
-    if channel_axis is not None:
-        image = np.take(image, 0, axis=channel_axis)
-    plane = _display_plane(image).astype(np.float64)
-    low, high = np.percentile(plane, [1, 99])
-    first, second = _display_plane(np.asarray(labels)), _display_plane(comparison.matched)
-    n_colours = int(max(first.max(), second.max())) + 1
-    palette = np.asarray(matplotlib.colormaps["tab20"].colors)
-    label_colours = ListedColormap(
-        np.vstack([[0.0, 0.0, 0.0], palette[np.arange(max(n_colours - 1, 1)) % len(palette)]])[:n_colours]
-    )
-
-    # A figure on its own Agg canvas: no pyplot, so no global backend is touched.
-    figure = Figure(figsize=(16, 4.6), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, 4)
-    axes[0].imshow(plane, cmap="gray", vmin=low, vmax=max(high, low + 1e-12), interpolation="nearest")
-    axes[1].imshow(first, cmap=label_colours, vmin=0, vmax=n_colours - 1, interpolation="nearest")
-    axes[2].imshow(second, cmap=label_colours, vmin=0, vmax=n_colours - 1, interpolation="nearest")
-    axes[3].imshow(_display_plane(comparison.disagreement), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    plane_note = f" (z-plane {image.shape[0] // 2})" if image.ndim == 3 else ""
-    for axis, title in zip(
-        axes,
-        ("image" + plane_note, titles[0], f"{titles[1]} (numbered as {titles[0]})", "disagreement (white)"),
-    ):
-        axis.set_title(title)
-        axis.set_axis_off()
-    figure.suptitle(
-        f"{titles[0]} vs {titles[1]}: adjusted Rand index {comparison.adjusted_rand_index:.4f}, "
-        f"{100 * comparison.disagreement_fraction:.2f} % of pixels labelled differently"
-    )
-    with atomic_write(path, overwrite=overwrite) as handle:
-        figure.savefig(handle, format="png", dpi=100)
-    return Path(path)

@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from napari_sinkhorn_em import data
-from napari_sinkhorn_em.features.masks import WELL_MARGIN, largest_bright_region
+from napari_sinkhorn_em.features import WELL_MARGIN, largest_bright_region
 
 
 @pytest.fixture(scope="module")

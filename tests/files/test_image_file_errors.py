@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_sinkhorn_em import image_files as io
+from napari_sinkhorn_em import image_files
 
 
 def _listing(folder):
@@ -43,7 +43,7 @@ def _make(tmp_path, kind):
 def test_unreadable_files_are_clear_errors(tmp_path, kind, error, message):
     path = _make(tmp_path, kind)
     with pytest.raises(error, match=message):
-        io.read_image(path)
+        image_files.read_image(path)
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_unreadable_files_are_clear_errors(tmp_path, kind, error, message):
     ids=["int64", "uint64", "float16", "bool", "big-endian 3-D", "strided"],
 )
 def test_write_tiff_round_trips_every_numeric_array(tmp_path, array, stored_dtype):
-    image = io.read_image(io.write_tiff(tmp_path / "out.tif", array))
+    image = image_files.read_image(image_files.write_tiff(tmp_path / "out.tif", array))
     assert image.data.dtype == stored_dtype
     np.testing.assert_array_equal(image.data, array)
 
@@ -77,26 +77,26 @@ def test_write_tiff_round_trips_every_numeric_array(tmp_path, array, stored_dtyp
 )
 def test_write_tiff_refuses_what_it_cannot_store_and_writes_nothing(tmp_path, array, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        io.write_tiff(tmp_path / "out.tif", array, **kwargs)
+        image_files.write_tiff(tmp_path / "out.tif", array, **kwargs)
     assert _listing(tmp_path) == []
 
 
 def test_write_tiff_never_overwrites_without_permission(tmp_path):
-    path = io.write_tiff(tmp_path / "labels.tif", np.ones((4, 4), np.uint8))
+    path = image_files.write_tiff(tmp_path / "labels.tif", np.ones((4, 4), np.uint8))
     before, stat = path.read_bytes(), path.stat()
     with pytest.raises(FileExistsError, match="labels.tif already exists.*allow overwriting"):
-        io.write_tiff(path, np.zeros((4, 4), np.uint8))
+        image_files.write_tiff(path, np.zeros((4, 4), np.uint8))
     assert path.read_bytes() == before and path.stat().st_mtime_ns == stat.st_mtime_ns
     assert _listing(tmp_path) == ["labels.tif"]
-    io.write_tiff(path, np.zeros((4, 4), np.uint8), overwrite=True)
-    np.testing.assert_array_equal(io.read_image(path).data, 0)
+    image_files.write_tiff(path, np.zeros((4, 4), np.uint8), overwrite=True)
+    np.testing.assert_array_equal(image_files.read_image(path).data, 0)
 
 
 def test_write_tiff_to_a_folder_or_into_a_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(IsADirectoryError, match="is a folder; give a file name in it"):
-        io.write_tiff(tmp_path, np.ones((2, 2)), overwrite=True)
+        image_files.write_tiff(tmp_path, np.ones((2, 2)), overwrite=True)
     with pytest.raises(FileNotFoundError, match="The folder .*missing does not exist; create it first"):
-        io.write_tiff(tmp_path / "missing" / "labels.tif", np.ones((2, 2)))
+        image_files.write_tiff(tmp_path / "missing" / "labels.tif", np.ones((2, 2)))
     assert _listing(tmp_path) == []
 
 
@@ -105,7 +105,7 @@ def test_write_tiff_to_a_folder_or_into_a_missing_folder_is_a_clear_error(tmp_pa
 def test_an_interrupted_write_leaves_the_folder_as_it_was(tmp_path, monkeypatch, interruption, existing):
     path = tmp_path / "labels.tif"
     if existing:
-        io.write_tiff(path, np.full((4, 4), 7, np.uint8))
+        image_files.write_tiff(path, np.full((4, 4), 7, np.uint8))
     before = {name: (tmp_path / name).read_bytes() for name in _listing(tmp_path)}
 
     def half_written(handle, *args, **kwargs):
@@ -114,12 +114,12 @@ def test_an_interrupted_write_leaves_the_folder_as_it_was(tmp_path, monkeypatch,
 
     monkeypatch.setattr(tifffile, "imwrite", half_written)
     with pytest.raises(interruption):
-        io.write_tiff(path, np.ones((4, 4), np.uint8), overwrite=True)
+        image_files.write_tiff(path, np.ones((4, 4), np.uint8), overwrite=True)
     assert {name: (tmp_path / name).read_bytes() for name in _listing(tmp_path)} == before
 
     # The same directly inside atomic_write, with and without overwrite permission.
     with pytest.raises(interruption):
-        with io.atomic_write(tmp_path / "other.bin") as handle:
+        with image_files.atomic_write(tmp_path / "other.bin") as handle:
             handle.write(b"partial")
             raise interruption("interrupted")
     assert {name: (tmp_path / name).read_bytes() for name in _listing(tmp_path)} == before

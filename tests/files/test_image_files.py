@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -127,18 +126,4 @@ def test_failed_overwrite_keeps_the_old_file(tmp_path):
             handle.write("text, not bytes")
 
     np.testing.assert_array_equal(image_files.read_image(path).data, np.ones((4, 4), np.uint8))
-    assert _leftovers(tmp_path) == []
-
-
-def test_comparison_figure_is_a_png(tmp_path):
-    image = np.random.default_rng(0).random((2, 5, 16, 16))
-    labels = np.ones((5, 16, 16), np.uint8)
-    comparison = SimpleNamespace(
-        matched=labels.copy(), disagreement=np.zeros_like(labels, bool),
-        adjusted_rand_index=1.0, disagreement_fraction=0.0,
-    )
-
-    path = image_files.write_comparison_figure(tmp_path / "figure.png", image, labels, comparison, channel_axis=0)
-
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _leftovers(tmp_path) == []

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from napari_sinkhorn_em import data
-from napari_sinkhorn_em.features.masks import otsu_foreground
+from napari_sinkhorn_em.features import otsu_foreground
 from napari_sinkhorn_em.neurons import (
     CATEGORY_CODES,
     MIN_VOXELS_PER_NEURON,
@@ -16,6 +16,7 @@ from napari_sinkhorn_em.neurons import (
     match_neurons,
     model_position_covariances,
     nuclei_foreground,
+    pan_neuronal_foreground,
     segment_neurons,
     suggest_n_neurons,
 )
@@ -76,6 +77,16 @@ def test_default_foreground_is_the_nuclei_not_their_halo(head, found):
     assert np.count_nonzero(found.foreground & truth) >= 0.8 * truth.sum()
     # Otsu's threshold keeps the blur around the nuclei too: about 1.5 times their volume.
     assert otsu_foreground(head.image, channel_axis=0, channel=PAN_NEURONAL).sum() > 1.3 * truth.sum()
+
+
+def test_pan_neuronal_foreground_is_that_channels_nuclei_or_those_of_the_channels_sum(head, found):
+    channels_last = np.moveaxis(head.image, 0, -1)
+    by_channel = pan_neuronal_foreground(channels_last, channel_axis=-1, pan_neuronal_channel=PAN_NEURONAL)
+    assert np.array_equal(by_channel, found.foreground)
+    summed = pan_neuronal_foreground(head.image, channel_axis=0)
+    assert np.array_equal(summed, nuclei_foreground(head.image.sum(axis=0, dtype=np.float64)))
+    with pytest.raises(ValueError, match="pan_neuronal_channel=4 does not exist"):
+        pan_neuronal_foreground(head.image, channel_axis=0, pan_neuronal_channel=4)
 
 
 def test_table_has_confidence_and_the_model_covariances_of_each_label(found):

@@ -96,7 +96,7 @@ def test_neuron_table_explains_bad_input():
         neuron_table(labels.astype(float), image, channel_axis=-1, scale=NEUROPAL_SCALE)
     with pytest.raises(ValueError, match=r"3 values: z, y, x"):
         neuron_table(labels, image, channel_axis=-1, scale=(0.3, 0.3))
-    with pytest.raises(ValueError, match="channel_axis=5 is out of range"):
+    with pytest.raises(ValueError, match="channel_axis=5 does not exist"):
         neuron_table(labels, image, channel_axis=5, scale=NEUROPAL_SCALE)
     with pytest.raises(ValueError, match="colour_channels must be channel indices from 0 to 1"):
         neuron_table(labels, image, channel_axis=-1, scale=NEUROPAL_SCALE, colour_channels=[2])

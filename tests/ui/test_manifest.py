@@ -85,7 +85,7 @@ def test_writers_save_labels_and_images_as_ome_tiff(manifest):
         "napari_sinkhorn_em._napari.writers",
         # What runs in the worker thread, and the data it works on, run and are tested without a GUI.
         "napari_sinkhorn_em._napari.work, napari_sinkhorn_em._napari.settings, napari_sinkhorn_em._napari.inputs, "
-        "napari_sinkhorn_em._napari.layers",
+        "napari_sinkhorn_em._napari.results, napari_sinkhorn_em._napari.layers",
     ],
     ids=["writers", "work"],
 )

@@ -1,7 +1,5 @@
 """The dock widget: inputs, runs in the background, live updates, cancelling, errors, saved models."""
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -11,68 +9,23 @@ pytest.importorskip("pytestqt")
 from bands import three_bands  # noqa: E402
 from napari.layers import Image  # noqa: E402
 
-from napari_sinkhorn_em import ConvergenceWarning, data  # noqa: E402
+from napari_sinkhorn_em import data  # noqa: E402
 from napari_sinkhorn_em._napari import running as _running  # noqa: E402
 from napari_sinkhorn_em._napari import widget as _widget  # noqa: E402
 from napari_sinkhorn_em._napari.widget import SegmentationWidget  # noqa: E402
-from napari_sinkhorn_em.segmentation.certainty import CERTAINTY_CAP, label_certainty  # noqa: E402
-from napari_sinkhorn_em.features.masks import largest_bright_region  # noqa: E402
-from napari_sinkhorn_em.segmentation import METHOD_NAMES, Segmenter, compare_labels  # noqa: E402
+from napari_sinkhorn_em.features import largest_bright_region  # noqa: E402
+from napari_sinkhorn_em.segmentation import (  # noqa: E402
+    CERTAINTY_CAP,
+    METHOD_NAMES,
+    Segmenter,
+    compare_labels,
+    label_certainty,
+)
 
 TIMEOUT_MS = 60_000
 K = 3
 
-
-@pytest.fixture(scope="session")
-def compiled_kernels():
-    """Compile the numba kernels once on tiny data, so that timeouts measure the widget, not the compiler."""
-    image = three_bands((16, 16))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        for method in ("em", "sinkhorn"):
-            segmenter = Segmenter(2, method=method, max_iter=2).fit(image)
-            segmenter.predict_proba(image)
-            segmenter.predict(image)
-
-
-@pytest.fixture(autouse=True)
-def _opengl_free_image_layers(qapp, monkeypatch):
-    """Let napari create image layers on Qt's 'offscreen' platform, which has no OpenGL.
-
-    Adding an image layer makes napari ask OpenGL for its extensions and
-    texture sizes; these tests never draw, so fixed answers suffice. Where
-    OpenGL works (e.g. under xvfb-run) nothing is patched.
-    """
-    from qtpy.QtGui import QOffscreenSurface, QOpenGLContext
-
-    surface, context = QOffscreenSurface(), QOpenGLContext()
-    surface.create()
-    if context.create() and context.makeCurrent(surface):
-        context.doneCurrent()
-        return
-    import napari._vispy.canvas
-    import napari._vispy.layers.base
-    import napari._vispy.layers.image
-    import napari._vispy.layers.labels
-
-    monkeypatch.setattr(napari._vispy.layers.image, "get_gl_extensions", lambda: "")
-    vispy_modules = (napari._vispy.canvas, napari._vispy.layers.base, napari._vispy.layers.image, napari._vispy.layers.labels)
-    for module in vispy_modules:
-        monkeypatch.setattr(module, "get_max_texture_sizes", lambda: (4096, 512))
-
-
-@pytest.fixture
-def notifications(monkeypatch):
-    """Messages the widget shows, as (level, text) pairs."""
-    shown = []
-    for level in ("error", "warning", "info"):
-        monkeypatch.setattr(_widget, f"show_{level}", lambda message, level=level: shown.append((level, message)))
-    return shown
-
-
-@pytest.fixture
-def viewer(make_napari_viewer, compiled_kernels):
-    return make_napari_viewer()
+pytestmark = pytest.mark.usefixtures("opengl_free_image_layers")
 
 
 @pytest.fixture

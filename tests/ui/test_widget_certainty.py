@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from napari_sinkhorn_em.segmentation.certainty import CERTAINTY_CAP, label_certainty
 from napari_sinkhorn_em.data import worms_2d
-from napari_sinkhorn_em.segmentation import Segmenter
+from napari_sinkhorn_em.segmentation import CERTAINTY_CAP, Segmenter, label_certainty
 
 
 def test_certainty_is_the_log10_odds_of_the_two_best_classes():

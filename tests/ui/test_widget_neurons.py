@@ -6,8 +6,7 @@ import pytest
 pytest.importorskip("qtpy")
 pytest.importorskip("pytestqt")
 
-from napari.layers import Image, Labels, Points  # noqa: E402
-from test_widget import _opengl_free_image_layers, compiled_kernels, notifications  # noqa: E402, F401
+from napari.layers import Labels, Points  # noqa: E402
 
 from napari_sinkhorn_em import data  # noqa: E402
 from napari_sinkhorn_em._napari import widget as _widget  # noqa: E402
@@ -17,6 +16,8 @@ from napari_sinkhorn_em._napari.widget import RESULT_METADATA_KEY, SegmentationW
 
 TIMEOUT_MS = 60_000
 N_NEURONS = 12
+
+pytestmark = pytest.mark.usefixtures("opengl_free_image_layers")
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +37,6 @@ def add_channels(viewer, sample, *, scale=True, translate=(0.0, 0.0, 0.0)):
         scale=sample.scale if scale else None,
         translate=translate,
     )
-
-
-@pytest.fixture
-def viewer(make_napari_viewer, compiled_kernels):  # noqa: F811
-    return make_napari_viewer()
 
 
 @pytest.fixture
@@ -242,7 +238,7 @@ def test_cancel_stops_the_recipe_at_its_next_report_and_adds_nothing(viewer, wid
     assert widget.status_label.text().startswith("Stopped")
 
 
-def test_layers_without_a_voxel_size_are_warned_about_and_still_segmented(viewer, widget, qtbot, stack, notifications):  # noqa: F811
+def test_layers_without_a_voxel_size_are_warned_about_and_still_segmented(viewer, widget, qtbot, stack, notifications):
     add_channels(viewer, stack, scale=False)
     choose_neurons(widget)
     assert "no voxel size" in widget.scale_warning_label.text()
@@ -267,7 +263,7 @@ def test_a_voxel_size_clears_the_warning(viewer, widget, stack):
     assert widget.scale_warning_label.text() == "" and widget.scale_warning_label.isHidden()
 
 
-def test_too_many_neurons_for_the_foreground_is_a_sentence(viewer, widget, qtbot, stack, notifications):  # noqa: F811
+def test_too_many_neurons_for_the_foreground_is_a_sentence(viewer, widget, qtbot, stack, notifications):
     add_channels(viewer, stack)
     choose_neurons(widget)
     widget.n_components_spin.setValue(50_000)

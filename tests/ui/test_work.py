@@ -13,18 +13,9 @@ import pytest
 from bands import three_bands
 
 from napari_sinkhorn_em import ConvergenceWarning, data
-from napari_sinkhorn_em._napari.settings import (
-    Failure,
-    ImageSource,
-    InputError,
-    ModelResult,
-    NeuronResult,
-    NeuronSettings,
-    SegmentationResult,
-    Settings,
-    parse_sigmas,
-    typed_class_sizes,
-)
+from napari_sinkhorn_em._napari.inputs import ImageSource
+from napari_sinkhorn_em._napari.results import Failure, ModelResult, NeuronResult, SegmentationResult
+from napari_sinkhorn_em._napari.settings import InputError, NeuronSettings, Settings, parse_sigmas, typed_class_sizes
 from napari_sinkhorn_em._napari.work import (
     ProgressRelay,
     RunProgress,

@@ -108,13 +108,43 @@ _TIME_CHOICES = (("current time point", "current"), ("all time points", "all"))
 
 
 def with_tooltip(widget: QWidget, text: str) -> QWidget:
-    """``widget`` with the tooltip ``text``."""
+    """``widget`` with the tooltip ``text``.
+
+    Parameters
+    ----------
+    widget : QWidget
+        Any control.
+    text : str
+        The tooltip.
+
+    Returns
+    -------
+    QWidget
+        ``widget`` itself.
+    """
     widget.setToolTip(text)
     return widget
 
 
 def form_row(form: QFormLayout, label: str | QLabel, field: QWidget, tooltip: str = "") -> QWidget:
-    """Add the row ``label``: ``field`` to ``form``, ``field`` explained by ``tooltip``; returns ``field``."""
+    """Add the row ``label``: ``field`` to ``form``, ``field`` explained by ``tooltip``.
+
+    Parameters
+    ----------
+    form : QFormLayout
+        The form the row goes into.
+    label : str or QLabel
+        The row's label.
+    field : QWidget
+        The row's control.
+    tooltip : str, default ""
+        The control's tooltip; empty leaves it unchanged.
+
+    Returns
+    -------
+    QWidget
+        ``field`` itself.
+    """
     if tooltip:
         field.setToolTip(tooltip)
     form.addRow(label, field)
@@ -138,7 +168,17 @@ def _side_by_side(*widgets: QWidget, stretch_first: bool = True) -> QHBoxLayout:
 
 
 def set_row_visible(form: QFormLayout, field: QWidget, visible: bool) -> None:
-    """Show or hide the row of ``form`` holding ``field``, its label included."""
+    """Show or hide the row of ``form`` holding ``field``, its label included.
+
+    Parameters
+    ----------
+    form : QFormLayout
+        The form holding the row.
+    field : QWidget
+        The row's control.
+    visible : bool
+        Show (True) or hide (False) the row.
+    """
     if hasattr(form, "setRowVisible"):  # Qt 6.4 and later
         form.setRowVisible(field, visible)
         return
@@ -149,13 +189,33 @@ def set_row_visible(form: QFormLayout, field: QWidget, visible: bool) -> None:
 
 
 def epsilon_of_position(position: int) -> float:
-    """The ε at a position of the ε slider, to three significant digits."""
+    """The ε at a position of the ε slider, to three significant digits.
+
+    Parameters
+    ----------
+    position : int
+        The slider's position (its steps divide each power of ten alike).
+
+    Returns
+    -------
+    float
+    """
     epsilon = 10.0 ** (EPSILON_DECADES[0] + position / _SLIDER_STEPS_PER_DECADE)
     return float(f"{epsilon:.3g}")
 
 
 def position_of_epsilon(epsilon: float) -> int:
-    """The position of the ε slider nearest to ``epsilon``."""
+    """The position of the ε slider nearest to ``epsilon``.
+
+    Parameters
+    ----------
+    epsilon : float
+        A positive ε.
+
+    Returns
+    -------
+    int
+    """
     return round((math.log10(epsilon) - EPSILON_DECADES[0]) * _SLIDER_STEPS_PER_DECADE)
 
 
@@ -361,7 +421,7 @@ def _epsilon_controls() -> tuple[QSlider, QDoubleSpinBox]:
     spin.setDecimals(3)
     spin.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
     spin.setValue(SEGMENTER_DEFAULTS["epsilon"])
-    slider.setValue(round((math.log10(SEGMENTER_DEFAULTS["epsilon"]) - low) * _SLIDER_STEPS_PER_DECADE))
+    slider.setValue(position_of_epsilon(SEGMENTER_DEFAULTS["epsilon"]))
     return slider, spin
 
 
@@ -580,7 +640,18 @@ class Controls:
 
 
 def build_controls(widget: QWidget) -> Controls:
-    """Lay out every control in ``widget``: the settings' form, the advanced section, running and results."""
+    """Lay out every control in ``widget``: the settings' form, the advanced section, running and results.
+
+    Parameters
+    ----------
+    widget : QWidget
+        The dock widget; it gets the layout.
+
+    Returns
+    -------
+    Controls
+        Every control, by group.
+    """
     form = QFormLayout()
     inputs, features = _add_input_rows(form), _add_feature_rows(form)
     numbers, fit = _add_number_rows(form), _add_fit_rows(form)

@@ -4,7 +4,7 @@
 the selected layers (the channel axes and dimensions offered, the rows of
 the neurons recipe, the method following the class sizes) and reads them
 into the run's :class:`~.settings.Settings`, :class:`~.settings.NeuronSettings`
-and :class:`~.settings.ImageSource`.
+and :class:`~.inputs.ImageSource`.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from .controls import (
     position_of_epsilon,
     set_row_visible,
 )
-from .inputs import channel_layout, channel_names, colour_order, highest_resolution, image_source
+from .inputs import ImageSource, channel_layout, channel_names, colour_order, highest_resolution, image_source
 from .settings import (
     NEURONS_RECIPE,
-    ImageSource,
     InputError,
     NeuronSettings,
     Settings,

@@ -1,7 +1,9 @@
-"""From the layers chosen in the widget to an :class:`~.settings.ImageSource`, without Qt.
+"""What the widget segments: an :class:`ImageSource`, made from the layers chosen in the widget, without Qt.
 
-How the selected image layers are read (the highest resolution of a
-pyramid, channels from several layers or along one axis, the time point
+:class:`ImageSource` holds the selected layers' data, how their channels
+are laid out and which time points are segmented. :func:`image_source`
+makes it: how the selected image layers are read (the highest resolution of
+a pyramid, channels from several layers or along one axis, the time point
 shown, the mask), which layers opened together are channels of one image,
 and the names and colour order of a stack's channels for the neurons recipe.
 """
@@ -9,16 +11,19 @@ and the names and colour order of a stack's channels for the neurons recipe.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .. import lazy
 from ..features import automatic_mask
-from .settings import ImageSource, InputError
+from .settings import InputError
 
 __all__ = [
+    "ImageSource",
     "channel_layout",
     "channel_names",
     "colour_order",
@@ -29,8 +34,115 @@ __all__ = [
 ]
 
 
+@dataclass(eq=False)
+class ImageSource:
+    """What to segment: the data of the selected layers and where results go.
+
+    Attributes
+    ----------
+    name : str
+        Name used for the result layers.
+    layers : tuple of napari.layers.Image
+        The selected image layers (several = one channel each).
+    mask : numpy.ndarray of bool or None
+        Where to segment: a copy of the mask layer's non-zero pixels, taken
+        when the run was asked for, of the image's (non-channel) shape or of
+        one time point's shape.
+    arrays : tuple of array_like
+        The data of each selected layer (highest resolution of a pyramid).
+    channel_axis : int or None
+        Axis of ``arrays[0]`` holding channels, when one layer holds them.
+    n_spatial : int
+        2 or 3: the last ``n_spatial`` non-channel axes are segmented
+        together; any axes before them (time) are looped over.
+    current_frame : tuple of int
+        Index along those leading axes of the time point shown in the viewer.
+    frames : tuple of tuple of int
+        The time points to label.
+    spatial_scale : tuple of float
+        Pixel (voxel) size along the segmented axes.
+    placement : dict
+        ``scale``, ``translate`` and ``affine`` of the result layers: those of
+        the first layer without its channel axis.
+    """
+
+    name: str
+    layers: tuple[Any, ...]
+    mask: np.ndarray | None
+    arrays: tuple[Any, ...]
+    channel_axis: int | None
+    n_spatial: int
+    current_frame: tuple[int, ...]
+    frames: tuple[tuple[int, ...], ...]
+    spatial_scale: tuple[float, ...]
+    placement: dict[str, Any] = field(repr=False)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of the label images: the layer's shape without the channel axis."""
+        shape = list(self.arrays[0].shape)
+        if self.channel_axis is not None:
+            del shape[self.channel_axis]
+        return tuple(shape)
+
+    @property
+    def key(self) -> tuple:
+        """Identifies the input: same layers, data, mask and time points give the same key."""
+        return (
+            tuple(id(layer) for layer in self.layers),
+            tuple(id(array) for array in self.arrays),
+            None if self.mask is None else (self.mask.shape, zlib.crc32(self.mask)),
+            self.channel_axis,
+            self.n_spatial,
+            self.current_frame,
+            self.frames,
+        )
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the data are dask arrays (e.g. a zarr stack): then nothing is loaded whole."""
+        return any(lazy.is_dask_array(array) for array in self.arrays)
+
+    def uses(self, layer: Any) -> bool:
+        """Whether ``layer`` is one of the image layers segmented."""
+        return any(layer is source for source in self.layers)
+
+    def image(self, frame: tuple[int, ...]) -> tuple[Any, int | None]:
+        """The image of one time point, channels last, and its channel axis (None for one channel).
+
+        A numpy array, or a dask array when the layers are lazy (numpy's
+        stack and moveaxis hand dask arrays to dask).
+        """
+        load = (lambda array: array) if self.lazy else np.asarray
+        if len(self.arrays) > 1:
+            return np.stack([load(array[frame]) for array in self.arrays], axis=-1), self.n_spatial
+        if self.channel_axis is None:
+            return load(self.arrays[0][frame]), None
+        return load(np.moveaxis(self.arrays[0], self.channel_axis, -1)[frame]), self.n_spatial
+
+    def mask_at(self, frame: tuple[int, ...]) -> np.ndarray | None:
+        """The mask of one time point (True = segment), or None without a mask."""
+        if self.mask is None or self.mask.ndim < len(self.output_shape):
+            return self.mask
+        return self.mask[frame]
+
+    def fit_inputs(self, frame: tuple[int, ...]) -> dict[str, Any]:
+        """Keyword arguments of ``Segmenter.fit_steps`` / ``predict`` for one time point."""
+        image, channel_axis = self.image(frame)
+        return {"image": image, "channel_axis": channel_axis, "scale": self.spatial_scale, "mask": self.mask_at(frame)}
+
+
 def highest_resolution(layer: Any) -> Any:
-    """The data of an image layer; of a pyramid, its highest resolution."""
+    """The data of an image layer; of a pyramid, its highest resolution.
+
+    Parameters
+    ----------
+    layer : napari.layers.Image
+
+    Returns
+    -------
+    array_like
+    """
     return layer.data[0] if layer.multiscale else layer.data
 
 
@@ -40,6 +152,15 @@ def opened_together(first: Any, other: Any) -> bool:
     They are when they come from the same file or sample (or both from
     neither) and hold the same kind of array (numpy or dask), shape and
     data type; RGB layers stand alone.
+
+    Parameters
+    ----------
+    first, other : napari.layers.Image
+        The two layers.
+
+    Returns
+    -------
+    bool
     """
     first_data, other_data = highest_resolution(first), highest_resolution(other)
     return (
@@ -52,7 +173,17 @@ def opened_together(first: Any, other: Any) -> bool:
 
 
 def common_name(names: list[str]) -> str:
-    """A name for several channel layers: their common prefix, or all names joined."""
+    """A name for several channel layers: their common prefix, or all names joined.
+
+    Parameters
+    ----------
+    names : list of str
+        The layers' names.
+
+    Returns
+    -------
+    str
+    """
     prefix = os.path.commonprefix(names).strip(" _-")
     return prefix if len(names) == 1 or prefix else " + ".join(names)
 
@@ -62,6 +193,16 @@ def channel_names(names: list[str]) -> tuple[str, ...]:
 
     The common prefix is cut at its last space, underscore or dash; where
     that leaves names empty or repeated, the full names are kept.
+
+    Parameters
+    ----------
+    names : list of str
+        The channel layers' names.
+
+    Returns
+    -------
+    tuple of str
+        One name per layer, in order.
     """
     prefix = os.path.commonprefix(names)
     prefix = prefix[: max(prefix.rfind(separator) for separator in " _-") + 1]
@@ -86,6 +227,18 @@ def colour_order(channels: list[int], layers: list[Any]) -> tuple[int, ...]:
     (red): ``(2, 1, 0)``, so that a neuron's colour looks as it does in the
     viewer. Otherwise (grey layers, one layer holding the channels) the
     channels keep their order.
+
+    Parameters
+    ----------
+    channels : list of int
+        The colour channels, indices into ``layers``.
+    layers : list of napari.layers.Image
+        One layer per channel (empty when one layer holds the channels).
+
+    Returns
+    -------
+    tuple of int
+        ``channels`` reordered; a fourth channel and later ones stay last.
     """
     first, rest = list(channels[:3]), tuple(channels[3:])
     if len(first) < 3 or len(layers) <= max(first):
@@ -255,6 +408,22 @@ def channel_layout(layers: Sequence[Any], channel_axis: int | None) -> tuple[lis
     """Names and identities of the selected image's channels, and the layer of each (one per layer).
 
     A channel of one layer is identified by ``(id(layer), index)``, a layer by itself.
+
+    Parameters
+    ----------
+    layers : sequence of napari.layers.Image
+        The selected image layers.
+    channel_axis : int or None
+        The channel axis of a single selected layer; None when it has none.
+
+    Returns
+    -------
+    names : list of str
+        One per channel.
+    identities : list
+        One per channel: what identifies it across selections.
+    channel_layers : list of napari.layers.Image
+        The layer of each channel when there is one layer per channel; else empty.
     """
     if len(layers) > 1:
         return [layer.name for layer in layers], list(layers), list(layers)

@@ -18,7 +18,7 @@ from qtpy.QtCore import QSignalBlocker, QTimer
 from qtpy.QtWidgets import QComboBox, QListWidget
 
 from .inputs import highest_resolution, opened_together
-from .settings import is_result_layer
+from .results import is_result_layer
 
 __all__ = ["LayerChoices"]
 

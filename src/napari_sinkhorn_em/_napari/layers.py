@@ -18,8 +18,8 @@ import numpy as np
 
 from ..neurons import CATEGORY_CODES, NeuronMatch, napari_features
 from ..segmentation import CERTAINTY_CAP, METHOD_NAMES, Segmenter
-from .settings import (
-    ImageSource,
+from .inputs import ImageSource
+from .results import (
     ModelResult,
     NeuronResult,
     SegmentationResult,
@@ -139,6 +139,13 @@ def _class_sizes_text(segmenters: dict[str, Segmenter]) -> str:
 
 def show_segmentation(results: ResultLayers, result: SegmentationResult) -> tuple[str, str]:
     """The labels of each method, where EM and Sinkhorn-EM disagree, and the certainty map.
+
+    Parameters
+    ----------
+    results : ResultLayers
+        The viewer's result layers: new ones are added, earlier ones updated.
+    result : SegmentationResult
+        The finished run.
 
     Returns
     -------
@@ -263,6 +270,13 @@ def _show_method_neurons(results: ResultLayers, result: NeuronResult, slot: int,
 def show_neurons(results: ResultLayers, result: NeuronResult) -> tuple[str, str]:
     """The neurons of each method as labels and centres (with the neuron table), and their comparison.
 
+    Parameters
+    ----------
+    results : ResultLayers
+        The viewer's result layers: new ones are added, earlier ones updated.
+    result : NeuronResult
+        The finished run.
+
     Returns
     -------
     comparison, summary : str
@@ -294,7 +308,15 @@ def show_neurons(results: ResultLayers, result: NeuronResult) -> tuple[str, str]
 
 
 def show_model_labels(results: ResultLayers, result: ModelResult) -> None:
-    """The labels a saved model gave."""
+    """The labels a saved model gave.
+
+    Parameters
+    ----------
+    results : ResultLayers
+        The viewer's result layers: a new one is added, or an earlier one updated.
+    result : ModelResult
+        The finished run.
+    """
     results.show(
         result.source,
         "model",

@@ -18,7 +18,7 @@ from qtpy.QtCore import QObject, QTimer
 from qtpy.QtWidgets import QWidget
 
 from .controls import PROGRESS_STEPS, RunControls
-from .settings import ImageSource
+from .inputs import ImageSource
 from .work import ProgressRelay, RunProgress
 
 __all__ = ["Runner"]

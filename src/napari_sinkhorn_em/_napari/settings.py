@@ -1,66 +1,35 @@
-"""What the widget segments and how, what a run produced, and the names of the result layers.
+"""How the widget segments: the settings of a run, and the parsing of those typed in.
 
-Plain data, without Qt: :class:`ImageSource` (the selected layers' data, how
-their channels are laid out, which time points), :class:`Settings` (a class
-fit) and :class:`NeuronSettings` (the neurons recipe), the results of a run
-(:class:`SegmentationResult`, :class:`ModelResult`, :class:`NeuronResult`,
-:class:`Failure`), the parsing of the typed settings, and how the result
-layers are named and described in their metadata (under
-:data:`RESULT_METADATA_KEY`).
+Plain data, without Qt: :class:`Settings` (a class fit) and
+:class:`NeuronSettings` (the neurons recipe), :class:`InputError` (a choice
+the user has to change), and the settings typed or painted in the widget
+(:func:`parse_sigmas`, :func:`typed_class_sizes`, :func:`painted_class_sizes`).
 """
 
 from __future__ import annotations
 
 import math
-import zlib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-import numpy as np
-
-from .. import lazy
-from ..neurons import NeuronMatch, NeuronSegmentation
-from ..segmentation import METHOD_NAMES, LabelComparison, Segmenter, class_sizes_from_labels
+from ..segmentation import METHOD_NAMES, Segmenter, class_sizes_from_labels
 
 __all__ = [
     "NEURONS_RECIPE",
-    "RESULT_METADATA_KEY",
-    "Failure",
-    "ImageSource",
     "InputError",
-    "ModelResult",
-    "NeuronResult",
     "NeuronSettings",
-    "SegmentationResult",
     "Settings",
-    "epsilon_label",
-    "is_result_layer",
     "painted_class_sizes",
     "parse_sigmas",
-    "result_metadata",
-    "result_name",
-    "short_method_name",
     "typed_class_sizes",
 ]
 
 #: The features choice that runs the neurons recipe (segment_neurons) instead of a class fit.
 NEURONS_RECIPE = "neurons"
-#: Key of ``layer.metadata`` under which the widget describes the layers it made (what, from which
-#: image, with which settings); layers carrying it are results, never offered as images to segment.
-RESULT_METADATA_KEY = "napari_sinkhorn_em"
-#: Method names short enough for the layer list; the full names are in each layer's metadata.
-_SHORT_METHOD_NAMES = {"sinkhorn_start": "S→EM", "em": "EM", "sinkhorn": "Sinkhorn"}
 
 
 class InputError(ValueError):
     """A selection or setting the user has to change; the message says how."""
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Result of a run that stopped for a reason the user can act on."""
-
-    message: str
 
 
 @dataclass(frozen=True)
@@ -131,129 +100,6 @@ class Settings:
         return replace(self, epsilon=other.epsilon, confidence=other.confidence) == other
 
 
-@dataclass(eq=False)
-class ImageSource:
-    """What to segment: the data of the selected layers and where results go.
-
-    Attributes
-    ----------
-    name : str
-        Name used for the result layers.
-    layers : tuple of napari.layers.Image
-        The selected image layers (several = one channel each).
-    mask : numpy.ndarray of bool or None
-        Where to segment: a copy of the mask layer's non-zero pixels, taken
-        when the run was asked for, of the image's (non-channel) shape or of
-        one time point's shape.
-    arrays : tuple of array_like
-        The data of each selected layer (highest resolution of a pyramid).
-    channel_axis : int or None
-        Axis of ``arrays[0]`` holding channels, when one layer holds them.
-    n_spatial : int
-        2 or 3: the last ``n_spatial`` non-channel axes are segmented
-        together; any axes before them (time) are looped over.
-    current_frame : tuple of int
-        Index along those leading axes of the time point shown in the viewer.
-    frames : tuple of tuple of int
-        The time points to label.
-    spatial_scale : tuple of float
-        Pixel (voxel) size along the segmented axes.
-    placement : dict
-        ``scale``, ``translate`` and ``affine`` of the result layers: those of
-        the first layer without its channel axis.
-    """
-
-    name: str
-    layers: tuple[Any, ...]
-    mask: np.ndarray | None
-    arrays: tuple[Any, ...]
-    channel_axis: int | None
-    n_spatial: int
-    current_frame: tuple[int, ...]
-    frames: tuple[tuple[int, ...], ...]
-    spatial_scale: tuple[float, ...]
-    placement: dict[str, Any] = field(repr=False)
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        """Shape of the label images: the layer's shape without the channel axis."""
-        shape = list(self.arrays[0].shape)
-        if self.channel_axis is not None:
-            del shape[self.channel_axis]
-        return tuple(shape)
-
-    @property
-    def key(self) -> tuple:
-        """Identifies the input: same layers, data, mask and time points give the same key."""
-        return (
-            tuple(id(layer) for layer in self.layers),
-            tuple(id(array) for array in self.arrays),
-            None if self.mask is None else (self.mask.shape, zlib.crc32(self.mask)),
-            self.channel_axis,
-            self.n_spatial,
-            self.current_frame,
-            self.frames,
-        )
-
-    @property
-    def lazy(self) -> bool:
-        """Whether the data are dask arrays (e.g. a zarr stack): then nothing is loaded whole."""
-        return any(lazy.is_dask_array(array) for array in self.arrays)
-
-    def uses(self, layer: Any) -> bool:
-        """Whether ``layer`` is one of the image layers segmented."""
-        return any(layer is source for source in self.layers)
-
-    def image(self, frame: tuple[int, ...]) -> tuple[Any, int | None]:
-        """The image of one time point, channels last, and its channel axis (None for one channel).
-
-        A numpy array, or a dask array when the layers are lazy (numpy's
-        stack and moveaxis hand dask arrays to dask).
-        """
-        load = (lambda array: array) if self.lazy else np.asarray
-        if len(self.arrays) > 1:
-            return np.stack([load(array[frame]) for array in self.arrays], axis=-1), self.n_spatial
-        if self.channel_axis is None:
-            return load(self.arrays[0][frame]), None
-        return load(np.moveaxis(self.arrays[0], self.channel_axis, -1)[frame]), self.n_spatial
-
-    def mask_at(self, frame: tuple[int, ...]) -> np.ndarray | None:
-        """The mask of one time point (True = segment), or None without a mask."""
-        if self.mask is None or self.mask.ndim < len(self.output_shape):
-            return self.mask
-        return self.mask[frame]
-
-    def fit_inputs(self, frame: tuple[int, ...]) -> dict[str, Any]:
-        """Keyword arguments of ``Segmenter.fit_steps`` / ``predict`` for one time point."""
-        image, channel_axis = self.image(frame)
-        return {"image": image, "channel_axis": channel_axis, "scale": self.spatial_scale, "mask": self.mask_at(frame)}
-
-
-@dataclass(frozen=True)
-class SegmentationResult:
-    """Everything a finished run produced."""
-
-    source: ImageSource
-    settings: Settings
-    segmenters: dict[str, Segmenter]
-    labels: dict[str, np.ndarray]
-    comparison: LabelComparison | None
-    certainty: np.ndarray | None
-
-    def can_continue(self, source: ImageSource, settings: Settings) -> bool:
-        """Whether a run on ``source`` with ``settings`` may reuse these fits (only ε changed)."""
-        return source.key == self.source.key and settings.same_fit_apart_from_epsilon(self.settings)
-
-
-@dataclass(frozen=True)
-class ModelResult:
-    """Labels of an image from a saved model."""
-
-    source: ImageSource
-    model_name: str
-    labels: np.ndarray
-
-
 @dataclass(frozen=True)
 class NeuronSettings:
     """The settings of the neurons recipe chosen in the widget (see :func:`segment_neurons`).
@@ -287,32 +133,17 @@ class NeuronSettings:
         return {**asdict(self), "recipe": "neurons (NeuroPAL)", "method": METHOD_NAMES[method]}
 
 
-@dataclass(frozen=True)
-class NeuronResult:
-    """What a run of the neurons recipe produced: one segmentation per method and their comparison."""
-
-    source: ImageSource
-    settings: NeuronSettings
-    segmentations: dict[str, NeuronSegmentation]
-    match: NeuronMatch | None
-
-    @property
-    def segmenters(self) -> dict[str, Segmenter]:
-        """The fitted segmenters by method (what *Save model…* saves)."""
-        return {method: found.segmenter for method, found in self.segmentations.items()}
-
-    def can_continue(self, source: ImageSource, settings: Any) -> bool:
-        """A neurons result is never continued: every run fits anew."""
-        return False
-
-
-# ---------------------------------------------------------------------------
-# Typed settings
-# ---------------------------------------------------------------------------
-
-
 def parse_sigmas(text: str) -> tuple[float, ...]:
     """The feature sizes typed as numbers separated by commas, e.g. ``"1, 2, 4"``.
+
+    Parameters
+    ----------
+    text : str
+        What was typed (semicolons separate too).
+
+    Returns
+    -------
+    tuple of float
 
     Raises
     ------
@@ -332,6 +163,18 @@ def parse_sigmas(text: str) -> tuple[float, ...]:
 
 def typed_class_sizes(text: str, n_components: int) -> tuple[float, ...]:
     """Class sizes typed as percentages, e.g. ``"10, 90"``, as fractions.
+
+    Parameters
+    ----------
+    text : str
+        What was typed: one percentage per class, in label order (``%`` signs allowed).
+    n_components : int
+        The number of classes.
+
+    Returns
+    -------
+    tuple of float
+        Fractions adding up to 1.
 
     Raises
     ------
@@ -357,7 +200,19 @@ def typed_class_sizes(text: str, n_components: int) -> tuple[float, ...]:
 
 
 def painted_class_sizes(painting: Any, n_components: int) -> tuple[float, ...]:
-    """Class sizes from the areas of a painted labels layer (``painting``, None when none is chosen).
+    """Class sizes from the areas of a painted labels layer.
+
+    Parameters
+    ----------
+    painting : napari.layers.Labels or None
+        The layer with each class painted with its label 1 to K; None when none is chosen.
+    n_components : int
+        The number of classes K.
+
+    Returns
+    -------
+    tuple of float
+        The painted share of each class.
 
     Raises
     ------
@@ -373,35 +228,3 @@ def painted_class_sizes(painting: Any, n_components: int) -> tuple[float, ...]:
         return tuple(class_sizes_from_labels(painting.data, n_components))
     except ValueError as error:
         raise InputError(f"The painted classes in '{painting.name}' cannot give the class sizes: {error}") from None
-
-
-# ---------------------------------------------------------------------------
-# Naming and describing the result layers
-# ---------------------------------------------------------------------------
-
-
-def epsilon_label(epsilon: float) -> str:
-    """ε as written in a layer name, e.g. ``0.5``."""
-    return f"{epsilon:.3g}"
-
-
-def short_method_name(method: str) -> str:
-    """The method's name in the layer list, e.g. ``S→EM``."""
-    return _SHORT_METHOD_NAMES[method]
-
-
-def result_name(source_name: str, method: str, settings: Settings) -> str:
-    """E.g. ``worm Sinkhorn K=5 ε=0.5``; ε is left out where it does not change the labels."""
-    name = f"{source_name} {_SHORT_METHOD_NAMES[method]} K={settings.n_components}"
-    return f"{name} ε={epsilon_label(settings.epsilon)}" if settings.uses_epsilon(method) else name
-
-
-def result_metadata(source: ImageSource, result: str, **details: Any) -> dict[str, Any]:
-    """The metadata of a result layer: what it shows, of which image, and ``details`` (e.g. the settings)."""
-    described = {"result": result, "image": source.name, "image_layers": [layer.name for layer in source.layers]}
-    return {RESULT_METADATA_KEY: {**described, **details}}
-
-
-def is_result_layer(layer: Any) -> bool:
-    """Whether ``layer`` was made by the widget (labels, disagreement or certainty map)."""
-    return RESULT_METADATA_KEY in layer.metadata

@@ -22,7 +22,8 @@ from qtpy.QtWidgets import QFormLayout, QWidget
 
 from ..neurons import suggest_n_neurons
 from .controls import NumberControls, set_row_visible
-from .settings import ImageSource, InputError
+from .inputs import ImageSource
+from .settings import InputError
 from .work import foreground_of
 
 __all__ = ["FOREGROUND_DELAY_MS", "NeuronSuggestion"]
@@ -52,7 +53,7 @@ class NeuronSuggestion(QObject):
     neurons_chosen : callable
         Whether the neurons recipe is chosen.
     image_source : callable
-        The :class:`~.settings.ImageSource` the controls ask for (raises :class:`~.settings.InputError`).
+        The :class:`~.inputs.ImageSource` the controls ask for (raises :class:`~.settings.InputError`).
     channel_layout : callable
         Names and identities of the selected image's channels, and their layers.
     """

@@ -1,7 +1,7 @@
 """napari dock widget: segment image layers with EM or Sinkhorn-EM.
 
 The widget gathers, on the GUI thread, *what* to segment (an
-:class:`~.settings.ImageSource`: the selected layers, how their channels are
+:class:`~.inputs.ImageSource`: the selected layers, how their channels are
 laid out, which time points) and *how* (:class:`~.settings.Settings`, or
 :class:`~.settings.NeuronSettings` for the neurons recipe). The work runs in a
 napari ``thread_worker`` generator (:mod:`.work`) that yields its progress
@@ -42,16 +42,9 @@ from .form import SettingsForm
 from .layer_choices import LayerChoices
 from .layers import ResultLayers, show_model_labels, show_neurons, show_segmentation
 from .running import Runner
-from .settings import (
-    NEURONS_RECIPE,
-    RESULT_METADATA_KEY,
-    Failure,
-    ImageSource,
-    InputError,
-    ModelResult,
-    SegmentationResult,
-    Settings,
-)
+from .inputs import ImageSource
+from .results import RESULT_METADATA_KEY, Failure, ModelResult, SegmentationResult
+from .settings import NEURONS_RECIPE, InputError, Settings
 from .suggestion import NeuronSuggestion
 from .work import ProgressRelay, model_steps, neuron_steps, segmentation_steps
 

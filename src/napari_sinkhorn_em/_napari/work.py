@@ -4,7 +4,7 @@
 model) and :func:`neuron_steps` (the neurons recipe) yield a
 :class:`RunProgress` after every stage and EM iteration, so that the fit can
 be followed and is cancelled at its next yield, and return the result (or a
-:class:`~.settings.Failure` the user can act on). The neurons recipe's library
+:class:`~.results.Failure` the user can act on). The neurons recipe's library
 call reports progress through a callback only: a :class:`ProgressRelay`
 passes its reports on to the worker and stops the call once the run is
 cancelled.
@@ -22,17 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ..neurons import match_neurons, nuclei_foreground, segment_neurons
+from ..neurons import match_neurons, pan_neuronal_foreground, segment_neurons
 from ..segmentation import METHOD_NAMES, Progress, Segmenter, compare_labels, label_certainty
-from .settings import (
-    Failure,
-    ImageSource,
-    ModelResult,
-    NeuronResult,
-    NeuronSettings,
-    SegmentationResult,
-    Settings,
-)
+from .inputs import ImageSource
+from .results import Failure, ModelResult, NeuronResult, SegmentationResult
+from .settings import NeuronSettings, Settings
 
 __all__ = [
     "ProgressRelay",
@@ -175,6 +169,15 @@ def segmentation_steps(
     in ε), EM's fit and labels are reused as they are (ε does not affect EM)
     and Sinkhorn-EM continues from its previous fit.
 
+    Parameters
+    ----------
+    source : ImageSource
+        What to segment.
+    settings : Settings
+        How to fit.
+    previous : SegmentationResult or None
+        The last result, reused when :meth:`SegmentationResult.can_continue` allows.
+
     Yields
     ------
     RunProgress
@@ -223,6 +226,15 @@ def segmentation_steps(
 def model_steps(source: ImageSource, segmenter: Segmenter, model_name: str) -> Iterator[RunProgress]:
     """Label the chosen time points of ``source`` with a saved model.
 
+    Parameters
+    ----------
+    source : ImageSource
+        What to label.
+    segmenter : Segmenter
+        The fitted segmenter read from the model file.
+    model_name : str
+        The model file's name, for the layer name and the messages.
+
     Yields
     ------
     RunProgress
@@ -249,15 +261,16 @@ def neuron_foreground(
 ) -> np.ndarray:
     """Where the neurons recipe looks for neurons: the nuclei of the pan-neuronal channel.
 
-    :func:`nuclei_foreground` of the pan-neuronal channel (of the channels'
-    sum without one), as :func:`segment_neurons` finds it; with a mask only
-    the voxels inside it are kept.
+    :func:`~napari_sinkhorn_em.neurons.pan_neuronal_foreground`, as
+    :func:`segment_neurons` finds it without a mask; with a mask only the
+    voxels inside it are kept.
 
     Parameters
     ----------
     image : numpy.ndarray
         The stack, with its channels along ``channel_axis`` (None: one channel).
     channel_axis : int or None
+        The channel axis; None for one channel.
     pan_neuronal_channel : int or None
         Index of the pan-neuronal channel; None sums all channels.
     mask : numpy.ndarray of bool or None
@@ -267,17 +280,25 @@ def neuron_foreground(
     -------
     numpy.ndarray of bool
     """
-    channels = image[np.newaxis] if channel_axis is None else np.moveaxis(image, channel_axis, 0)
-    if pan_neuronal_channel is None:
-        reference = channels.sum(axis=0, dtype=np.float64)
-    else:
-        reference = channels[pan_neuronal_channel]
-    foreground = nuclei_foreground(reference)
+    foreground = pan_neuronal_foreground(image, channel_axis=channel_axis, pan_neuronal_channel=pan_neuronal_channel)
     return foreground if mask is None else foreground & mask
 
 
 def foreground_of(source: ImageSource, pan_neuronal_channel: int | None) -> np.ndarray | str:
-    """The recipe's foreground of the time point shown (run in a thread), or the sentence why there is none."""
+    """The recipe's foreground of the time point shown (run in a thread), or the sentence why there is none.
+
+    Parameters
+    ----------
+    source : ImageSource
+        The selected stack.
+    pan_neuronal_channel : int or None
+        Index of the pan-neuronal channel; None sums the channels.
+
+    Returns
+    -------
+    numpy.ndarray of bool or str
+        :func:`neuron_foreground` of the time point shown, or why it could not be found.
+    """
     try:
         image, channel_axis = source.image(source.current_frame)
         return neuron_foreground(image, channel_axis, pan_neuronal_channel, source.mask_at(source.current_frame))
@@ -331,6 +352,15 @@ def _find_neurons(
 
 def neuron_steps(source: ImageSource, settings: NeuronSettings, relay: ProgressRelay) -> Iterator[RunProgress]:
     """Find the neurons of the current time point with each chosen method, and compare them.
+
+    Parameters
+    ----------
+    source : ImageSource
+        The stack.
+    settings : NeuronSettings
+        The recipe's settings.
+    relay : ProgressRelay
+        Passes :func:`segment_neurons`'s progress on to the worker, and stops it when cancelled.
 
     Yields
     ------

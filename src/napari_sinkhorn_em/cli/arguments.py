@@ -36,7 +36,18 @@ class Parser(argparse.ArgumentParser):
 
 
 def whole_number(minimum: int):
-    """An argparse type: a whole number of at least ``minimum``."""
+    """An argparse type: a whole number of at least ``minimum``.
+
+    Parameters
+    ----------
+    minimum : int
+        The smallest value accepted.
+
+    Returns
+    -------
+    callable
+        ``parse(text) -> int``, raising :class:`argparse.ArgumentTypeError` for other text.
+    """
 
     def parse(text: str) -> int:
         try:
@@ -81,7 +92,22 @@ def _class_sizes(text: str) -> str | tuple[float, ...]:
 
 
 def positive_float(text: str) -> float:
-    """An argparse type: a positive, finite number."""
+    """An argparse type: a positive, finite number.
+
+    Parameters
+    ----------
+    text : str
+        The option's value as typed.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For anything else.
+    """
     try:
         value = float(text)
     except ValueError:
@@ -92,7 +118,23 @@ def positive_float(text: str) -> float:
 
 
 def pan_neuronal_channel(text: str) -> int | bool:
-    """An argparse type: a channel number, or ``none`` (the image has no pan-neuronal channel)."""
+    """An argparse type: a channel number, or ``none`` (the image has no pan-neuronal channel).
+
+    Parameters
+    ----------
+    text : str
+        The option's value as typed.
+
+    Returns
+    -------
+    int or False
+        The channel, or False for ``none``.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For anything else.
+    """
     if text.lower() == "none":
         return False
     try:
@@ -102,7 +144,15 @@ def pan_neuronal_channel(text: str) -> int | bool:
 
 
 def add_fit_options(parser: argparse.ArgumentParser, *, with_method: bool) -> None:
-    """Options that set up a fit; their default None means "not given" (see --model)."""
+    """Options that set up a fit; their default None means "not given" (see --model).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser.
+    with_method : bool
+        Whether to offer ``--method`` (not for ``compare``, which runs both).
+    """
     parser.add_argument("-k", "--classes", dest="n_components", type=_n_classes, default=None,
                         help=f"number of classes K, at least 2 (default {SEGMENTER_DEFAULTS['n_components']})")
     if with_method:
@@ -144,7 +194,13 @@ def add_fit_options(parser: argparse.ArgumentParser, *, with_method: bool) -> No
 
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:
-    """Options that say how to read the inputs and whether to replace the outputs."""
+    """Options that say how to read the inputs and whether to replace the outputs.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser.
+    """
     parser.add_argument("--channel-axis", type=int, default=None,
                         help="axis of the image that holds channels (default: from the file's metadata, "
                              f"else none); an axis longer than {MAX_CHANNELS} is refused as an image axis "
@@ -162,7 +218,23 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
 
 
 def segmenter_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Segmenter keyword arguments from the fit options (defaults for those not given)."""
+    """Segmenter keyword arguments from the fit options (defaults for those not given).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :class:`~napari_sinkhorn_em.segmentation.Segmenter`.
+
+    Raises
+    ------
+    CommandError
+        If the class sizes or the size tolerance do not fit the other options.
+    """
     settings = {
         "n_components": SEGMENTER_DEFAULTS["n_components"] if args.n_components is None else args.n_components,
         "epsilon": SEGMENTER_DEFAULTS["epsilon"] if args.epsilon is None else args.epsilon,

@@ -11,12 +11,19 @@ from .. import image_files
 from ..segmentation import MethodComparison, compare_methods
 from .arguments import add_fit_options, add_input_options, segmenter_settings
 from .errors import CommandError, sentence
+from .figures import write_comparison_figure
 from .files import choose_channels, output_folder, read_input, stem
 from .progress import ProgressBar
 
 
 def add_compare_command(commands: Any) -> None:
-    """The ``compare`` command and its options."""
+    """The ``compare`` command and its options.
+
+    Parameters
+    ----------
+    commands : argparse._SubParsersAction
+        The parser's subcommands (``add_subparsers()``).
+    """
     compare = commands.add_parser(
         "compare",
         help="segment one image with EM and Sinkhorn-EM and compare",
@@ -31,7 +38,27 @@ def add_compare_command(commands: Any) -> None:
 
 
 def comparison_paths(folder: Path, stem: str, overwrite: bool) -> dict[str, Path]:
-    """The four files of a comparison; unless ``overwrite``, none may exist yet."""
+    """The four files of a comparison; unless ``overwrite``, none may exist yet.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The output folder.
+    stem : str
+        The input's name without its extension.
+    overwrite : bool
+        Whether existing files may be replaced.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``em``, ``sinkhorn``, ``disagreement`` (TIFFs) and ``figure`` (PNG).
+
+    Raises
+    ------
+    CommandError
+        If one exists and ``overwrite`` is False.
+    """
     paths = {
         "em": folder / f"{stem}_em_labels.tif",
         "sinkhorn": folder / f"{stem}_sinkhorn_labels.tif",
@@ -57,8 +84,8 @@ def _write_comparison(
     image_files.write_tiff(paths["em"], result.em_labels, scale=scale, overwrite=True)
     image_files.write_tiff(paths["sinkhorn"], comparison.matched, scale=scale, overwrite=True)
     image_files.write_tiff(paths["disagreement"], comparison.disagreement, scale=scale, overwrite=True)
-    image_files.write_comparison_figure(paths["figure"], image, result.em_labels, comparison,
-                               channel_axis=channel_axis, overwrite=True)
+    write_comparison_figure(paths["figure"], image, result.em_labels, comparison, channel_axis=channel_axis,
+                            overwrite=True)
     print(
         f"EM vs Sinkhorn-EM: adjusted Rand index {comparison.adjusted_rand_index:.4f}, "
         f"{100 * comparison.disagreement_fraction:.2f} % of pixels labelled differently.",
@@ -71,7 +98,20 @@ def _write_comparison(
 
 
 def run_compare(args: argparse.Namespace, stderr: TextIO) -> int:
-    """Segment the input with both methods; write both label images, their disagreement and a figure."""
+    """Segment the input with both methods; write both label images, their disagreement and a figure.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+    stderr : text file
+        Where the progress and the outputs' paths are printed.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+    """
     folder = output_folder(args.out)
     paths = comparison_paths(folder, stem(args.input), args.overwrite)
     try:

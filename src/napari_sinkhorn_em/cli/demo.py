@@ -31,7 +31,13 @@ _RECIPES = {
 
 
 def add_demo_command(commands: Any) -> None:
-    """The ``demo`` command and its option."""
+    """The ``demo`` command and its option.
+
+    Parameters
+    ----------
+    commands : argparse._SubParsersAction
+        The parser's subcommands (``add_subparsers()``).
+    """
     demo = commands.add_parser(
         "demo",
         help="find the worms in a bundled bright-field sample with EM and with Sinkhorn-EM",
@@ -144,6 +150,18 @@ def run_demo(args: argparse.Namespace, stderr: TextIO) -> int:
     the intersection over union (IoU) of its worm class with the sample's true worms, and by how
     many true worms it finds: a worm counts as found when the worm class around it (the pixels
     nearer to it than to any other worm) matches it with IoU >= 0.5.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+    stderr : text file
+        Where the progress and the outputs' paths are printed.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
     """
     folder = output_folder(args.out)
     paths = comparison_paths(folder, "worms_2d", overwrite=True)

@@ -8,7 +8,17 @@ class CommandError(Exception):
 
 
 def sentence(error: BaseException) -> str:
-    """The error as the end of a sentence for the user (what to do about too little memory)."""
+    """The error as the end of a sentence for the user (what to do about too little memory).
+
+    Parameters
+    ----------
+    error : BaseException
+        What went wrong.
+
+    Returns
+    -------
+    str
+    """
     if isinstance(error, MemoryError):
         return "not enough memory; try a smaller --sample-size or fewer features"
     if isinstance(error, OSError) and error.strerror:

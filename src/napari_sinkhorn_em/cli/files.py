@@ -16,7 +16,16 @@ MAX_CHANNELS = 16
 
 
 def stem(path: Path) -> str:
-    """File name without its TIFF / OME-TIFF / zarr extension."""
+    """File name without its TIFF / OME-TIFF / zarr extension.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+
+    Returns
+    -------
+    str
+    """
     name = path.name
     for suffix in _IMAGE_SUFFIXES:
         if name.lower().endswith(suffix):
@@ -25,12 +34,37 @@ def stem(path: Path) -> str:
 
 
 def is_zarr(path: Path) -> bool:
-    """Whether ``path`` names a zarr store."""
+    """Whether ``path`` names a zarr store.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+
+    Returns
+    -------
+    bool
+    """
     return path.name.lower().endswith(".zarr")
 
 
 def output_folder(path: Path) -> Path:
-    """Create the output folder, check that files can be written in it, and clean our stale temporaries."""
+    """Create the output folder, check that files can be written in it, and clean our stale temporaries.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The folder (``--out``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    CommandError
+        If files cannot be written in it.
+    """
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -48,7 +82,20 @@ def output_folder(path: Path) -> Path:
 
 
 def read_input(path: Path, channel_axis: int | None) -> tuple[image_files.ImageFile, int | None]:
-    """The image file and its channel axis: ``channel_axis`` if given, else the file's own."""
+    """The image file and its channel axis: ``channel_axis`` if given, else the file's own.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A TIFF or OME-TIFF file.
+    channel_axis : int or None
+        ``--channel-axis``; None takes the file's.
+
+    Returns
+    -------
+    image : ImageFile
+    channel_axis : int or None
+    """
     image = image_files.read_image(path)
     return image, image.channel_axis if channel_axis is None else channel_axis
 
@@ -56,9 +103,28 @@ def read_input(path: Path, channel_axis: int | None) -> tuple[image_files.ImageF
 def choose_channels(image: Any, channel_axis: int | None, args: argparse.Namespace) -> tuple[Any, int | None]:
     """The image restricted to the channels of ``--channel``, after checking a given ``--channel-axis``.
 
-    Raises ValueError (reported for the input) for a --channel-axis longer
-    than a plausible number of channels, unless --force-channel-axis, and for
-    --channel on an image without channels or beyond its channels.
+    Parameters
+    ----------
+    image : array_like
+        The pixels read.
+    channel_axis : int or None
+        Their channel axis.
+    args : argparse.Namespace
+        The parsed command line (``--channel-axis``, ``--force-channel-axis``, ``--channel``).
+
+    Returns
+    -------
+    image : array_like
+        The chosen channels (without a channel axis when one is chosen).
+    channel_axis : int or None
+        Their channel axis.
+
+    Raises
+    ------
+    ValueError
+        Reported for the input: a --channel-axis longer than a plausible
+        number of channels, unless --force-channel-axis, and --channel on an
+        image without channels or beyond its channels.
     """
     shape = " × ".join(map(str, image.shape))
     if channel_axis is not None and -image.ndim <= channel_axis < image.ndim:

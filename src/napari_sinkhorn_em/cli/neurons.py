@@ -21,14 +21,20 @@ from ..segmentation import METHOD_NAMES, METHODS, default_method
 from .arguments import pan_neuronal_channel, positive_float, whole_number
 from .errors import CommandError, sentence
 from .files import MAX_CHANNELS, output_folder, stem
-from .neuron_figure import write_neuron_comparison_figure
+from .figures import write_neuron_comparison_figure
 from .progress import ProgressBar
 
 _COMPARED_METHODS = ("em", "sinkhorn")
 
 
 def add_neurons_command(commands: Any) -> None:
-    """The ``neurons`` command and its options."""
+    """The ``neurons`` command and its options.
+
+    Parameters
+    ----------
+    commands : argparse._SubParsersAction
+        The parser's subcommands (``add_subparsers()``).
+    """
     neurons = commands.add_parser(
         "neurons",
         help="find the neurons of a NeuroPAL stack: one label and one table row per neuron",
@@ -156,7 +162,20 @@ def _neuron_settings(args: argparse.Namespace, result: NeuronSegmentation) -> di
 
 
 def run_neurons(args: argparse.Namespace, stderr: TextIO) -> int:
-    """Find the neurons; write their labels and table (and the comparison with --compare)."""
+    """Find the neurons; write their labels and table (and the comparison with --compare).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+    stderr : text file
+        Where the progress and the outputs' paths are printed.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+    """
     folder = output_folder(args.out)
     paths = _neuron_paths(folder, stem(args.input), args.compare, args.overwrite)
     pixels, channel_axis, scale = _read_stack(args)

@@ -21,7 +21,13 @@ from .progress import ProgressBar
 
 
 def add_segment_command(commands: Any) -> None:
-    """The ``segment`` command and its options."""
+    """The ``segment`` command and its options.
+
+    Parameters
+    ----------
+    commands : argparse._SubParsersAction
+        The parser's subcommands (``add_subparsers()``).
+    """
     segment = commands.add_parser(
         "segment",
         help="segment TIFF / OME-TIFF images into classes",
@@ -181,7 +187,18 @@ def _write_labels(path, output, labels, segmenter, source, scale, record, args, 
 
 
 def run_segment(args: argparse.Namespace, stderr: TextIO) -> int:
-    """Segment every input into the output folder; 1 when some could not be segmented."""
+    """Segment every input into the output folder; the exit status is 1 when some could not be segmented, else 0.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+    stderr : text file
+        Where the progress and the outputs' paths are printed.
+
+    Returns
+    -------
+    exit_status : int
+    """
     model, settings, record = _model_and_record(args)
     _check_segment_options(args, record["segmenter"]["n_components"])
     outputs = _output_paths(args)

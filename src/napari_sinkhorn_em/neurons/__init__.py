@@ -8,9 +8,10 @@ of each voxel becomes its label (0 = background, label k = component k − 1).
   :class:`NeuronSegmentation`:
 
   1. **Foreground**: ``mask``, or the nuclei of the pan-neuronal channel (of
-     the sum of the channels when there is none): :func:`nuclei_foreground`,
-     the half-maximum between the background and the typical nucleus peak,
-     so that the blurred halo around each nucleus stays out.
+     the sum of the channels when there is none): :func:`pan_neuronal_foreground`,
+     the :func:`nuclei_foreground` (the half-maximum between the background
+     and the typical nucleus peak, so that the blurred halo around each
+     nucleus stays out) of that channel.
   2. **How many**: ``n_neurons``, or :func:`suggest_n_neurons` of the
      foreground at ``nucleus_radius_um``; :func:`check_n_neurons` refuses
      more than one neuron per 10 foreground voxels.
@@ -69,6 +70,7 @@ from .recipe import (
     NEURON_INIT,
     NeuronSegmentation,
     nuclei_foreground,
+    pan_neuronal_foreground,
     segment_neurons,
 )
 from .table import model_position_covariances, napari_features, neuron_table, write_neuron_table
@@ -93,6 +95,7 @@ __all__ = [
     "napari_features",
     "neuron_table",
     "nuclei_foreground",
+    "pan_neuronal_foreground",
     "segment_neurons",
     "suggest_n_neurons",
     "write_neuron_table",

@@ -34,7 +34,19 @@ class Voxels:
 
 
 def group_voxels(labels: np.ndarray, scale: tuple[float, ...]) -> Voxels:
-    """The labelled voxels of ``labels`` by neuron, with the neurons' centres at ``scale`` (µm)."""
+    """The labelled voxels of ``labels`` by neuron, with the neurons' centres at ``scale`` (µm).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int
+        A checked label image (0 = background).
+    scale : tuple of float
+        Voxel size in µm per axis.
+
+    Returns
+    -------
+    Voxels
+    """
     flat = labels.reshape(-1)
     foreground = np.flatnonzero(flat)
     neurons, row = _dense_index(flat[foreground])

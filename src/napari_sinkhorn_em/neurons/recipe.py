@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..contracts import recipe_features
 from ..features import SPATIAL_AXIS_NAMES, channel_values, extract_features, otsu_foreground
 from ..segmentation import Segmenter
-from ._checks import check_number, check_scale_um
+from ._checks import channels_first, check_number, check_scale_um
 from .counting import DEFAULT_NUCLEUS_RADIUS_UM, MIN_VOXELS_PER_NEURON, check_n_neurons, suggest_n_neurons
 from .instances import CleanedInstances, clean_instances
 from .table import model_position_covariances, neuron_table
@@ -152,27 +153,18 @@ class NeuronSegmentation:
         return f"Found {n_found} neurons in {n_foreground:,} foreground voxels ({fitted}){details}."
 
 
-def _channels_first(image: Any, channel_axis: Any) -> tuple[np.ndarray, int]:
+def _recipe_channels(image: Any, channel_axis: Any) -> tuple[np.ndarray, int]:
     """The image with its channels on a leading axis (one channel: a leading axis of length 1), and its spatial ndim."""
     image = np.asarray(image)
-    if image.dtype.kind not in "biuf":
-        raise ValueError(f"The image must hold numbers; got values of type {image.dtype}.")
-    if channel_axis is not None:
-        if isinstance(channel_axis, (bool, np.bool_)) or not isinstance(channel_axis, numbers.Integral):
-            raise ValueError(f"channel_axis must be an axis index (such as 0) or None; got {channel_axis!r}.")
-        if not -image.ndim <= channel_axis < image.ndim:
-            raise ValueError(
-                f"channel_axis={channel_axis} does not exist: the image has {image.ndim} axes "
-                f"(shape {image.shape}), numbered 0 to {image.ndim - 1}."
-            )
-    ndim = image.ndim - (channel_axis is not None)
+    channels = channels_first(image, channel_axis)
+    ndim = channels.ndim - 1
     if ndim not in (2, 3):
         hint = " If one axis holds the channels, give it as channel_axis." if channel_axis is None else ""
         raise ValueError(
             f"Neurons are found in a 3-D (z, y, x) or 2-D (y, x) image with an optional channel axis; "
             f"this image of shape {image.shape} has {ndim} axes besides the channels.{hint}"
         )
-    return (image[np.newaxis] if channel_axis is None else np.moveaxis(image, int(channel_axis), 0)), ndim
+    return channels, ndim
 
 
 def _channel_index(value: Any, n_channels: int, name: str) -> int:
@@ -291,12 +283,46 @@ def _colour_column_names(n_channels: int, colours: tuple[int, ...], channel_name
     return tuple(f"mean_{names[c]}" for c in colours)
 
 
+def pan_neuronal_foreground(
+    image: Any, *, channel_axis: int | None = None, pan_neuronal_channel: int | None = None
+) -> np.ndarray:
+    """Where :func:`segment_neurons` looks for neurons without a mask: the nuclei of the pan-neuronal channel.
+
+    :func:`nuclei_foreground` of the pan-neuronal channel, or of the sum of
+    the channels when there is none.
+
+    Parameters
+    ----------
+    image : array_like
+        2-D or 3-D image, optionally with a channel axis.
+    channel_axis : int or None, default None
+        Axis of ``image`` holding the channels; None for one channel.
+    pan_neuronal_channel : int or None, default None
+        Index of the pan-neuronal channel; None sums the channels.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        The image's spatial shape, True inside the nuclei.
+
+    Raises
+    ------
+    ValueError
+        If the image does not hold numbers, ``channel_axis`` or
+        ``pan_neuronal_channel`` does not exist, or :func:`nuclei_foreground`
+        refuses the values.
+    """
+    channels = channels_first(image, channel_axis)
+    if pan_neuronal_channel is None:
+        return nuclei_foreground(channels.sum(axis=0, dtype=np.float64))
+    return nuclei_foreground(channels[_channel_index(pan_neuronal_channel, channels.shape[0], "pan_neuronal_channel")])
+
+
 def _recipe_foreground(channels: np.ndarray, pan: int | None, mask: Any) -> np.ndarray:
-    """The mask given, or the :func:`nuclei_foreground` of the pan-neuronal channel (of the channel sum without one)."""
+    """The mask given, or the :func:`pan_neuronal_foreground` of the channels (channels first)."""
     spatial_shape = channels.shape[1:]
     if mask is None:
-        reference = channels[pan] if pan is not None else channels.sum(axis=0, dtype=np.float64)
-        return nuclei_foreground(reference)
+        return pan_neuronal_foreground(channels, channel_axis=0, pan_neuronal_channel=pan)
     mask = np.asarray(mask)
     if mask.shape != spatial_shape or mask.dtype.kind not in "biu":
         raise ValueError(
@@ -343,7 +369,7 @@ def _fit_neurons(segmenter: Segmenter, colour_image: np.ndarray, scale, foregrou
         colour_image,
         channel_axis=channel_axis,
         scale=scale,
-        features=[tuple(entry) for entry in recipe["features"]],
+        features=recipe_features(recipe),
         coordinates=recipe["coordinates"],
         coordinate_weight=recipe["coordinate_weight"],
         mask=foreground,
@@ -418,7 +444,7 @@ def segment_neurons(
         If the image is not 2-D or 3-D (plus channels), a channel or the mask does not fit it, the foreground is
         empty or too small for ``n_neurons`` (:func:`check_n_neurons`'s sentence), or a setting is out of range.
     """
-    channels, ndim = _channels_first(image, channel_axis)
+    channels, ndim = _recipe_channels(image, channel_axis)
     colours, pan = _neuron_channels(channels.shape[0], colour_channels, pan_neuronal_channel)
     scale = _recipe_scale(scale, ndim)
     radius, weight = _radius_and_weight(nucleus_radius_um, coordinate_weight)

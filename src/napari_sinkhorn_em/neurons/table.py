@@ -15,7 +15,7 @@ import numpy as np
 
 from ..features import SPATIAL_AXIS_NAMES
 from ..image_files import atomic_write
-from ._checks import check_labels, check_same_shape, check_scale_um
+from ._checks import channels_first, check_labels, check_same_shape, check_scale_um
 from ._voxels import Voxels, group_voxels
 
 
@@ -43,23 +43,15 @@ def _covariance_columns(covariances: np.ndarray, prefix: str, axes: tuple[str, .
     }
 
 
-def _channels_first(image: Any, channel_axis: Any, labels: np.ndarray) -> np.ndarray:
-    """The image with its channels on a leading axis (one channel: a leading axis of length 1)."""
-    image = np.asarray(image)
-    if image.dtype.kind not in "biuf":
-        raise ValueError(f"The image must hold numbers; got values of type {image.dtype}.")
+def _image_channels(image: Any, channel_axis: Any, labels: np.ndarray) -> np.ndarray:
+    """The image with its channels on a leading axis, each channel covering the labels' voxels."""
+    channels = channels_first(image, channel_axis)
     if channel_axis is None:
-        check_same_shape(image, labels, "The image (channel_axis=None: one channel)")
-        return image[np.newaxis]
-    if isinstance(channel_axis, (bool, np.bool_)) or not isinstance(channel_axis, numbers.Integral):
-        raise ValueError(f"channel_axis must be an axis index (such as 0) or None; got {channel_axis!r}.")
-    if not -image.ndim <= channel_axis < image.ndim:
-        raise ValueError(
-            f"channel_axis={channel_axis} is out of range for an image with {image.ndim} axes (shape {image.shape})."
-        )
-    image = np.moveaxis(image, int(channel_axis), 0)
-    check_same_shape(image[0], labels, f"The image without its channel axis {channel_axis}")
-    return image
+        name = "The image (channel_axis=None: one channel)"
+    else:
+        name = f"The image without its channel axis {channel_axis}"
+    check_same_shape(channels[0], labels, name)
+    return channels
 
 
 def _colour_columns(
@@ -179,7 +171,7 @@ def neuron_table(
     """
     labels = check_labels(labels)
     scale = check_scale_um(scale, labels.ndim)
-    channels = _channels_first(image, channel_axis, labels)
+    channels = _image_channels(image, channel_axis, labels)
     axes = SPATIAL_AXIS_NAMES[labels.ndim]
     voxels = group_voxels(labels, scale)
     table: dict[str, np.ndarray] = {"label": voxels.neurons}
