@@ -109,7 +109,13 @@ class FeatureScaling:
         return data
 
     def to_dict(self) -> dict[str, list]:
-        """JSON-safe form: ``{"names": [...], "centre": [...], "spread": [...]}``."""
+        """JSON-safe form of the scaling, as stored in model files.
+
+        Returns
+        -------
+        dict
+            ``{"names": [...], "centre": [...], "spread": [...]}``, plain lists.
+        """
         return {
             "names": list(self.names),
             "centre": [float(value) for value in self.centre],
@@ -118,7 +124,22 @@ class FeatureScaling:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> FeatureScaling:
-        """Rebuild a scaling from :meth:`to_dict` output (or the ``center`` / ``scale`` keys of earlier files)."""
+        """Rebuild a scaling from :meth:`to_dict` output (or the ``center`` / ``scale`` keys of earlier files).
+
+        Parameters
+        ----------
+        state : dict
+            The stored form.
+
+        Returns
+        -------
+        FeatureScaling
+
+        Raises
+        ------
+        ValueError
+            If an entry is missing, or the values are inconsistent.
+        """
         state = {_EARLIER_KEYS.get(key, key): value for key, value in state.items()}
         missing = {"names", "centre", "spread"} - set(state)
         if missing:

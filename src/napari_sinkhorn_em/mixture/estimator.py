@@ -240,11 +240,21 @@ class GaussianMixture(FittedMixture):
         )
 
     def fit(self, X, y=None):
-        """Fit the mixture to the points ``X`` (n_points, n_features). Returns self.
+        """Fit the mixture to the points ``X``.
 
         ``X`` may have any numeric dtype, memory layout or byte order (it is read as
         float64, float32 as is); it must be finite. Every warning below is issued at
         most once per fit, however many starts and iterations ran.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+        y : ignored
+
+        Returns
+        -------
+        GaussianMixture
+            self, fitted.
 
         Raises
         ------
@@ -270,7 +280,17 @@ class GaussianMixture(FittedMixture):
         return self
 
     def fit_predict(self, X, y=None):
-        """Fit, then return the component index of each point."""
+        """Fit, then return the component index of each point (``fit(X).predict(X)``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+        y : ignored
+
+        Returns
+        -------
+        ndarray of int of shape (n_points,)
+        """
         return self.fit(X).predict(X)
 
     def fit_steps(self, X):
@@ -279,6 +299,14 @@ class GaussianMixture(FittedMixture):
         The estimator is fitted once the generator is exhausted; closing it early
         (``generator.close()``) abandons the fit and leaves any previous fit intact.
         This is how a user interface shows progress and cancels a fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+
+        Yields
+        ------
+        FitStep
         """
         X = check_points(X, min_rows=check_positive_int(self.n_components, "n_components"))
         check_parameters(self, X.shape[1])

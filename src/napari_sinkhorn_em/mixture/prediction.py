@@ -46,7 +46,13 @@ class FittedMixture:
         return self
 
     def reorder_components(self, order):
-        """Renumber the fitted components in place: new component k is old component ``order[k]``."""
+        """Renumber the fitted components in place: new component k is old component ``order[k]``.
+
+        Parameters
+        ----------
+        order : array-like of int of shape (n_components,)
+            A permutation of the component indices.
+        """
         order = np.asarray(order)
         for name in self.FITTED_ARRAYS:
             setattr(self, name, np.ascontiguousarray(getattr(self, name)[order]))
@@ -70,7 +76,17 @@ class FittedMixture:
         return state.means, prec_chol, log_det
 
     def estimate_log_prob(self, X):
-        """Log-density of each point under each component, shape (n_points, n_components)."""
+        """Log-density of each point under each component.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_points, n_components)
+            ``log N(x_i; mu_k, Sigma_k)``, without the weights.
+        """
         return self._log_prob_by_component(self._check_fitted(X)).T
 
     def _log_prob_by_component(self, X):
@@ -81,16 +97,45 @@ class FittedMixture:
         return log_prob
 
     def score_samples(self, X):
-        """Log-likelihood of each point under the mixture (with ``weights_``)."""
+        """Log-likelihood of each point under the mixture (with ``weights_``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_points,)
+        """
         log_prob = self.estimate_log_prob(X) + np.log(self.weights_)
         return scipy.special.logsumexp(log_prob, axis=1)
 
     def score(self, X, y=None):
-        """Mean log-likelihood per point."""
+        """Mean log-likelihood per point.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+        y : ignored
+
+        Returns
+        -------
+        float
+        """
         return float(np.mean(self.score_samples(X)))
 
     def predict_proba(self, X):
-        """Posterior probability of each component for each point, shape (n_points, n_components)."""
+        """Posterior probability of each component for each point.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_points, n_components)
+            Rows sum to 1; a point impossible under every component gets 1/K each.
+        """
         log_prob = self.estimate_log_prob(X) + np.log(self.weights_)
         # A point so far from every component that all its log-densities are -inf gets 1/K each
         # (as in predict_with_confidence), not NaN.
@@ -98,13 +143,31 @@ class FittedMixture:
         return np.exp(log_prob - scipy.special.logsumexp(log_prob, axis=1, keepdims=True))
 
     def predict(self, X):
-        """Component index (0..K-1) of the highest posterior probability for each point."""
+        """Component index (0..K-1) of the highest posterior probability for each point.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+
+        Returns
+        -------
+        ndarray of int of shape (n_points,)
+        """
         return self.predict_with_confidence(X)[0]
 
     def predict_with_confidence(self, X):
         """Component index of each point and its posterior probability (the confidence).
 
         Works in blocks of rows, so memory stays small for any number of points.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+
+        Returns
+        -------
+        labels : ndarray of int of shape (n_points,)
+        confidence : ndarray of float32 of shape (n_points,)
         """
         X = self._check_fitted(X)
         return self._assign(X, np.log(self.weights_), 1.0)
@@ -192,7 +255,16 @@ class FittedMixture:
         return labels, confidence
 
     def bic(self, X):
-        """Bayesian information criterion on ``X`` (lower is better)."""
+        """Bayesian information criterion on ``X`` (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+
+        Returns
+        -------
+        float
+        """
         X = self._check_fitted(X)
         return -2.0 * self.score(X) * X.shape[0] + self._n_parameters() * np.log(X.shape[0])
 
