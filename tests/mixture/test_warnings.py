@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from napari_sinkhorn_em import ConvergenceWarning, GaussianMixture, SinkhornConvergenceWarning
+from napari_sinkhorn_em.mixture import estimator
 
 TRUE_MEANS = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
 SIZES = (300, 200, 100)
@@ -86,3 +87,36 @@ def test_sinkhorn_max_iter_one_warns_exactly_once_per_fit(kwargs, separated_blob
     assert unconverged[0].filename == __file__  # points at the caller's line
     assert_valid_fit(model, X)
     assert np.isfinite(model.potentials_).all()
+
+
+def _unequal_blobs():
+    rng = np.random.default_rng(0)
+    return np.concatenate([rng.normal(centre, 0.3, size=(n, 2)) for centre, n in zip(((0, 0), (6, 0), (0, 6)), (900, 50, 50))])
+
+
+def test_sizes_out_of_reach_refuse_sinkhorn_em_with_a_sentence(monkeypatch):
+    # A Sinkhorn E-step that ran long and still left a class far from its size: the next ones would
+    # run as long, so the fit stops. (The pass count is lowered so that a tiny problem shows it.)
+    monkeypatch.setattr(estimator, "HOPELESS_SINKHORN_PASSES", 1)
+    model = GaussianMixture(3, method="sinkhorn", sinkhorn_max_iter=1, random_state=0)
+    with pytest.raises(ValueError, match="could not give the 3 classes their sizes.*method='em'"):
+        model.fit(_unequal_blobs())
+
+
+def test_sizes_out_of_reach_hand_the_sinkhorn_start_over_to_em(monkeypatch):
+    monkeypatch.setattr(estimator, "HOPELESS_SINKHORN_PASSES", 1)
+    X = _unequal_blobs()
+    model = GaussianMixture(3, method="em", weights="em", warmup="sinkhorn_means", sinkhorn_max_iter=1, random_state=0)
+    with pytest.warns(UserWarning, match="Sinkhorn start could not give the 3 classes equal sizes"):
+        model.fit(X)
+    assert set(model.history_["phase"]) == {"main"}  # no warm-up iteration was kept
+    reference = GaussianMixture(3, method="em", weights="em", random_state=0).fit(X)
+    np.testing.assert_array_equal(model.means_, reference.means_)  # EM from the same start
+
+
+def test_the_abandoned_sinkhorn_start_is_said_once(monkeypatch, fit_recording, of_type):
+    monkeypatch.setattr(estimator, "HOPELESS_SINKHORN_PASSES", 1)
+    model = GaussianMixture(3, method="em", weights="em", warmup="sinkhorn_means", sinkhorn_max_iter=1, random_state=0)
+    caught = fit_recording(model, _unequal_blobs())
+    assert len(of_type(caught, UserWarning, "Sinkhorn start could not")) == 1
+    assert not of_type(caught, SinkhornConvergenceWarning)

@@ -26,6 +26,12 @@ from .sinkhorn_step import SinkhornEStep
 # The Sinkhorn start's warm-up only spreads the means with the class sizes held for EM to take
 # over; its E-steps stop once every class is within this relative error of its size.
 WARMUP_SINKHORN_TOL = 1e-3
+# A Sinkhorn E-step that ends unconverged after this many passes with a class still off its size by
+# more than this fraction will not find the sizes in the next E-steps either: each would run to
+# sinkhorn_max_iter (with K = 200 classes on one intensity feature of a 512 x 512 image, about four
+# minutes each). The fit is refused instead, or the Sinkhorn start hands over to EM.
+HOPELESS_SINKHORN_PASSES = 500
+HOPELESS_MASS_ERROR = 0.5
 HISTORY_KEYS = ("log_likelihood", "ot_objective", "sinkhorn_passes", "mass_error", "n_reseeded", "phase")
 
 
@@ -441,6 +447,12 @@ def _run_phase(mixture, X, centre, state, rng, phase, report, start):
     )
     for n_iter in range(1, phase.max_iter + 1):
         objective, mass, first, second, record = _e_step(X, centre, state, phase.method, sinkhorn_step, report)
+        if _sizes_out_of_reach(record):
+            if phase.name != "warmup":
+                raise ValueError(_sizes_out_of_reach_message(mixture.n_components, record))
+            report.note_abandoned_warmup(record)
+            n_iter -= 1  # this E-step's plan is not used: EM starts from the same parameters
+            break
         n_reseeded = state.update_from_moments(
             mass, first, second, mixture.reg_covar, X, rng, means_only=phase.means_only
         )
@@ -466,6 +478,24 @@ def _run_phase(mixture, X, centre, state, rng, phase, report, start):
         final = history["ot_objective" if phase.method == "sinkhorn" else "log_likelihood"][-1]
         score = -final if phase.method == "sinkhorn" else final
     return _FitRun(state=state, history=history, converged=converged, n_iter=n_iter, score=score)
+
+
+def _sizes_out_of_reach(record):
+    """Whether a Sinkhorn E-step ran long and still left a class far from its size."""
+    return (
+        record["sinkhorn_passes"] >= HOPELESS_SINKHORN_PASSES
+        and record["mass_error"] > HOPELESS_MASS_ERROR
+    )
+
+
+def _sizes_out_of_reach_message(n_components, record):
+    return (
+        f"Sinkhorn-EM could not give the {n_components} classes their sizes: after "
+        f"{record['sinkhorn_passes']:,} passes of an E-step a class still held {record['mass_error']:.0%} "
+        f"more or less than its share, and every later E-step would run as long. With this many "
+        f"classes the features barely tell them apart; use fewer classes, more features (e.g. "
+        f"features='multiscale'), a larger epsilon, or method='em', which learns the sizes."
+    )
 
 
 def _e_step(X, centre, state, method, sinkhorn_step, report):

@@ -22,6 +22,7 @@ class FitReport:
         self.n_distinct_starts = None
         self.n_merged_by_epsilon = 0
         self.epsilon = None
+        self.abandoned_warmup = None
 
     def note_sinkhorn_phase_end(self, state, epsilon):
         """Count components merged at the end of a Sinkhorn phase with epsilon above 1.
@@ -43,6 +44,10 @@ class FitReport:
                 result.state.mass_error <= self.worst_sinkhorn.state.mass_error
             ):
                 self.worst_sinkhorn = result
+
+    def note_abandoned_warmup(self, record):
+        """Keep the E-step record of a Sinkhorn start that handed over to EM before moving the means."""
+        self.abandoned_warmup = record
 
     def note_starting_means(self, means):
         """Count the distinct starting means of a start; the fewest over the starts are kept."""
@@ -79,7 +84,20 @@ class FitReport:
                 UserWarning,
                 stacklevel=stacklevel,
             )
-        if self.worst_sinkhorn is not None:
+        if self.abandoned_warmup is not None:
+            warnings.warn(
+                f"The Sinkhorn start could not give the {n_components} classes equal sizes (after "
+                f"{self.abandoned_warmup['sinkhorn_passes']:,} passes a class still held "
+                f"{self.abandoned_warmup['mass_error']:.0%} more or less than its share), so the fit went "
+                f"on with EM from its starting means. With this many classes the features barely tell "
+                f"them apart; fewer classes or more features (e.g. features='multiscale') let the sizes "
+                f"help again.",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+        # The abandoned warm-up's own unconverged E-step is said by the warning above.
+        only_the_abandoned = self.abandoned_warmup is not None and self.n_sinkhorn_unconverged == 1
+        if self.worst_sinkhorn is not None and not only_the_abandoned:
             warn_unconverged(
                 self.worst_sinkhorn, n_unconverged=self.n_sinkhorn_unconverged,
                 n_steps=self.n_sinkhorn_steps, stacklevel=stacklevel + 1,
