@@ -6,24 +6,11 @@ Each layer's tests live in a folder of their own (``mixture/``, ``features/``, `
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-#: ../shared/data beside the repository: the real images with ground truth (read their SOURCE.md).
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
 #: CLI arguments that keep a command-line fit small: a 2,000-pixel sample.
 CLI_FAST = ("--sample-size", "2000")
-
-
-@pytest.fixture
-def shared_data() -> Path:
-    """The folder of shared real images; the test is skipped where it is not beside the checkout."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"the shared data folder {SHARED_DATA} is not here")
-    return SHARED_DATA
 
 
 @pytest.fixture
