@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
+from napari_sinkhorn_em.mixture import GaussianMixture
 from napari_sinkhorn_em.segmentation import Segmenter, segment
 
 
@@ -235,15 +236,56 @@ def test_a_filter_a_little_wider_than_a_small_image_is_still_computed():
 # ---------------------------------------------------------------- D15: outliers and tiny values
 
 
-@pytest.mark.parametrize("method", ["sinkhorn_start", "em"])
-def test_a_hot_pixel_that_swamps_the_arithmetic_is_refused_saying_to_clip_or_mask(method):
+@pytest.mark.parametrize("method", ["sinkhorn_start", "em", "sinkhorn"])
+@pytest.mark.parametrize("hot", [1e4, 1e8, 1e30])
+def test_a_hot_pixel_is_left_out_of_the_fit_and_the_other_labels_stay(method, hot):
     image = _two_halves_and_a_square()
-    image[5, 5] = 1e30
+    clean = segment(image, 3, method=method)
+    image[5, 5] = hot
+    with pytest.warns(UserWarning, match="1 pixel\\(s\\) of the fitting sample lie far beyond.*hot or dead pixels"):
+        labels = segment(image, 3, method=method)
+    others = np.ones(image.shape, dtype=bool)
+    others[5, 5] = False
+    # Before, one such pixel took a class of its own (EM) or dragged a third of the image with it.
+    assert np.array_equal(labels[others], clean[others])
+    assert labels[5, 5] == labels[15, 15]  # with the brightest class, the square's
+
+
+def test_a_dead_pixel_is_left_out_of_the_fit_too():
+    image = _two_halves_and_a_square()
+    clean = segment(image, 3)
+    image[40, 40] = -1e6
+    with pytest.warns(UserWarning, match="hot or dead pixels"):
+        labels = segment(image, 3)
+    assert np.count_nonzero(labels != clean) <= 1
+
+
+def test_a_small_class_of_far_bright_pixels_is_fitted_not_left_out():
+    image = _two_halves_and_a_square()
+    image[30:32, 5:7] = 1e4  # four pixels: more than 1 in 10,000 of the sample, so a class of its own
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels = segment(image, 3, method="em")
+    assert np.unique(labels[30:32, 5:7]).size == 1
+    assert np.count_nonzero(labels == labels[30, 5]) == 4
+
+
+def test_a_hot_pixel_that_swamps_the_arithmetic_is_still_refused_by_the_mixture():
+    X = _two_halves_and_a_square().reshape(-1, 1).astype(np.float64)
+    X[5] = 1e30
     with pytest.raises(ValueError, match="1 value\\(s\\) as far as 1e\\+30.*hot or dead pixels.*clip"):
-        segment(image, 3, method=method)
+        GaussianMixture(3).fit(X)
 
 
 def test_an_image_of_subnormal_floats_is_refused_saying_to_multiply_it():
     image = (_two_halves_and_a_square() / 300.0 * 1e-39).astype(np.float32)
     with pytest.raises(ValueError, match="smallest ordinary 32-bit float.*Multiply the image"):
         segment(image, 3)
+
+
+def test_a_hot_pixel_spread_by_filters_that_breaks_the_fit_is_named_as_the_cause():
+    image = _two_halves_and_a_square()
+    image[5, 5] = 1e8
+    # The filters make one pixel a patch, too many points to leave out; the error must not blame reg_covar.
+    with pytest.raises(ValueError, match="spread .* in one direction.*hot or dead pixels.*clip the image"):
+        segment(image, 3, features="multiscale")

@@ -9,7 +9,7 @@
 - ``_kernels``: the numba passes over the points.
 """
 
-from .checks import COVARIANCE_TYPES, MIXTURE_METHOD_NAMES, MIXTURE_METHODS, WARMUPS
+from .checks import COVARIANCE_TYPES, HOT_PIXEL_FRACTION, MIXTURE_METHOD_NAMES, MIXTURE_METHODS, WARMUPS
 from .estep import (
     CONTINUATION_EPSILONS,
     CONTINUATION_TOL,
@@ -30,6 +30,7 @@ __all__ = [
     "ConvergenceWarning",
     "FitStep",
     "GaussianMixture",
+    "HOT_PIXEL_FRACTION",
     "INITS",
     "MIXTURE_METHODS",
     "MIXTURE_METHOD_NAMES",

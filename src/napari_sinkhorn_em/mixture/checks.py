@@ -25,7 +25,8 @@ WARMUPS = (None, "sinkhorn_means")
 REG_COVAR_SPAN_RATIO = 10.0
 # ...unless it spans less than this fraction of it: then the feature is constant up to round-off.
 ROUND_OFF_SPAN_RATIO = 1e-6
-# At most this fraction of the points may be refused as hot pixels (values that swamp the others' spread).
+#: At most this fraction of the points (or one point) are taken for hot or dead pixels, refused by the
+#: mixture when they swamp the others' spread and left out of a Segmenter's fit when far from the rest.
 HOT_PIXEL_FRACTION = 1e-4
 
 

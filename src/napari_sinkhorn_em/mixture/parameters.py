@@ -115,11 +115,7 @@ class FitState:
             np.ascontiguousarray(covariances, dtype=np.float64), prec_chol
         )
         if not_positive_definite >= 0:
-            raise ValueError(
-                "A component's covariance is not positive definite: the data have too "
-                "few distinct values in some direction. Increase reg_covar (e.g. to 1e-3) "
-                "or use fewer components."
-            )
+            raise ValueError(_not_positive_definite_message(covariances[not_positive_definite]))
         return prec_chol, log_det
 
     def precisions_cholesky_compact(self):
@@ -172,3 +168,25 @@ class FitState:
         if not means_only:
             self.covariances = compact_covariances(covariances, self.covariance_type)
         return int(empty.sum())
+
+
+# A component whose values spread more than this (standard deviation, in feature units) in some
+# direction holds values far beyond the rest: standardised features spread about 1.
+FAR_SPREAD = 1e3
+
+
+def _not_positive_definite_message(covariance):
+    """Why a covariance lost its positive definiteness, in a sentence a user can act on."""
+    widest = float(np.sqrt(max(np.linalg.eigvalsh(covariance)[-1], 0.0)))
+    if widest > FAR_SPREAD:
+        return (
+            f"A component's covariance is not positive definite: its values spread {widest:.3g} in one "
+            f"direction and almost nothing in another, beyond what 64-bit floats resolve. This usually "
+            f"means a few values far beyond all others, such as hot or dead pixels (clip the image, e.g. "
+            f"numpy.clip(image, None, numpy.percentile(image, 99.99)), or mask them), or features in "
+            f"very different units (rescale them)."
+        )
+    return (
+        "A component's covariance is not positive definite: the data have too few distinct values in "
+        "some direction. Increase reg_covar (e.g. to 1e-3) or use fewer components."
+    )

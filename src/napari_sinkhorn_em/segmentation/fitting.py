@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable, Generator
 from typing import Any
@@ -9,17 +10,65 @@ from typing import Any
 import numpy as np
 
 from ..contracts import FitSource, Progress
-from ..mixture import MIXTURE_METHOD_NAMES, GaussianMixture, SinkhornConvergenceWarning
+from ..mixture import HOT_PIXEL_FRACTION, MIXTURE_METHOD_NAMES, GaussianMixture, SinkhornConvergenceWarning
 from .size_search import SizeSearch, size_search_steps
 
 __all__ = [
+    "LONG_FIT_SECONDS",
+    "FitClock",
+    "OUTLIER_RANGES",
     "check_class_sizes_fit",
     "check_enough_points",
+    "leave_out_far_outliers",
     "mixture_fit_steps",
     "sampled_rows",
     "size_search_fit_steps",
     "solve_plan",
 ]
+
+
+#: A value is a far outlier when it lies beyond the central 99.8 % of its feature's values by more
+#: than this many times that central range (:func:`leave_out_far_outliers`).
+OUTLIER_RANGES = 10.0
+
+
+def leave_out_far_outliers(X: np.ndarray) -> np.ndarray:
+    """The fitting sample without its few far outliers (hot or dead pixels), with a warning.
+
+    A single hot pixel far brighter than the rest takes a class of its own in a maximum-likelihood
+    fit (its Gaussian collapses onto it) and, with held class sizes, drags a whole class's share
+    towards it. Points that lie, in any feature, more than :data:`OUTLIER_RANGES` times the range
+    of the central 99.8 % of that feature's values beyond that range are left out when they are at
+    most ``mixture.HOT_PIXEL_FRACTION`` (1 in 10,000) of the sample, or a single point: a few hot or
+    dead pixels, not a small class of real objects. They are still labelled afterwards, like any pixel.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The standardised fitting sample.
+
+    Returns
+    -------
+    ndarray
+        ``X`` itself when it has no such outliers, otherwise a copy without them.
+    """
+    lower, upper = np.quantile(X, [0.001, 0.999], axis=0)
+    reach = OUTLIER_RANGES * (upper - lower)
+    # A feature that is constant on 99.8 % of the sample has no range to measure outliers against.
+    far = ((X > upper + reach) | (X < lower - reach)) & (reach > 0)
+    outlier = far.any(axis=1)
+    n_outliers = int(np.count_nonzero(outlier))
+    if n_outliers == 0 or n_outliers > max(1, HOT_PIXEL_FRACTION * X.shape[0]):
+        return X
+    warnings.warn(
+        f"{n_outliers} pixel(s) of the fitting sample lie far beyond all the others (more than "
+        f"{OUTLIER_RANGES:g} times the range of the other values), as hot or dead pixels do. They were "
+        f"left out of the fit so that they do not take a class of their own, and they are still "
+        f"labelled. To leave them out of the labels too, clip the image or mask them.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return X[~outlier]
 
 
 def _fit_progress(mixture: GaussianMixture, step: Any) -> Progress:
@@ -39,9 +88,73 @@ def _fit_progress(mixture: GaussianMixture, step: Any) -> Progress:
 
 
 def mixture_fit_steps(mixture: GaussianMixture, X: np.ndarray) -> Generator[Progress, None, None]:
-    """Fit ``mixture`` on ``X``, yielding a progress report per iteration."""
+    """Fit ``mixture`` on ``X``, yielding a progress report per iteration.
+
+    Once the iterations so far say how long the rest may take, each report's message ends with
+    that time, and a fit that may take longer than :data:`LONG_FIT_SECONDS` warns once.
+    """
+    clock = FitClock(mixture.n_components, X.shape[0])
     for step in mixture.fit_steps(X):
-        yield _fit_progress(mixture, step)
+        report = _fit_progress(mixture, step)
+        yield clock.annotate(report, step.phase, step.start)
+
+
+#: A fit whose iterations so far project it beyond this many seconds warns once (:class:`FitClock`).
+LONG_FIT_SECONDS = 900.0
+# A projection needs this many iterations of the current phase and seconds of fitting: the first
+# iterations from a rough start (and numba's compilation) are the slowest.
+_PROJECT_AFTER_ITERATIONS = 3
+_PROJECT_AFTER_SECONDS = 10.0
+
+
+class FitClock:
+    """How long the rest of a fit may take, from the pace of its current phase so far.
+
+    The projection assumes the fit runs to ``max_iter``: most stop earlier, when they converge,
+    so it is an upper estimate.
+    """
+
+    def __init__(self, n_components: int, n_samples: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.n_components = n_components
+        self.n_samples = n_samples
+        self.clock = clock
+        self.started = clock()
+        self.warned = False
+        # The current phase (name, start), and the time, fraction and iterations since its first report.
+        self.phase: tuple[str, int] | None = None
+        self.phase_started = self.started
+        self.phase_fraction = 0.0
+        self.iterations = 0
+
+    def annotate(self, report: Progress, phase: str, start: int) -> Progress:
+        """``report`` with the projected time left in its message, warning once if it is long."""
+        now = self.clock()
+        if self.phase != (phase, start):
+            self.phase, self.phase_started, self.phase_fraction, self.iterations = (phase, start), now, report.fraction, 0
+        self.iterations += 1
+        done = report.fraction - self.phase_fraction
+        if self.iterations <= _PROJECT_AFTER_ITERATIONS or now - self.started < _PROJECT_AFTER_SECONDS or done <= 0:
+            return report
+        left = (now - self.phase_started) / done * (1.0 - report.fraction)
+        if not self.warned and now - self.started + left > LONG_FIT_SECONDS:
+            self.warned = True
+            warnings.warn(
+                f"This fit may take up to {_duration(now - self.started + left)} ({self.n_components} "
+                f"classes on {self.n_samples:,} pixels; it has taken {_duration(now - self.started)} so far). "
+                f"It stops earlier if it converges. Fewer classes, a smaller sample size or EM make it faster.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return Progress(report.stage, report.fraction, f"{report.message}, at most {_duration(left)} left")
+
+
+def _duration(seconds: float) -> str:
+    """A duration as a person says it: "40 s", "12 min", "3.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def check_enough_points(n_points: int, n_components: int) -> None:

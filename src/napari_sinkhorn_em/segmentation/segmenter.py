@@ -30,6 +30,7 @@ from ..mixture import GaussianMixture
 from .fitting import (
     check_class_sizes_fit,
     check_enough_points,
+    leave_out_far_outliers,
     mixture_fit_steps,
     sampled_rows,
     size_search_fit_steps,
@@ -312,7 +313,7 @@ class Segmenter(SegmentationModel):
         rows = yield from sampled_rows(source, sample)
         robust = np.arange(len(source.names)) < source.n_feature_columns
         scaling = fit_robust_scaling(rows, source.names, robust)
-        X = scaling.apply(rows, copy=False)
+        X = leave_out_far_outliers(scaling.apply(rows, copy=False))
 
         mixture_rng = copy.deepcopy(rng)
         yield Progress("fit", 0.0, f"Fitting {METHOD_NAMES[self.method]} on {X.shape[0]:,} pixels")
