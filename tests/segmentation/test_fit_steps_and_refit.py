@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from napari_sinkhorn_em.segmentation import Progress, Segmenter, segment
+from napari_sinkhorn_em.segmentation.fitting import FitClock
 
 FAST = {"max_iter": 30}
 
@@ -81,3 +82,41 @@ def test_refit_of_em_only_solves_the_plan_again(two_unequal_classes):
     list(segmenter.refit_steps(epsilon=0.1))
     np.testing.assert_array_equal(segmenter.mixture_.means_, means)
     assert not np.allclose(segmenter.plan_potentials_, potentials)
+
+
+
+class _Clock:
+    """A stand-in for time.monotonic that moves by ``step`` seconds at every call."""
+
+    def __init__(self, step):
+        self.now, self.step = 0.0, step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
+def _clocked_reports(seconds_per_iteration, n_iterations):
+    clock = FitClock(2, 600, clock=_Clock(seconds_per_iteration))
+    return [
+        clock.annotate(Progress("fit", (i + 1) / n_iterations, f"EM iteration {i + 1}"), "main", 0)
+        for i in range(n_iterations)
+    ]
+
+
+def test_a_slow_fit_says_how_long_it_may_take_and_warns_once():
+    # 20 s per iteration, 100 iterations: about 33 min in all, beyond LONG_FIT_SECONDS.
+    with pytest.warns(UserWarning, match="This fit may take up to 33 min \\(2 classes on 600 pixels") as caught:
+        reports = _clocked_reports(20.0, 100)
+    assert len([w for w in caught if "may take up to" in str(w.message)]) == 1
+    assert reports[9].message == "EM iteration 10, at most 30 min left"
+    assert reports[-1].message.endswith("at most 0 s left")
+    # Not from the first iterations, which include compiling and a rough start.
+    assert [report.message for report in reports[:3]] == ["EM iteration 1", "EM iteration 2", "EM iteration 3"]
+
+
+def test_a_quick_fit_reports_no_time_and_does_not_warn(recwarn):
+    reports = _clocked_reports(0.01, 50)
+    assert [report.message for report in reports] == [f"EM iteration {i + 1}" for i in range(50)]
+    assert not [w for w in recwarn if "may take up to" in str(w.message)]
+
