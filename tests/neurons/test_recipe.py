@@ -13,6 +13,7 @@ from napari_sinkhorn_em.neurons import (
     CATEGORY_CODES,
     MIN_VOXELS_PER_NEURON,
     NeuronSegmentation,
+    find_neuron_peaks,
     match_neurons,
     model_position_covariances,
     nuclei_foreground,
@@ -141,7 +142,7 @@ def test_a_given_mask_and_channels_are_used(head):
         result = segment_neurons(head.image, channel_axis=0, scale=head.scale, mask=mask, colour_channels=(2, 1, 0),
                                  n_neurons=N_NEURONS, progress=lambda stage, fraction: stages.add(stage))
     assert np.array_equal(result.foreground, mask)
-    assert result.suggested_n_neurons == suggest_n_neurons(mask, head.scale)
+    assert result.suggested_n_neurons == len(find_neuron_peaks(head.image[PAN_NEURONAL], mask, head.scale))
     assert result.colour_channels == (2, 1, 0) and result.pan_neuronal_channel == PAN_NEURONAL
     assert result.colour_columns == ("mean_channel_2", "mean_channel_1", "mean_channel_0")
     assert {"features", "fit", "assign"} <= stages

@@ -12,9 +12,13 @@ of each voxel becomes its label (0 = background, label k = component k − 1).
      the :func:`nuclei_foreground` (the half-maximum between the background
      and the typical nucleus peak, so that the blurred halo around each
      nucleus stays out) of that channel.
-  2. **How many**: ``n_neurons``, or :func:`suggest_n_neurons` of the
-     foreground at ``nucleus_radius_um``; :func:`check_n_neurons` refuses
-     more than one neuron per 10 foreground voxels.
+  2. **How many, and where**: :func:`find_neuron_peaks`, the bright spots
+     of the pan-neuronal channel (of the sum of the channels when there is
+     none) inside the foreground, at least one ``nucleus_radius_um`` apart;
+     ``n_neurons``, or the number of spots (:func:`suggest_n_neurons` of
+     the foreground volume at ``nucleus_radius_um`` with ``init="kmeans"``
+     or when there is none); :func:`check_n_neurons` refuses more than one
+     neuron per 10 foreground voxels.
   3. **Features** of each foreground voxel: the intensity of each colour
      channel, standardised (median / interquartile range over the
      foreground), and its position in µm (``index * scale``) times
@@ -22,9 +26,11 @@ of each voxel becomes its label (0 = background, label k = component k − 1).
      one nucleus radius counts as much as one colour IQR. The
      pan-neuronal channel is not a feature (every neuron is bright in it).
   4. **Fit**: a :class:`~napari_sinkhorn_em.segmentation.Segmenter` with K
-     full-covariance Gaussians started from k-means (:data:`NEURON_INIT`),
-     on every foreground voxel (a random
-     :data:`MAX_FIT_VOXELS` of them when there are more).
+     full-covariance Gaussians, each started at the features of one spot
+     (:func:`peak_starting_means`, :data:`NEURON_INIT`), fitted by EM
+     (:func:`neuron_method`) on every foreground voxel (a random
+     :data:`MAX_FIT_VOXELS` of them when there are more). ``init="kmeans"``
+     is the recipe before issue 17: k-means means and the Sinkhorn start.
   5. **Labels**: each foreground voxel gets its most probable component
      (label k = component k − 1), then :func:`clean_instances` makes each
      neuron one connected body and drops specks below ``min_voxels``.
@@ -35,6 +41,9 @@ of each voxel becomes its label (0 = background, label k = component k − 1).
 The steps are also available one by one, to turn any label image into what a
 NeuroPAL user works with:
 
+* :func:`find_neuron_peaks` -- the bright spots of a channel inside a
+  foreground (the neurons' centres, strongest first); :func:`peak_starting_means`
+  -- a mixture's starting means at them, in its feature space.
 * :func:`suggest_n_neurons` -- how many neurons (components) to ask for, from
   the foreground volume; :func:`check_n_neurons` -- whether that many can be
   fitted to the foreground at all.
@@ -68,11 +77,14 @@ from .recipe import (
     DEFAULT_NEURON_MAX_ITER,
     MAX_FIT_VOXELS,
     NEURON_INIT,
+    NEURON_INITS,
     NeuronSegmentation,
+    neuron_method,
     nuclei_foreground,
     pan_neuronal_foreground,
     segment_neurons,
 )
+from .peaks import PEAK_DISTANCE_FACTOR, PEAK_SIGMA_FACTOR, find_neuron_peaks, peak_starting_means
 from .table import model_position_covariances, napari_features, neuron_table, write_neuron_table
 
 __all__ = [
@@ -84,18 +96,24 @@ __all__ = [
     "MAX_FIT_VOXELS",
     "MIN_VOXELS_PER_NEURON",
     "NEURON_INIT",
+    "NEURON_INITS",
     "NeuronMatch",
     "NeuronSegmentation",
     "PART_FRACTION",
+    "PEAK_DISTANCE_FACTOR",
+    "PEAK_SIGMA_FACTOR",
     "check_n_neurons",
     "clean_instances",
+    "find_neuron_peaks",
     "match_centres",
     "match_neurons",
     "model_position_covariances",
     "napari_features",
+    "neuron_method",
     "neuron_table",
     "nuclei_foreground",
     "pan_neuronal_foreground",
+    "peak_starting_means",
     "segment_neurons",
     "suggest_n_neurons",
     "write_neuron_table",

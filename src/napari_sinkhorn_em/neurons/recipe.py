@@ -13,9 +13,11 @@ from scipy import ndimage
 
 from ..contracts import recipe_features
 from ..features import SPATIAL_AXIS_NAMES, channel_values, extract_features, otsu_foreground
-from ..segmentation import Segmenter
+from .._validation import check_choice
+from ..segmentation import Segmenter, default_method
 from ._checks import channels_first, check_number, check_scale_um
 from .counting import DEFAULT_NUCLEUS_RADIUS_UM, MIN_VOXELS_PER_NEURON, check_n_neurons, suggest_n_neurons
+from .peaks import find_neuron_peaks, peak_starting_means
 from .instances import CleanedInstances, clean_instances
 from .table import model_position_covariances, neuron_table
 
@@ -24,10 +26,14 @@ MAX_FIT_VOXELS = 500_000
 
 #: Default cap on the iterations of the mixture's main fit in :func:`segment_neurons`.
 DEFAULT_NEURON_MAX_ITER = 300
-#: How :func:`segment_neurons` starts its mixture: from k-means (k-means++ seeds, then Lloyd's
-#: iterations). On the 200-neuron heads of docs/evidence.md (section 6) the default method matched
-#: 175 neurons from it (range 174-176 over 6 fits) against 171 (167-176) from k-means++ seeds alone.
-NEURON_INIT = "kmeans"
+#: How :func:`segment_neurons` starts its mixture by default: ``"peaks"``, one Gaussian at each
+#: bright spot of the pan-neuronal channel (:func:`find_neuron_peaks`), K = the number of spots and
+#: EM from there; ``"kmeans"``, the recipe before issue 17: K from the foreground volume
+#: (:func:`suggest_n_neurons`), k-means means and the Sinkhorn start. On the 200-neuron heads of
+#: docs/evidence.md (section 6) the peaks matched 198.5 neurons (198-199 over 6 fits), k-means 175.2.
+NEURON_INIT = "peaks"
+#: The starts :func:`segment_neurons` offers (see :data:`NEURON_INIT`).
+NEURON_INITS = ("peaks", "kmeans")
 
 #: Percentiles over the neurons between which :meth:`NeuronSegmentation.colours_rgb` stretches each channel.
 COLOUR_STRETCH_PERCENTILES = (2.0, 98.0)
@@ -56,7 +62,9 @@ class NeuronSegmentation:
     n_neurons : int
         The number of components K fitted.
     suggested_n_neurons : int
-        :func:`suggest_n_neurons` of ``foreground`` (K when none was given).
+        The number of neurons suggested (K when none was given): the number
+        of :func:`find_neuron_peaks` with ``init="peaks"``, else (or when
+        there is no peak) :func:`suggest_n_neurons` of ``foreground``.
     cleanup : CleanedInstances
         What :func:`clean_instances` changed.
     scale : tuple of float
@@ -69,6 +77,10 @@ class NeuronSegmentation:
         The table's ``mean_<channel>`` columns of ``colour_channels``, in order.
     nucleus_radius_um : float
         The nucleus radius the number of neurons and the position weight came from.
+    suggested_by : {"volume", "peaks"}
+        What suggested the number: the foreground volume or the peaks.
+    init : {"peaks", "kmeans"}
+        How the mixture was started (:data:`NEURON_INIT`).
     """
 
     labels: np.ndarray = field(repr=False)
@@ -83,6 +95,8 @@ class NeuronSegmentation:
     pan_neuronal_channel: int | None = None
     colour_columns: tuple[str, ...] = ()
     nucleus_radius_um: float = DEFAULT_NUCLEUS_RADIUS_UM
+    suggested_by: str = "volume"
+    init: str = "kmeans"
 
     def centres_um(self) -> np.ndarray:
         """The neurons' centres in µm, shape (n, ndim), columns (z, y, x), rows as the table's.
@@ -126,19 +140,22 @@ class NeuronSegmentation:
         """One sentence on what was found, for a biologist.
 
         E.g. ``"Found 196 neurons in 32,447 foreground voxels (200 fitted, as
-        suggested by the foreground volume at a nucleus radius of 1.4 µm; 4
+        suggested by the bright spots at a nucleus radius of 1.4 µm; 4
         came out empty or too small), median volume 11.2 µm³, median
-        confidence 0.98."``
+        confidence 0.98."`` (``"the foreground volume"`` when the number
+        came from it).
         """
         n_found = len(self.table["label"])
         three_d = self.labels.ndim == 3
         in_voxels = all(value == 1.0 for value in self.scale)
         length = "voxels" if in_voxels else "µm"
         radius = f" at a nucleus radius of {self.nucleus_radius_um:g} {length}"
+        by, verb = ("the bright spots", "suggest") if self.suggested_by == "peaks" else ("the foreground volume",
+                                                                                          "suggests")
         if self.n_neurons == self.suggested_n_neurons:
-            fitted = f"{self.n_neurons} fitted, as suggested by the foreground volume{radius}"
+            fitted = f"{self.n_neurons} fitted, as suggested by {by}{radius}"
         else:
-            fitted = f"{self.n_neurons} fitted; the foreground volume suggests {self.suggested_n_neurons}{radius}"
+            fitted = f"{self.n_neurons} fitted; {by} {verb} {self.suggested_n_neurons}{radius}"
         lost = self.n_neurons - n_found
         if lost:
             fitted += f"; {lost} came out empty or too small"
@@ -332,11 +349,79 @@ def _recipe_foreground(channels: np.ndarray, pan: int | None, mask: Any) -> np.n
     return mask.astype(bool)
 
 
-def _neuron_segmenter(n_components: int, coordinate_weight: float, foreground: np.ndarray, method, random_state,
+def neuron_method(method: str | None = None, init: str | None = None) -> str:
+    """The way :func:`segment_neurons` fits its mixture for a ``method`` and ``init``.
+
+    Parameters
+    ----------
+    method : str or None, default None
+        The method asked for; None: EM after the ``"peaks"`` start (the
+        Sinkhorn start's equal-size warm-up would move the means off the
+        peaks), the Segmenter's default (:func:`~napari_sinkhorn_em.segmentation.default_method`)
+        after ``"kmeans"``.
+    init : {"peaks", "kmeans"} or None, default None
+        The start; None: :data:`NEURON_INIT`.
+
+    Returns
+    -------
+    str
+        A key of :data:`~napari_sinkhorn_em.segmentation.METHODS`.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``init``.
+    """
+    init = check_choice(NEURON_INIT if init is None else init, "init", NEURON_INITS)
+    if method is not None:
+        return method
+    return "em" if init == "peaks" else default_method()
+
+
+@dataclass(frozen=True)
+class _Start:
+    """How many neurons to fit, what suggested it and where their Gaussians start (None: k-means)."""
+
+    n_components: int
+    suggested: int
+    suggested_by: str
+    means: np.ndarray | None
+
+
+def _colour_input(colour_image: np.ndarray) -> tuple[np.ndarray, int | None]:
+    """The colour channels (channels first) as the Segmenter takes them: one channel without its axis."""
+    return (colour_image[0], None) if colour_image.shape[0] == 1 else (colour_image, 0)
+
+
+def _neuron_start(channels, colours, pan, foreground, scale, radius, weight, init, n_neurons, random_state) -> _Start:
+    """K (given or suggested) and, for ``init="peaks"``, the starting means at the peaks in feature space."""
+    n_foreground = int(np.count_nonzero(foreground))
+    peaks = None
+    if init == "peaks":
+        peak_image = channels[pan] if pan is not None else channels.sum(axis=0, dtype=np.float64)
+        peaks = find_neuron_peaks(peak_image, foreground, scale, radius)
+    if peaks is not None and len(peaks):
+        suggested, suggested_by = min(len(peaks), max(1, n_foreground // MIN_VOXELS_PER_NEURON)), "peaks"
+    else:
+        suggested, suggested_by = suggest_n_neurons(foreground, scale, radius), "volume"
+    n_components = check_n_neurons(suggested if n_neurons is None else n_neurons, n_foreground)
+    if peaks is None:
+        return _Start(n_components, suggested, suggested_by, None)
+    colour_image, channel_axis = _colour_input(channels[list(colours)])
+    # Standardised on every foreground voxel, as the fit's scaling is (up to its subsample above MAX_FIT_VOXELS).
+    stack = extract_features(colour_image, channel_axis=channel_axis, scale=scale, features="intensity",
+                             coordinates=True, coordinate_weight=weight, mask=foreground, standardize=True)
+    means = peak_starting_means(stack, peaks, n_components, random_state)
+    return _Start(n_components, suggested, suggested_by, means)
+
+
+def _neuron_segmenter(start: _Start, coordinate_weight: float, foreground: np.ndarray, method, random_state,
                       max_iter) -> Segmenter:
-    """The recipe's segmenter: colour intensity and position, started from k-means, on at most MAX_FIT_VOXELS."""
+    """The recipe's segmenter: colour intensity and position, from ``start``'s means or k-means, on at most
+    MAX_FIT_VOXELS."""
+    means = {} if start.means is None else {"means_init": start.means}
     return Segmenter(
-        n_components,
+        start.n_components,
         method=method,
         features="intensity",
         coordinates=True,
@@ -344,7 +429,8 @@ def _neuron_segmenter(n_components: int, coordinate_weight: float, foreground: n
         sample_size=None if np.count_nonzero(foreground) <= MAX_FIT_VOXELS else MAX_FIT_VOXELS,
         random_state=random_state,
         max_iter=max_iter,
-        init=NEURON_INIT,
+        init="kmeans",
+        **means,
     )
 
 
@@ -358,10 +444,7 @@ def _fit_neurons(segmenter: Segmenter, colour_image: np.ndarray, scale, foregrou
     <napari_sinkhorn_em.mixture.GaussianMixture.predict_with_confidence>` on
     the same standardised features (0 outside the foreground).
     """
-    if colour_image.shape[0] == 1:
-        colour_image, channel_axis = colour_image[0], None
-    else:
-        channel_axis = 0
+    colour_image, channel_axis = _colour_input(colour_image)
     segmenter.fit(colour_image, channel_axis=channel_axis, scale=scale, mask=foreground, progress=progress)
     labels = segmenter.predict(colour_image, channel_axis=channel_axis, scale=scale, mask=foreground, progress=progress)
     recipe = segmenter.recipe_
@@ -382,18 +465,28 @@ def _fit_neurons(segmenter: Segmenter, colour_image: np.ndarray, scale, foregrou
     return labels.astype(label_type), confidence
 
 
+def _labels_and_table(segmenter, channels, colours, scale, foreground, progress, min_voxels, channel_names):
+    """Fit ``segmenter`` to the colour channels, clean its labels and tabulate them: (cleanup, table)."""
+    fitted, confidence = _fit_neurons(segmenter, channels[list(colours)], scale, foreground, progress)
+    cleanup = clean_instances(fitted, min_voxels=min_voxels)
+    table = neuron_table(cleanup.labels, channels, channel_axis=0, scale=scale, colour_channels=colours,
+                         channel_names=channel_names, confidence=confidence,
+                         covariances=model_position_covariances(segmenter))
+    return cleanup, table
+
+
 def segment_neurons(
     image: Any, *, channel_axis: int | None, scale: Sequence[float] | None, n_neurons: int | None = None,
     colour_channels: Sequence[int] | None = None, pan_neuronal_channel: int | bool | None = None, mask: Any = None,
     nucleus_radius_um: float = DEFAULT_NUCLEUS_RADIUS_UM, method: str | None = None, random_state: int | None = 0,
     max_iter: int = DEFAULT_NEURON_MAX_ITER, progress: Callable[[str, float], None] | None = None,
     coordinate_weight: float | None = None, channel_names: Sequence[str] | None = None,
-    min_voxels: int = MIN_VOXELS_PER_NEURON,
+    min_voxels: int = MIN_VOXELS_PER_NEURON, init: str | None = None,
 ) -> NeuronSegmentation:
     """Find the neurons of a NeuroPAL stack: one Gaussian per neuron over position and colour.
 
-    The recipe of the :mod:`napari_sinkhorn_em.neurons` overview: the foreground, how many neurons, their features,
-    the fit (:data:`NEURON_INIT`), clean labels (:func:`clean_instances`) and the table (:func:`neuron_table`).
+    The recipe of the :mod:`napari_sinkhorn_em.neurons` overview: foreground, K and start (:data:`NEURON_INIT`),
+    features, fit (:func:`neuron_method`), clean labels (:func:`clean_instances`), table (:func:`neuron_table`).
 
     Parameters
     ----------
@@ -406,7 +499,7 @@ def segment_neurons(
         Voxel size in µm per spatial axis (z, y, x). None measures in voxels; on a 3-D stack, None or
         all ones gives a UserWarning: the radius and the table are then in voxels, z counting as y and x.
     n_neurons : int, optional
-        The number of neurons K to fit; None: :func:`suggest_n_neurons` of the foreground.
+        K; None: the number of :func:`find_neuron_peaks` (``init="kmeans"`` or no peak: :func:`suggest_n_neurons`).
     colour_channels : sequence of int, optional
         The colour features, tabulated, in the order of :meth:`NeuronSegmentation.colours_rgb` (red, green, blue);
         None: every channel but the pan-neuronal one.
@@ -418,20 +511,22 @@ def segment_neurons(
     nucleus_radius_um : float, default DEFAULT_NUCLEUS_RADIUS_UM
         Typical nucleus radius in µm (1.4 for head neurons).
     method : {"sinkhorn_start", "em", "sinkhorn"} or None, optional
-        How the mixture is fitted (:data:`~napari_sinkhorn_em.segmentation.METHODS`); None: the default.
+        How the mixture is fitted (:data:`~napari_sinkhorn_em.segmentation.METHODS`); None: :func:`neuron_method`.
     random_state : int or None, default 0
         Seed of the start and the subsample; the same seed gives the same labels.
     max_iter : int, default DEFAULT_NEURON_MAX_ITER
         Most iterations of the mixture's main fit.
     progress : callable, optional
-        ``progress(stage, fraction)``, stages of :meth:`~napari_sinkhorn_em.segmentation.Segmenter.fit` and
-        ``"assign"``; an exception raised in it stops the run.
+        ``progress(stage, fraction)``, stages of ``Segmenter.fit`` and ``"assign"``; raising in it stops the run.
     coordinate_weight : float, optional
         Weight of the positions in µm; None: ``1 / nucleus_radius_um``.
     channel_names : sequence of str, optional
         One name per channel for the table's columns (e.g. NEUROPAL_CHANNEL_NAMES); None: ``channel_0``, ...
     min_voxels : int, default MIN_VOXELS_PER_NEURON
         Smallest neuron kept by the clean-up, in voxels.
+    init : {"peaks", "kmeans"} or None, optional
+        The start (None: :data:`NEURON_INIT`): ``"peaks"``, the K strongest :func:`find_neuron_peaks`
+        (:func:`peak_starting_means`); ``"kmeans"``, the recipe before issue 17 (k-means, K from the volume).
 
     Returns
     -------
@@ -446,19 +541,17 @@ def segment_neurons(
     """
     channels, ndim = _recipe_channels(image, channel_axis)
     colours, pan = _neuron_channels(channels.shape[0], colour_channels, pan_neuronal_channel)
-    scale = _recipe_scale(scale, ndim)
-    radius, weight = _radius_and_weight(nucleus_radius_um, coordinate_weight)
+    scale, (radius, weight) = _recipe_scale(scale, ndim), _radius_and_weight(nucleus_radius_um, coordinate_weight)
+    init = check_choice(NEURON_INIT if init is None else init, "init", NEURON_INITS)
     foreground = _recipe_foreground(channels, pan, mask)
-    suggested = suggest_n_neurons(foreground, scale, radius)
-    n_components = check_n_neurons(suggested if n_neurons is None else n_neurons, int(np.count_nonzero(foreground)))
-    segmenter = _neuron_segmenter(n_components, weight, foreground, method, random_state, max_iter)
-    fitted, confidence = _fit_neurons(segmenter, channels[list(colours)], scale, foreground, progress)
-    cleanup = clean_instances(fitted, min_voxels=min_voxels)
-    table = neuron_table(cleanup.labels, channels, channel_axis=0, scale=scale, colour_channels=colours,
-                         channel_names=channel_names, confidence=confidence,
-                         covariances=model_position_covariances(segmenter))
+    start = _neuron_start(channels, colours, pan, foreground, scale, radius, weight, init, n_neurons, random_state)
+    segmenter = _neuron_segmenter(start, weight, foreground, neuron_method(method, init), random_state, max_iter)
+    cleanup, table = _labels_and_table(segmenter, channels, colours, scale, foreground, progress, min_voxels,
+                                       channel_names)
     return NeuronSegmentation(
-        labels=cleanup.labels, table=table, segmenter=segmenter, foreground=foreground, n_neurons=n_components,
-        suggested_n_neurons=suggested, cleanup=cleanup, scale=scale, colour_channels=colours, pan_neuronal_channel=pan,
-        colour_columns=_colour_column_names(channels.shape[0], colours, channel_names), nucleus_radius_um=radius,
+        labels=cleanup.labels, table=table, segmenter=segmenter, foreground=foreground,
+        n_neurons=start.n_components, suggested_n_neurons=start.suggested, cleanup=cleanup, scale=scale,
+        colour_channels=colours, pan_neuronal_channel=pan, nucleus_radius_um=radius,
+        colour_columns=_colour_column_names(channels.shape[0], colours, channel_names),
+        suggested_by=start.suggested_by, init=init,
     )
