@@ -34,7 +34,7 @@ from superqt import QCollapsible
 from ..features import WELL_MARGIN
 from ..mixture import GaussianMixture
 from ..neurons import DEFAULT_NUCLEUS_RADIUS_UM
-from ..segmentation import CERTAINTY_CAP, Segmenter
+from ..segmentation import CERTAINTY_CAP, SEGMENTER_DEFAULTS
 from .settings import NEURONS_RECIPE
 
 __all__ = [
@@ -67,8 +67,7 @@ PROGRESS_STEPS = 1000
 #: Range of K: classes for the class fits, neurons for the neurons recipe.
 CLASS_RANGE = (2, 64)
 NEURON_RANGE = (1, 100_000)
-#: The library's defaults, shown as the controls' starting values (one source for the widget and the CLI).
-SEGMENTER_DEFAULTS = Segmenter().get_params()
+#: The mixture's defaults, shown as the controls' starting values beside SEGMENTER_DEFAULTS.
 MIXTURE_DEFAULTS = GaussianMixture(SEGMENTER_DEFAULTS["n_components"])
 #: The iteration limit shown by default (a class fit).
 CLASS_MAX_ITER = MIXTURE_DEFAULTS.max_iter

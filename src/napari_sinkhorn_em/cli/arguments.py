@@ -6,12 +6,9 @@ import argparse
 from typing import Any, NoReturn
 
 from ..features import AUTOMATIC_MASKS, PRESETS, WELL_MARGIN
-from ..segmentation import ASSIGNMENTS, DEFAULT_SIZE_TOLERANCE, METHODS, Segmenter
+from ..segmentation import ASSIGNMENTS, DEFAULT_SIZE_TOLERANCE, METHODS, SEGMENTER_DEFAULTS
 from .errors import CommandError
 from .files import MAX_CHANNELS
-
-#: The library's defaults of the fit options (those of a Segmenter), used where an option is not given.
-SEGMENTER_DEFAULTS = Segmenter().get_params()
 
 #: Options that shape a fit (argparse name: flag); a saved model (--model) brings its own.
 FIT_OPTIONS = {

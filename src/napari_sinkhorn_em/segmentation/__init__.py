@@ -16,7 +16,7 @@ from .methods import (
 from .model import SegmentationModel
 from .model_file import FORMAT_VERSION
 from .segment import segment, segment_dask
-from .segmenter import Segmenter
+from .segmenter import SEGMENTER_DEFAULTS, Segmenter
 from .settings import SegmenterSettings
 from .size_search import (
     SIZE_BINDING_FRACTION,
@@ -52,6 +52,7 @@ __all__ = [
     "SIZE_MIN_RISE_FRACTION",
     "SIZE_SLOPE_SPAN",
     "SIZE_STEPS_PER_DOUBLING",
+    "SEGMENTER_DEFAULTS",
     "SegmentationModel",
     "Segmenter",
     "SegmenterSettings",

@@ -17,6 +17,7 @@ bit-identical labels.
 from __future__ import annotations
 
 import copy
+from types import MappingProxyType
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -347,3 +348,8 @@ class Segmenter(SegmentationModel):
         mixture = self.new_mixture(rng)
         yield from mixture_fit_steps(mixture, X)
         return mixture, None
+
+
+#: A Segmenter's default settings (``Segmenter().get_params()``, read-only): the command line's
+#: and the widget's starting values, so that they cannot drift from the library's.
+SEGMENTER_DEFAULTS = MappingProxyType(Segmenter().get_params())
