@@ -12,12 +12,15 @@ from .. import image_files
 from ..neurons import (
     DEFAULT_NEURON_MAX_ITER,
     DEFAULT_NUCLEUS_RADIUS_UM,
+    NEURON_INIT,
+    NEURON_INITS,
     NeuronSegmentation,
     match_neurons,
+    neuron_method,
     segment_neurons,
     write_neuron_table,
 )
-from ..segmentation import METHOD_NAMES, METHODS, default_method
+from ..segmentation import METHOD_NAMES, METHODS
 from .arguments import pan_neuronal_channel, positive_float, whole_number
 from .errors import CommandError, sentence
 from .files import MAX_CHANNELS, output_folder, stem
@@ -62,12 +65,16 @@ def add_neurons_command(commands: Any) -> None:
                          help="one name per channel for the table's columns, e.g. mTagBFP2 CyOFP1 mNeptune2.5 "
                               "pan-neuronal (default channel_0, channel_1, ...)")
     neurons.add_argument("--n-neurons", type=whole_number(1), default=None, metavar="K",
-                         help="number of neurons to fit (default: the foreground volume over one nucleus's)")
+                         help="number of neurons to fit (default: the number of bright spots of the pan-neuronal "
+                              "channel; with --init kmeans the foreground volume over one nucleus's)")
     neurons.add_argument("--nucleus-radius", type=positive_float, default=DEFAULT_NUCLEUS_RADIUS_UM, metavar="R",
                          help=f"typical nucleus radius in um (default {DEFAULT_NUCLEUS_RADIUS_UM})")
     neurons.add_argument("--method", choices=tuple(METHODS), default=None,
-                         help="how the Gaussians are fitted: sinkhorn_start, em or sinkhorn (default "
-                              "sinkhorn_start)")
+                         help="how the Gaussians are fitted: sinkhorn_start, em or sinkhorn (default em, "
+                              "sinkhorn_start with --init kmeans)")
+    neurons.add_argument("--init", choices=NEURON_INITS, default=NEURON_INIT,
+                         help="where the Gaussians start: peaks (one at each bright spot of the pan-neuronal "
+                              f"channel) or kmeans (the recipe before issue 17) (default {NEURON_INIT})")
     neurons.add_argument("--max-iter", type=whole_number(1), default=DEFAULT_NEURON_MAX_ITER, metavar="N",
                          help=f"most iterations of the fit (default {DEFAULT_NEURON_MAX_ITER})")
     neurons.add_argument("--compare", action="store_true",
@@ -130,14 +137,14 @@ def _find_neurons(
     pixels, channel_axis, scale, args, *, method, mask=None, n_neurons=None, stderr
 ) -> NeuronSegmentation:
     """segment_neurons with the command's options; its errors as CommandError."""
-    bar = ProgressBar(f"{args.input.name} ({METHOD_NAMES[method or default_method()]})", stderr)
+    bar = ProgressBar(f"{args.input.name} ({METHOD_NAMES[neuron_method(method, args.init)]})", stderr)
     try:
         return segment_neurons(
             pixels, channel_axis=channel_axis, scale=scale,
             n_neurons=args.n_neurons if n_neurons is None else n_neurons,
             colour_channels=args.colour_channels, pan_neuronal_channel=args.pan_neuronal_channel, mask=mask,
             nucleus_radius_um=args.nucleus_radius, method=method, random_state=args.seed, max_iter=args.max_iter,
-            progress=bar, channel_names=args.channel_names,
+            progress=bar, channel_names=args.channel_names, init=args.init,
         )
     except (ValueError, MemoryError) as error:
         raise CommandError(f"cannot find the neurons in {args.input}: {sentence(error).rstrip('.')}") from None
@@ -150,6 +157,7 @@ def _neuron_settings(args: argparse.Namespace, result: NeuronSegmentation) -> di
     return {
         "command": "neurons",
         "method": result.segmenter.method,
+        "init": result.init,
         "n_neurons": result.n_neurons,
         "suggested_n_neurons": result.suggested_n_neurons,
         "nucleus_radius_um": args.nucleus_radius,
