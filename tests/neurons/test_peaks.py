@@ -19,6 +19,7 @@ from napari_sinkhorn_em.neurons import (
     peak_starting_means,
     segment_neurons,
     suggest_n_neurons,
+    suggest_n_neurons_from_peaks,
 )
 from napari_sinkhorn_em.segmentation import Segmenter
 
@@ -193,3 +194,18 @@ def test_an_unknown_start_is_refused(head):
         segment_neurons(head.image, channel_axis=0, scale=head.scale, init="random")
     with pytest.raises(ValueError, match="init must be one of"):
         neuron_method(init="kmeans++")
+
+
+def test_the_suggested_number_is_one_per_peak_else_the_volume(head, foreground):
+    pan = head.image[PAN_NEURONAL]
+    assert suggest_n_neurons_from_peaks(pan, foreground, head.scale) == (N_NEURONS, "peaks")
+    peaks = find_neuron_peaks(pan, foreground, head.scale)
+    assert suggest_n_neurons_from_peaks(pan, foreground, head.scale, peaks=peaks[:7]) == (7, "peaks")
+    # A flat channel has no peak: the foreground volume decides.
+    flat = np.full(pan.shape, 5.0)
+    assert suggest_n_neurons_from_peaks(flat, foreground, head.scale) == (
+        suggest_n_neurons(foreground, head.scale), "volume")
+    # At most one neuron per MIN_VOXELS_PER_NEURON foreground voxels.
+    speck = np.zeros(pan.shape, dtype=bool)
+    speck[tuple(peaks[:3].T)] = True
+    assert suggest_n_neurons_from_peaks(pan, speck, head.scale) == (1, "peaks")

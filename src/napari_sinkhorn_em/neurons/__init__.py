@@ -43,7 +43,8 @@ NeuroPAL user works with:
 
 * :func:`find_neuron_peaks` -- the bright spots of a channel inside a
   foreground (the neurons' centres, strongest first); :func:`peak_starting_means`
-  -- a mixture's starting means at them, in its feature space.
+  -- a mixture's starting means at them, in its feature space;
+  :func:`suggest_n_neurons_from_peaks` -- the recipe's default K, one per spot.
 * :func:`suggest_n_neurons` -- how many neurons (components) to ask for, from
   the foreground volume; :func:`check_n_neurons` -- whether that many can be
   fitted to the foreground at all.
@@ -84,7 +85,13 @@ from .recipe import (
     pan_neuronal_foreground,
     segment_neurons,
 )
-from .peaks import PEAK_DISTANCE_FACTOR, PEAK_SIGMA_FACTOR, find_neuron_peaks, peak_starting_means
+from .peaks import (
+    PEAK_DISTANCE_FACTOR,
+    PEAK_SIGMA_FACTOR,
+    find_neuron_peaks,
+    peak_starting_means,
+    suggest_n_neurons_from_peaks,
+)
 from .table import model_position_covariances, napari_features, neuron_table, write_neuron_table
 
 __all__ = [
@@ -116,5 +123,6 @@ __all__ = [
     "peak_starting_means",
     "segment_neurons",
     "suggest_n_neurons",
+    "suggest_n_neurons_from_peaks",
     "write_neuron_table",
 ]

@@ -20,7 +20,7 @@ from scipy import ndimage
 from .._validation import check_random_state
 from ..features import FeatureStack
 from ._checks import check_number, check_scale_um
-from .counting import DEFAULT_NUCLEUS_RADIUS_UM
+from .counting import DEFAULT_NUCLEUS_RADIUS_UM, MIN_VOXELS_PER_NEURON, suggest_n_neurons
 
 #: Width of the Laplacian of Gaussian of :func:`find_neuron_peaks`, as a fraction of the nucleus
 #: radius. On the 200-neuron heads of docs/evidence.md (section 6) 0.4-0.5 found a peak within
@@ -117,6 +117,48 @@ def find_neuron_peaks(
     strength = response.ravel()[keep]
     keep = keep[np.lexsort((keep, -strength))]
     return np.column_stack(np.unravel_index(keep, values.shape)).astype(np.int64).reshape(-1, values.ndim)
+
+
+def suggest_n_neurons_from_peaks(
+    image: Any, foreground: Any, scale: Sequence[float], nucleus_radius_um: float = DEFAULT_NUCLEUS_RADIUS_UM,
+    *, peaks: Any = None,
+) -> tuple[int, str]:
+    """How many neurons :func:`segment_neurons` fits by default: one per bright spot of the foreground.
+
+    The number of :func:`find_neuron_peaks`, at most one per
+    :data:`MIN_VOXELS_PER_NEURON` foreground voxels; without any peak, the
+    foreground volume's :func:`suggest_n_neurons`.
+
+    Parameters
+    ----------
+    image : array_like
+        2-D or 3-D channel, e.g. the pan-neuronal channel (the sum of the channels without one).
+    foreground : array_like of bool
+        The image's shape, True where neurons may be (e.g. :func:`pan_neuronal_foreground`).
+    scale : sequence of float
+        Voxel size in µm along each axis (z, y, x).
+    nucleus_radius_um : float, default DEFAULT_NUCLEUS_RADIUS_UM
+        Typical nucleus radius in µm.
+    peaks : array_like, optional
+        :func:`find_neuron_peaks` of these, when already found (not searched again).
+
+    Returns
+    -------
+    n_neurons : int
+        The suggested number, at least 1.
+    suggested_by : {"peaks", "volume"}
+        What gave it.
+
+    Raises
+    ------
+    ValueError
+        As :func:`find_neuron_peaks`, or for an empty foreground.
+    """
+    n_peaks = len(find_neuron_peaks(image, foreground, scale, nucleus_radius_um) if peaks is None else peaks)
+    n_foreground = int(np.count_nonzero(foreground))
+    if n_peaks:
+        return min(n_peaks, max(1, n_foreground // MIN_VOXELS_PER_NEURON)), "peaks"
+    return suggest_n_neurons(foreground, scale, nucleus_radius_um), "volume"
 
 
 def peak_starting_means(

@@ -17,7 +17,7 @@ from .._validation import check_choice
 from ..segmentation import Segmenter, default_method
 from ._checks import channels_first, check_number, check_scale_um
 from .counting import DEFAULT_NUCLEUS_RADIUS_UM, MIN_VOXELS_PER_NEURON, check_n_neurons, suggest_n_neurons
-from .peaks import find_neuron_peaks, peak_starting_means
+from .peaks import find_neuron_peaks, peak_starting_means, suggest_n_neurons_from_peaks
 from .instances import CleanedInstances, clean_instances
 from .table import model_position_covariances, neuron_table
 
@@ -396,17 +396,14 @@ def _colour_input(colour_image: np.ndarray) -> tuple[np.ndarray, int | None]:
 def _neuron_start(channels, colours, pan, foreground, scale, radius, weight, init, n_neurons, random_state) -> _Start:
     """K (given or suggested) and, for ``init="peaks"``, the starting means at the peaks in feature space."""
     n_foreground = int(np.count_nonzero(foreground))
-    peaks = None
-    if init == "peaks":
-        peak_image = channels[pan] if pan is not None else channels.sum(axis=0, dtype=np.float64)
-        peaks = find_neuron_peaks(peak_image, foreground, scale, radius)
-    if peaks is not None and len(peaks):
-        suggested, suggested_by = min(len(peaks), max(1, n_foreground // MIN_VOXELS_PER_NEURON)), "peaks"
-    else:
-        suggested, suggested_by = suggest_n_neurons(foreground, scale, radius), "volume"
+    if init != "peaks":
+        suggested = suggest_n_neurons(foreground, scale, radius)
+        return _Start(check_n_neurons(suggested if n_neurons is None else n_neurons, n_foreground), suggested,
+                      "volume", None)
+    peak_image = channels[pan] if pan is not None else channels.sum(axis=0, dtype=np.float64)
+    peaks = find_neuron_peaks(peak_image, foreground, scale, radius)
+    suggested, suggested_by = suggest_n_neurons_from_peaks(peak_image, foreground, scale, radius, peaks=peaks)
     n_components = check_n_neurons(suggested if n_neurons is None else n_neurons, n_foreground)
-    if peaks is None:
-        return _Start(n_components, suggested, suggested_by, None)
     colour_image, channel_axis = _colour_input(channels[list(colours)])
     # Standardised on every foreground voxel, as the fit's scaling is (up to its subsample above MAX_FIT_VOXELS).
     stack = extract_features(colour_image, channel_axis=channel_axis, scale=scale, features="intensity",
