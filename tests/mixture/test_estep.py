@@ -236,3 +236,36 @@ def test_esteps_are_row_stochastic_and_the_plan_keeps_the_weights(seed, n_points
     assert ((resp >= 0) & (resp <= 1)).all() and np.isfinite(potentials).all()
     np.testing.assert_allclose(resp.sum(axis=1), 1.0, atol=1e-12)
     assert np.max(np.abs(resp.mean(axis=0) / weights - 1.0)) <= tol
+
+
+def _sizes_out_of_reach():
+    # Class 2 can take only point 0: its share of 1/3 is out of reach (by a factor of e^1e300 in density).
+    log_prob = np.zeros((3, 300))
+    log_prob[2] = -1e300
+    log_prob[2, 0] = 0.0
+    return log_prob, np.full(3, 1 / 3)
+
+
+@pytest.mark.parametrize("solver", ["newton", "sweeps"])
+def test_solve_sinkhorn_gives_up_early_on_sizes_out_of_reach_when_asked(solver):
+    from napari_sinkhorn_em.mixture import solve_sinkhorn
+
+    log_prob, weights = _sizes_out_of_reach()
+    result = solve_sinkhorn(log_prob, weights, 1.0, potentials=np.zeros(3), max_passes=300, solver=solver,
+                            give_up=(20, 0.5))
+    assert not result.converged and 20 <= result.n_passes < 40
+    assert result.state.mass_error > 0.5
+    full = solve_sinkhorn(log_prob, weights, 1.0, potentials=np.zeros(3), max_passes=300, solver=solver)
+    assert full.n_passes == 300 and not full.converged
+
+
+def test_solve_sinkhorn_does_not_give_up_on_reachable_sizes():
+    from napari_sinkhorn_em.mixture import solve_sinkhorn
+
+    rng = np.random.default_rng(0)
+    log_prob = rng.normal(0, 3, (4, 500))
+    weights = np.array([0.1, 0.2, 0.3, 0.4])
+    asked = solve_sinkhorn(log_prob, weights, 1.0, potentials=np.zeros(4), give_up=(3, 0.5))
+    plain = solve_sinkhorn(log_prob, weights, 1.0, potentials=np.zeros(4))
+    assert asked.converged and asked.n_passes == plain.n_passes
+    np.testing.assert_array_equal(asked.state.potentials, plain.state.potentials)

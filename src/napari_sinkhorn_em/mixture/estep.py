@@ -288,7 +288,7 @@ def _softmax(log_prob, shift, inv_eps, *, want_outer=False, X=None, centre=None,
 
 def solve_sinkhorn(
     log_prob, weights, epsilon, *, potentials=None, tol=1e-6, max_passes=1000, solver="newton",
-    X=None, centre=None, first_pass=None, size_prior_strength=None,
+    X=None, centre=None, first_pass=None, size_prior_strength=None, give_up=None,
 ):
     """Solve the Sinkhorn E-step on a component-major log-density table (inputs assumed validated).
 
@@ -325,6 +325,10 @@ def solve_sinkhorn(
     size_prior_strength : float or None, default=None
         Strength of the class-size prior (a float from :func:`check_size_prior_strength`),
         which relaxes the column masses towards ``weights``; None holds them exactly.
+    give_up : tuple (passes, mass_error) or None, default=None
+        With masses held exactly: stop early, unconverged, once at least ``passes`` passes still
+        leave the mass error above ``mass_error`` (sizes out of reach; a fit then stops or hands
+        over instead of running every E-step to ``max_passes``). None runs to ``max_passes``.
 
     Returns
     -------
@@ -341,11 +345,12 @@ def solve_sinkhorn(
         )
     return _solve_hard(
         log_prob, weights, epsilon, potentials=potentials, tol=tol, max_passes=max_passes,
-        solver=solver, X=X, centre=centre, first_pass=first_pass,
+        solver=solver, X=X, centre=centre, first_pass=first_pass, give_up=give_up,
     )
 
 
-def _solve_hard(log_prob, weights, epsilon, *, potentials, tol, max_passes, solver, X, centre, first_pass):
+def _solve_hard(log_prob, weights, epsilon, *, potentials, tol, max_passes, solver, X, centre, first_pass,
+                give_up=None):
     """:func:`solve_sinkhorn` with the column masses held at ``weights``: Newton steps or sweeps."""
     n_points = log_prob.shape[1]
     log_weights = np.log(weights)
@@ -381,6 +386,8 @@ def _solve_hard(log_prob, weights, epsilon, *, potentials, tol, max_passes, solv
     n_passes += 1
     trust_radius = INITIAL_TRUST_RADIUS
     while state.mass_error > tol and n_passes < max_passes:
+        if give_up is not None and n_passes >= give_up[0] and state.mass_error > give_up[1]:
+            break
         if solver == "sweeps":
             # A plain Sinkhorn sweep: rescale every column to its target mass.
             step = epsilon * (log_weights - np.log(np.maximum(state.column_means, TINY_MASS)))

@@ -21,15 +21,18 @@ class SinkhornEStep:
         As for :func:`~napari_sinkhorn_em.mixture.solve_sinkhorn`.
     learn_weights : bool
         Re-estimate the weights (the mean of the ordinary posterior) before each plan.
+    give_up : tuple (passes, mass_error) or None
+        As for :func:`~napari_sinkhorn_em.mixture.solve_sinkhorn`: when an E-step stops hopeless.
     """
 
-    def __init__(self, *, epsilon, tol, max_passes, solver, size_prior_strength, learn_weights):
+    def __init__(self, *, epsilon, tol, max_passes, solver, size_prior_strength, learn_weights, give_up=None):
         self.epsilon = epsilon
         self.tol = tol
         self.max_passes = max_passes
         self.solver = solver
         self.size_prior_strength = size_prior_strength
         self.learn_weights = learn_weights
+        self.give_up = give_up
         # The (K, n) log-density table, allocated once a longer solve first needs it.
         self.log_prob = None
         self.last_single_pass = False
@@ -94,6 +97,7 @@ class SinkhornEStep:
             self.log_prob, state.weights, self.epsilon, potentials=state.potentials,
             tol=self.tol, max_passes=self.max_passes, solver=self.solver,
             X=X, centre=centre, first_pass=evaluated, size_prior_strength=self.size_prior_strength,
+            give_up=self.give_up,
         )
         result.n_passes += n_extra
         return loglik, result
