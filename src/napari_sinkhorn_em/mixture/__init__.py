@@ -19,7 +19,14 @@ from .estep import (
     sinkhorn_responsibilities,
     solve_sinkhorn,
 )
-from .estimator import WARMUP_SINKHORN_TOL, ConvergenceWarning, FitStep, GaussianMixture
+from .estimator import (
+    HOPELESS_MASS_ERROR,
+    HOPELESS_SINKHORN_PASSES,
+    WARMUP_SINKHORN_TOL,
+    ConvergenceWarning,
+    FitStep,
+    GaussianMixture,
+)
 from .initialisation import INITS
 from .parameters import parameter_shape
 
@@ -30,6 +37,8 @@ __all__ = [
     "ConvergenceWarning",
     "FitStep",
     "GaussianMixture",
+    "HOPELESS_MASS_ERROR",
+    "HOPELESS_SINKHORN_PASSES",
     "HOT_PIXEL_FRACTION",
     "INITS",
     "MIXTURE_METHODS",

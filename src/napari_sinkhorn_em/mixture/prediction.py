@@ -172,7 +172,7 @@ class FittedMixture:
         X = self._check_fitted(X)
         return self._assign(X, np.log(self.weights_), 1.0)
 
-    def transport_potentials(self, X):
+    def transport_potentials(self, X, give_up=None):
         """Dual potentials of the transport plan of ``X`` at the fitted parameters.
 
         The plan gives component k exactly the fraction ``weights_[k]`` of the
@@ -184,21 +184,25 @@ class FittedMixture:
         Parameters
         ----------
         X : array-like of shape (n_points, n_features)
+        give_up : tuple (passes, mass_error) or None, default=None
+            Stop early once the sizes look out of reach, as for
+            :func:`~napari_sinkhorn_em.mixture.solve_sinkhorn`; None solves to ``sinkhorn_tol``
+            or ``sinkhorn_max_iter`` passes.
 
         Returns
         -------
         ndarray of shape (n_components,)
             The potentials g, mean zero.
         """
-        return self._transport_potentials(self._check_fitted(X))
+        return self._transport_potentials(self._check_fitted(X), give_up)
 
-    def _transport_potentials(self, X):
+    def _transport_potentials(self, X, give_up=None):
         """:meth:`transport_potentials` of validated ``X``; warns at the caller of the public method."""
         check_epsilon(self.epsilon)
         result = solve_sinkhorn(
             self._log_prob_by_component(X), self.weights_, self.epsilon, potentials=self.potentials_,
             tol=self.sinkhorn_tol, max_passes=self.sinkhorn_max_iter, solver=self.sinkhorn_solver,
-            size_prior_strength=check_size_prior_strength(self.size_prior_strength),
+            size_prior_strength=check_size_prior_strength(self.size_prior_strength), give_up=give_up,
         )
         if not result.converged:
             warn_unconverged(result, stacklevel=4)

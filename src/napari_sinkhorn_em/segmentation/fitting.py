@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 
 from ..contracts import FitSource, Progress
-from ..mixture import HOT_PIXEL_FRACTION, MIXTURE_METHOD_NAMES, GaussianMixture, SinkhornConvergenceWarning
+from ..mixture import (
+    HOPELESS_MASS_ERROR,
+    HOPELESS_SINKHORN_PASSES,
+    HOT_PIXEL_FRACTION,
+    MIXTURE_METHOD_NAMES,
+    GaussianMixture,
+    SinkhornConvergenceWarning,
+)
 from .size_search import SizeSearch, size_search_steps
 
 __all__ = [
@@ -223,8 +230,12 @@ def size_search_fit_steps(
 
 
 def solve_plan(mixture: GaussianMixture, X: np.ndarray, assignment: str) -> np.ndarray:
-    """The transport plan's potentials on the fitted pixels; its convergence matters only to plan labels."""
-    with warnings.catch_warnings():
-        if assignment != "plan":
-            warnings.simplefilter("ignore", SinkhornConvergenceWarning)
+    """The transport plan's potentials on the fitted pixels; its convergence matters only to plan labels.
+
+    Without plan labels a plan whose sizes are out of reach is not solved to the end.
+    """
+    if assignment == "plan":
         return mixture.transport_potentials(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SinkhornConvergenceWarning)
+        return mixture.transport_potentials(X, give_up=(HOPELESS_SINKHORN_PASSES, HOPELESS_MASS_ERROR))
