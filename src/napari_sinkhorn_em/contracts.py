@@ -4,9 +4,10 @@ Progress is reported as ``progress(stage, fraction)`` (:data:`ProgressCallback`)
 or as :class:`Progress` reports from the ``*_steps`` generators.
 
 A *feature source* hands the unstandardised feature rows of an image to a
-:class:`~napari_sinkhorn_em.segmentation.Segmenter`, one table per slab (an
-in-memory image, :class:`~napari_sinkhorn_em.segmentation.FeatureSource`) or
-lazily (a dask image, :mod:`napari_sinkhorn_em.lazy`). The Segmenter fits on a
+:class:`~napari_sinkhorn_em.segmentation.Segmenter`, one table per block of
+voxels (an in-memory image, :class:`~napari_sinkhorn_em.segmentation.FeatureSource`)
+or lazily (a dask image, :mod:`napari_sinkhorn_em.lazy`); a :class:`RowBlock`
+says where each table lies and which rows it holds. The Segmenter fits on a
 :class:`FitSource` (``Segmenter.fit_source``) and labels a :class:`LabelSource`
 (``Segmenter.assign``); the chunked path reaches the Segmenter only through
 the methods of :class:`SourceSegmenter`, so it needs no import of it.
@@ -32,6 +33,7 @@ __all__ = [
     "LabelSource",
     "Progress",
     "ProgressCallback",
+    "RowBlock",
     "SourceSegmenter",
     "recipe_features",
     "report_progress",
@@ -93,21 +95,42 @@ def recipe_features(recipe: dict[str, Any]) -> list[tuple[str, float | None]]:
     return [tuple(entry) for entry in recipe["features"]]
 
 
+@dataclass(frozen=True)
+class RowBlock:
+    """Where one table of a feature source lies in its image, and which of the source's rows it holds.
+
+    The source's rows are its (masked) voxels in C order, numbered from 0; a table holds the rows
+    of the voxels of :attr:`box`, in C order.
+
+    Attributes
+    ----------
+    box : tuple of slice
+        The block's voxels, one slice per spatial axis.
+    row_numbers : range or ndarray of int64
+        The numbers of the table's rows among all the source's rows, increasing: a range when they
+        follow one another (a block of whole planes, or the whole image).
+    """
+
+    box: tuple[slice, ...]
+    row_numbers: range | np.ndarray
+
+
 class FeatureRows(Protocol):
-    """Unstandardised feature rows of an image, one table per slab along its first spatial axis."""
+    """Unstandardised feature rows of an image, one table per block of voxels."""
 
-    #: Spatial shape of the image.
+    #: Spatial shape of the image, and its rows: the (masked) voxels.
     spatial_shape: tuple[int, ...]
+    n_points: int
 
-    def tables(self) -> Iterator[tuple[int, int, Any]]:
-        """Yield ``(start, stop, rows)`` per slab ``[start, stop)`` of the first axis, rows in C order."""
+    def tables(self) -> Iterator[tuple[RowBlock, Any]]:
+        """Yield ``(block, rows)`` per block of voxels, rows in C order within the block."""
 
 
 class LabelSource(FeatureRows, Protocol):
-    """Feature rows that a Segmenter labels (``Segmenter.assign``), slab by slab."""
+    """Feature rows that a Segmenter labels (``Segmenter.assign``), block by block."""
 
-    def place(self, out: np.ndarray, start: int, stop: int, values: np.ndarray) -> None:
-        """Write the per-row ``values`` of slab ``[start, stop)`` into the spatial image ``out``."""
+    def place(self, out: np.ndarray, block: RowBlock, values: np.ndarray) -> None:
+        """Write the per-row ``values`` of ``block`` into the spatial image ``out``."""
 
 
 class FitSource(FeatureRows, Protocol):
@@ -120,8 +143,6 @@ class FitSource(FeatureRows, Protocol):
 
     #: The feature recipe of the rows.
     recipe: dict[str, Any]
-    #: Rows of the whole image: the (masked) voxels.
-    n_points: int
     #: Channels of the image and its voxel size per spatial axis.
     n_channels: int
     scale: tuple[float, ...]

@@ -188,21 +188,25 @@ def test_plan_labels_hold_the_class_sizes_and_posterior_labels_follow_the_image(
     assert np.mean(posterior == 2) < 0.4
 
 
-def test_slabs_never_compute_a_plane_more_often_than_the_memory_limit_forces():
+def test_blocks_never_compute_a_voxel_more_often_than_the_memory_limit_forces():
     from napari_sinkhorn_em.segmentation import FeatureSource
 
     recipe = {"features": [["gaussian", 4.0]], "coordinates": False, "coordinate_weight": 1.0,
               "background_sigma": None}
 
-    def bounds(n_planes, memory_limit):
-        image = np.zeros((n_planes, 32, 32), dtype=np.float32)
-        return FeatureSource(image, channel_axis=None, scale=None, mask=None, recipe=recipe,
-                             memory_limit=memory_limit).bounds
+    def blocks(n_planes, memory_limit, side=32):
+        image = np.zeros((n_planes, side, side), dtype=np.float32)
+        source = FeatureSource(image, channel_axis=None, scale=None, mask=None, recipe=recipe,
+                               memory_limit=memory_limit)
+        return source.block_shape, len(source.boxes)
 
     # A thin stack whose one-plane slab with its halo spans it all: one slab, each plane once.
-    assert bounds(6, 1) == [(0, 6)]
+    assert blocks(6, 1) == ((6, 32, 32), 1)
     # A thick stack under a tiny limit: one-plane slabs, the least memory possible.
-    thick = bounds(60, 1)
-    assert len(thick) == 60 and all(stop - start == 1 for start, stop in thick)
-    # A limit that holds the whole stack: one slab, not two padded ones.
-    assert bounds(60, 1 << 30) == [(0, 60)]
+    assert blocks(60, 1) == ((1, 32, 32), 60)
+    # A limit that holds the whole stack: one block, not two padded ones.
+    assert blocks(60, 1 << 30) == ((60, 32, 32), 1)
+    # A thick stack of large planes: blocks cut within the planes too, so that each is thicker
+    # than its halo (16 planes each side here); one-plane slabs computed 33 planes per plane.
+    shape, n_blocks = blocks(120, 96 << 20, side=512)
+    assert shape[1] < 512 and shape[0] > 16 and shape[2] == 512

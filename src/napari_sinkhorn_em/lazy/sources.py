@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_scale, check_selects_pixels
-from ..contracts import ProgressCallback, recipe_features
+from ..contracts import ProgressCallback, RowBlock, recipe_features
 from ..features import SPATIAL_AXIS_NAMES, FeatureStack, coordinate_columns, extract_features, halo_width
 from .arrays import channels_first, compute_with_progress, dask_mask, import_dask, low_padding, with_halo_room
 
@@ -178,9 +178,9 @@ class DaskFeatureSource:
         self.n_feature_columns = 0
         self.progress = progress
 
-    def tables(self) -> Iterator[tuple[int, int, LazyRows]]:
-        """Yield one lazy table of every row: ``(0, length of the first axis, rows)``."""
-        yield 0, self.spatial_shape[0], LazyRows(self)
+    def tables(self) -> Iterator[tuple[RowBlock, LazyRows]]:
+        """Yield one lazy table of every row, as the block of the whole image."""
+        yield RowBlock(tuple(slice(0, n) for n in self.spatial_shape), range(self.n_points)), LazyRows(self)
 
     def voxel_coordinates(self, positions: np.ndarray) -> np.ndarray:
         """Indices (ndim, n) of the voxels of rows ``positions`` (sorted)."""
@@ -254,11 +254,12 @@ class ChunkSource:
         self.table = table
         self.inside = inside
         self.spatial_shape = inside.shape
+        self.n_points = table.shape[0]
 
-    def tables(self) -> Iterator[tuple[int, int, np.ndarray]]:
-        """Yield the chunk's table as one slab."""
-        yield 0, self.spatial_shape[0], self.table
+    def tables(self) -> Iterator[tuple[RowBlock, np.ndarray]]:
+        """Yield the chunk's table as one block."""
+        yield RowBlock(tuple(slice(0, n) for n in self.spatial_shape), range(self.n_points)), self.table
 
-    def place(self, out: np.ndarray, start: int, stop: int, values: np.ndarray) -> None:
+    def place(self, out: np.ndarray, block: RowBlock, values: np.ndarray) -> None:
         """Write the labels of the selected voxels into the chunk's labels ``out``."""
         out[self.inside] = values

@@ -187,19 +187,36 @@ def sampled_rows(source: FitSource, sample: np.ndarray | None) -> Generator[Prog
     """The rows ``sample`` (sorted row numbers; None for all) of ``source``, with a report per table.
 
     A generator: it yields :class:`Progress` reports of the ``"features"``
-    stage and returns the rows, in order.
+    stage and returns the rows, in the order of their row numbers.
     """
-    pieces, offset = [], 0
+    pieces, numbers, done = [], [], 0
     yield Progress("features", 0.0, "Computing features")
-    for _, stop, table in source.tables():
-        if sample is None:
-            pieces.append(table)
-        else:
-            low, high = np.searchsorted(sample, [offset, offset + table.shape[0]])
-            pieces.append(table[sample[low:high] - offset])
-        offset += table.shape[0]
-        yield Progress("features", stop / source.spatial_shape[0], "Computing features")
-    return np.concatenate(pieces)
+    for block, table in source.tables():
+        chosen, positions = _rows_of_block(block.row_numbers, sample)
+        pieces.append(table[positions])
+        numbers.append(chosen)
+        done += len(block.row_numbers)
+        yield Progress("features", done / source.n_points, "Computing features")
+    rows = np.concatenate(pieces)
+    numbers = np.concatenate(numbers)
+    if np.any(numbers[1:] < numbers[:-1]):
+        # Blocks cut within planes interleave the row numbers.
+        rows = rows[np.argsort(numbers, kind="stable")]
+    return rows
+
+
+def _rows_of_block(row_numbers: range | np.ndarray, sample: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The row numbers of ``sample`` (all when None) that a block holds, and their positions in its table."""
+    if sample is None:
+        return np.asarray(row_numbers), np.arange(len(row_numbers))
+    if isinstance(row_numbers, range):
+        low, high = np.searchsorted(sample, [row_numbers.start, row_numbers.stop])
+        return sample[low:high], sample[low:high] - row_numbers.start
+    low, high = np.searchsorted(sample, [row_numbers[0], row_numbers[-1] + 1])
+    candidates = sample[low:high]
+    positions = np.searchsorted(row_numbers, candidates)
+    held = row_numbers[positions] == candidates
+    return candidates[held], positions[held]
 
 
 def size_search_fit_steps(

@@ -122,7 +122,7 @@ class SegmentationModel(SegmenterSettings):
         return source
 
     def assign(self, source: LabelSource, progress: ProgressCallback | None = None, *, proba: bool = False) -> np.ndarray:
-        """Label (or score) every row of a feature source, slab by slab.
+        """Label (or score) every row of a feature source, block by block.
 
         Parameters
         ----------
@@ -152,7 +152,8 @@ class SegmentationModel(SegmenterSettings):
         else:
             out = np.zeros(source.spatial_shape, dtype=self.label_dtype)
         report_progress(progress, "assign", 0.0)
-        for start, stop, table in source.tables():
+        done = 0
+        for block, table in source.tables():
             X = self.scaling_.apply(table)
             if proba:
                 values = self.mixture_.predict_proba(X).astype(np.float32)
@@ -160,8 +161,9 @@ class SegmentationModel(SegmenterSettings):
                 values = self.mixture_.predict_plan(X, self._plan_potentials())[0] + 1
             else:
                 values = self.mixture_.predict(X) + 1
-            source.place(out, start, stop, values)
-            report_progress(progress, "assign", stop / source.spatial_shape[0])
+            source.place(out, block, values)
+            done += len(block.row_numbers)
+            report_progress(progress, "assign", done / source.n_points)
         return out
 
     def _plan_potentials(self) -> np.ndarray:

@@ -108,8 +108,8 @@ class Segmenter(SegmentationModel):
         seed, settings and image give bit-identical labels.
     memory_limit : int, default 1 GiB
         Bytes the feature tables and filter workspace may hold at once; the
-        image is processed in slabs along its first spatial axis to stay
-        below it. Results do not depend on it.
+        image is processed in blocks (whole planes, or parts of planes in a
+        thick stack of large planes) to stay below it. Results do not depend on it.
     **mixture_options
         Passed to :class:`~napari_sinkhorn_em.mixture.GaussianMixture`
         (e.g. ``covariance_type="diag"``, ``max_iter=200``, or ``weights``:

@@ -1,7 +1,8 @@
-"""The feature rows of an in-memory image, slab by slab along its first spatial axis."""
+"""The feature rows of an in-memory image, block by block."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -9,67 +10,83 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_image_layout, check_mask_layout, check_positive_int, check_scale, check_selects_pixels
-from ..contracts import recipe_features
+from ..contracts import RowBlock, recipe_features
 from ..features import check_filter_reach, coordinate_columns, correct_illumination, extract_features, halo_width
 from ..lazy import source_column_names
 
-__all__ = ["DEFAULT_MEMORY_LIMIT", "FeatureSource", "settings_source"]
+__all__ = ["DEFAULT_MEMORY_LIMIT", "FeatureSource", "block_shape", "settings_source"]
 
 #: Default bound, in bytes, on the feature tables and filter workspace held at one time.
 DEFAULT_MEMORY_LIMIT = 1 << 30
 
-# Float32 arrays of image size that the filters of one channel at one sigma may hold at once
+# Float32 arrays of block size that the filters of one channel at one sigma may hold at once
 # (up to ten Gaussian derivatives in 3-D plus temporaries), and the intensity-only minimum.
 _FILTER_WORKSPACE_ARRAYS = 14
 _INTENSITY_WORKSPACE_ARRAYS = 2
 _BYTES_PER_VALUE = 4
 
 
-def _slab_bounds(
+def _block_sides(n: int) -> list[int]:
+    """The distinct side lengths ``ceil(n / k)`` that cut an axis of ``n`` voxels into k equal-ish pieces."""
+    return sorted({-(-n // k) for k in range(1, n + 1)})
+
+
+def block_shape(
     features: list[tuple[str, float | None]],
     spatial_shape: tuple[int, ...],
     n_columns: int,
-    halo: int,
+    halo: Sequence[int],
     memory_limit: int,
-) -> list[tuple[int, int]]:
-    """``[start, stop)`` of the slabs along the first axis, as thick as ``memory_limit`` allows.
+) -> tuple[int, ...]:
+    """The shape of the blocks an in-memory image is computed in: the least work that ``memory_limit`` allows.
 
-    A slab is computed with ``halo`` extra planes on each side. When the limit
-    cannot hold even a one-plane slab with its halo, slabs are one plane thick
-    (the least memory possible) -- unless one slab with its halo would already
-    span the whole axis: then the whole image is one slab, which holds no more
-    planes and computes each once (a thin stack in 1-plane slabs computed the
-    whole stack once per plane).
+    Blocks span the whole last axis and are cut along the others. Each is computed from the image
+    padded by ``halo`` voxels on every side where the image continues; the filter workspace covers
+    the padded block, the table (and its standardised copy) the block itself. Among the shapes whose
+    block fits in ``memory_limit``, the one computing the fewest padded voxels in all is chosen (the
+    fewest blocks among equals). When none fits, the one with the smallest padded block (then the
+    least work): a thin stack whose one-plane slab with its halo spans the whole stack is one slab,
+    not one padded slab per plane.
     """
     uses_filters = any(sigma is not None for _, sigma in features)
-    workspace = _FILTER_WORKSPACE_ARRAYS if uses_filters else _INTENSITY_WORKSPACE_ARRAYS
-    # The table, its standardised copy, and the filter workspace of one channel.
-    bytes_per_voxel = _BYTES_PER_VALUE * (2 * n_columns + workspace)
-    slice_voxels = math.prod(spatial_shape[1:])
-    length = spatial_shape[0]
-    planes_allowed = int(memory_limit // (bytes_per_voxel * slice_voxels))
-    planes_held = max(planes_allowed, min(length, 1 + 2 * halo))
-    thickness = length if planes_held >= length else max(1, planes_held - 2 * halo)
-    return [(start, min(start + thickness, length)) for start in range(0, length, thickness)]
+    workspace = _BYTES_PER_VALUE * (_FILTER_WORKSPACE_ARRAYS if uses_filters else _INTENSITY_WORKSPACE_ARRAYS)
+    table = _BYTES_PER_VALUE * 2 * n_columns
+    line = spatial_shape[-1]
+    cut = spatial_shape[:-1]
+    best_fit, best_fallback = None, None
+    for sides in itertools.product(*(_block_sides(n) for n in cut)):
+        padded = math.prod(min(n, side + 2 * reach) for n, side, reach in zip(cut, sides, halo))
+        n_blocks = math.prod(-(-n // side) for n, side in zip(cut, sides))
+        work = padded * n_blocks
+        memory = line * (padded * workspace + math.prod(sides) * table)
+        if memory <= memory_limit:
+            best_fit = min(best_fit or (work, n_blocks, sides), (work, n_blocks, sides))
+        best_fallback = min(best_fallback or (padded, work, sides), (padded, work, sides))
+    sides = best_fit[2] if best_fit is not None else best_fallback[2]
+    return (*sides, line)
 
 
-def _slab(array: np.ndarray, start: int, stop: int, axis: int) -> np.ndarray:
-    index = [slice(None)] * array.ndim
-    index[axis] = slice(start, stop)
-    return array[tuple(index)]
+def _boxes(spatial_shape: tuple[int, ...], shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
+    """The blocks of ``shape`` that tile ``spatial_shape``, in C order of their corners."""
+    starts = [range(0, n, side) for n, side in zip(spatial_shape, shape)]
+    return [
+        tuple(slice(start, min(start + side, n)) for start, side, n in zip(corner, shape, spatial_shape))
+        for corner in itertools.product(*starts)
+    ]
 
 
 class FeatureSource:
-    """Unstandardised feature rows of one image, produced in slabs along the first spatial axis.
+    """Unstandardised feature rows of one image, produced block by block.
 
     The in-memory :class:`~napari_sinkhorn_em.contracts.FitSource` that
     :class:`~napari_sinkhorn_em.segmentation.Segmenter` fits on and labels.
-    Each slab is computed from the image padded by the filters' reach
-    (:func:`~napari_sinkhorn_em.features.halo_width`) along that axis, so its
-    rows are bit-identical to those of the whole image computed at once.
+    Blocks span the last axis and are cut along the others (:func:`block_shape`); each is
+    computed from the image padded by the filters' reach
+    (:func:`~napari_sinkhorn_em.features.halo_width`), so its rows are bit-identical to
+    those of the whole image computed at once.
     With a ``background_sigma`` in the recipe the illumination is corrected on
     the whole image first (one float32 copy of it), since its background
-    reaches far beyond a slab.
+    reaches far beyond a block.
 
     Parameters
     ----------
@@ -84,8 +101,8 @@ class FeatureSource:
     recipe : dict
         The feature recipe (see :mod:`napari_sinkhorn_em.contracts`).
     memory_limit : int
-        Bytes the tables and filter workspace of one slab may hold; slabs are
-        as thick as it allows.
+        Bytes the table and filter workspace of one block may hold; blocks are
+        as large as it allows.
     keep : bool, default False
         When the whole table fits in ``memory_limit``, compute the rows once
         and replay them on later passes (fit, then assign).
@@ -119,7 +136,6 @@ class FeatureSource:
             mask = mask.astype(bool, copy=False)
         self.image = image
         self.channel_axis = channel_axis
-        self.first_axis = spatial_axes[0]
         self.n_channels = 1 if channel_axis is None else image.shape[channel_axis]
         self.mask = mask
         self.recipe = recipe
@@ -130,25 +146,53 @@ class FeatureSource:
         self.n_feature_columns = 0
 
         check_filter_reach(self.features, (), self.scale, self.spatial_shape)
-        self.halo = halo_width(self.features, (), self.scale)[0]
+        self.halo = halo_width(self.features, (), self.scale)
         # Upper bound on the columns: every feature as wide as the number of axes.
         n_columns = self.n_channels * len(self.features) * ndim + (ndim if recipe["coordinates"] else 0)
-        self.bounds = _slab_bounds(self.features, self.spatial_shape, n_columns, self.halo, memory_limit)
-        self._kept: list[tuple[int, int, np.ndarray]] | None = None
+        self.block_shape = block_shape(self.features, self.spatial_shape, n_columns, self.halo, memory_limit)
+        self.boxes = _boxes(self.spatial_shape, self.block_shape)
+        # The number of the first row of every line along the last axis.
+        line_rows = (np.full(self.spatial_shape[:-1], self.spatial_shape[-1]) if mask is None else mask.sum(axis=-1)).ravel()
+        self.line_starts = (np.cumsum(line_rows, dtype=np.int64) - line_rows).reshape(self.spatial_shape[:-1])
+        self._kept: list[tuple[RowBlock, np.ndarray]] | None = None
         self._keep = keep and self.n_points * _BYTES_PER_VALUE * n_columns <= memory_limit
 
-    def _compute(self, start: int, stop: int) -> np.ndarray | None:
-        """Rows of the slab ``[start, stop)`` (None when the mask leaves none)."""
-        low, high = max(0, start - self.halo), min(self.spatial_shape[0], stop + self.halo)
-        block = _slab(self.image, low, high, self.first_axis)
-        block_mask = None
+    def _image_part(self, box: tuple[slice, ...]) -> np.ndarray:
+        """The image (every channel) at the spatial slices ``box``."""
+        index = list(box)
+        if self.channel_axis is not None:
+            index.insert(self.channel_axis, slice(None))
+        return self.image[tuple(index)]
+
+    def _block(self, box: tuple[slice, ...], inside: np.ndarray) -> RowBlock:
+        """The :class:`RowBlock` of ``box``, whose selected voxels are ``inside`` (the mask there, or all)."""
+        lines = self.line_starts[box[:-1]]
+        whole_planes = all(part == slice(0, n) for part, n in zip(box[1:], self.spatial_shape[1:]))
+        n_rows = int(np.count_nonzero(inside))
+        if whole_planes:
+            first = int(lines.flat[0]) if lines.size else 0
+            return RowBlock(box, range(first, first + n_rows))
+        rank_in_line = np.cumsum(inside, axis=-1, dtype=np.int64) - 1
+        return RowBlock(box, (lines[..., None] + rank_in_line)[inside])
+
+    def _compute(self, box: tuple[slice, ...]) -> tuple[RowBlock, np.ndarray] | None:
+        """The block of ``box`` and its rows (None when the mask leaves none)."""
+        inside = np.ones(tuple(part.stop - part.start for part in box), dtype=bool)
         if self.mask is not None:
-            if not self.mask[start:stop].any():
+            inside = self.mask[box]
+            if not inside.any():
                 return None
-            block_mask = np.zeros((high - low,) + self.spatial_shape[1:], dtype=bool)
-            block_mask[start - low : stop - low] = self.mask[start:stop]
+        padded = tuple(
+            slice(max(0, part.start - reach), min(n, part.stop + reach))
+            for part, reach, n in zip(box, self.halo, self.spatial_shape)
+        )
+        # The filters run on the padded block; only the block's own voxels give rows.
+        block_mask = None
+        if self.mask is not None or padded != box:
+            block_mask = np.zeros(tuple(part.stop - part.start for part in padded), dtype=bool)
+            block_mask[tuple(slice(part.start - pad.start, part.stop - pad.start) for part, pad in zip(box, padded))] = inside
         stack = extract_features(
-            block,
+            self._image_part(padded),
             channel_axis=self.channel_axis,
             scale=self.scale,
             features=self.features,
@@ -156,49 +200,38 @@ class FeatureSource:
             standardize=False,
         )
         table = stack.data
-        if block_mask is None:
-            slice_voxels = math.prod(self.spatial_shape[1:])
-            table = table[(start - low) * slice_voxels : (stop - low) * slice_voxels]
         if self.names is None:
             self.n_feature_columns = len(stack.names)
             self.names = source_column_names(stack.names, self.recipe, len(self.spatial_shape))
         if self.recipe["coordinates"]:
-            table = np.hstack([table, self._coordinate_columns(start, stop)])
-        return table
+            indices = np.array(np.nonzero(inside))
+            indices += np.array([part.start for part in box])[:, None]
+            table = np.hstack([table, coordinate_columns(indices, self.scale, self.recipe["coordinate_weight"])])
+        return self._block(box, inside), table
 
-    def _coordinate_columns(self, start: int, stop: int) -> np.ndarray:
-        """The position columns of the rows of slab ``[start, stop)``."""
-        if self.mask is None:
-            shape = (stop - start,) + self.spatial_shape[1:]
-            indices = np.indices(shape, dtype=np.int32).reshape(len(shape), -1)
-        else:
-            indices = np.array(np.nonzero(self.mask[start:stop]))
-        indices[0] += start
-        return coordinate_columns(indices, self.scale, self.recipe["coordinate_weight"])
-
-    def tables(self) -> Iterator[tuple[int, int, np.ndarray]]:
-        """Yield ``(start, stop, rows)`` per slab, rows in C order (masked pixels only)."""
+    def tables(self) -> Iterator[tuple[RowBlock, np.ndarray]]:
+        """Yield ``(block, rows)`` per block of voxels, rows in C order within it (masked voxels only)."""
         if self._kept is not None:
             yield from self._kept
             return
         kept = []
-        for start, stop in self.bounds:
-            table = self._compute(start, stop)
-            if table is None:
+        for box in self.boxes:
+            computed = self._compute(box)
+            if computed is None:
                 continue
             if self._keep:
-                kept.append((start, stop, table))
-            yield start, stop, table
+                kept.append(computed)
+            yield computed
         if self._keep:
             self._kept = kept
 
-    def place(self, out: np.ndarray, start: int, stop: int, values: np.ndarray) -> None:
-        """Write per-row ``values`` of slab ``[start, stop)`` into the spatial image ``out``."""
-        slab = out[start:stop]
+    def place(self, out: np.ndarray, block: RowBlock, values: np.ndarray) -> None:
+        """Write per-row ``values`` of ``block`` into the spatial image ``out``."""
+        part = out[block.box]
         if self.mask is None:
-            slab[...] = values.reshape(slab.shape)
+            part[...] = values.reshape(part.shape)
         else:
-            slab[self.mask[start:stop]] = values
+            part[self.mask[block.box]] = values
 
 
 def settings_source(
@@ -216,7 +249,7 @@ def settings_source(
     Parameters
     ----------
     settings : SegmenterSettings
-        The settings; their ``memory_limit`` bounds the slabs.
+        The settings; their ``memory_limit`` bounds the blocks.
     image, channel_axis, scale, mask, recipe, keep
         As for :class:`FeatureSource`.
 
