@@ -2,18 +2,23 @@
 
 Image: ``data.neuropal_head(seed=s)`` for each --image-seeds s (200 neurons at ganglion
 positions, many touching; voxel size 0.75 x 0.3 x 0.3 µm). Every method sees the same
-foreground (``neurons.nuclei_foreground`` of the pan-neuronal channel), the same K (the
-suggested number, ``neurons.suggest_n_neurons``) and the same features (the three colour
-channels standardised by median / IQR, position in µm divided by the nucleus radius 1.4 µm):
+foreground (``neurons.nuclei_foreground`` of the pan-neuronal channel) and the same features
+(the three colour channels standardised by median / IQR, position in µm divided by the nucleus
+radius 1.4 µm). K is the recipe's own: the number of peaks (``neurons.find_neuron_peaks``) for
+the peaks start, the foreground volume's suggestion (``neurons.suggest_n_neurons``) for k-means:
 
-  default        neurons.segment_neurons(method=None): the package's default method
-  EM             segment_neurons(method="em"), learned class sizes
-  Sinkhorn-EM    segment_neurons(method="sinkhorn"), equal class sizes
-  scikit-learn   sklearn.mixture.GaussianMixture(K, full covariances, k-means init, n_init=1,
-                 tol 1e-3 (its default), max_iter 300) on the default run's feature table;
-                 labels = its predict, then the same neurons.clean_instances
-  oracle         each foreground voxel given to its nearest true centre (the ceiling of any
-                 assignment of this foreground), then the same clean-up
+  default            neurons.segment_neurons(): init "peaks" (means at the peaks), then EM
+  peaks, S→EM        segment_neurons(method="sinkhorn_start"): the peaks, then the Sinkhorn start
+  peaks, Sinkhorn-EM segment_neurons(method="sinkhorn"): the peaks, equal class sizes
+  k-means, S→EM      segment_neurons(init="kmeans"): the recipe before issue 17 (k-means
+                     means, K from the volume, the Sinkhorn start then EM)
+  k-means, EM        segment_neurons(init="kmeans", method="em")
+  scikit-learn       sklearn.mixture.GaussianMixture(K of the default, full covariances, k-means
+                     init, n_init=1, tol 1e-3 (its default), max_iter 300) on the default run's
+                     feature table; labels = its predict, then the same neurons.clean_instances
+  scikit-learn, peaks the same, started from the default's means (means_init, the peaks)
+  oracle             each foreground voxel given to its nearest true centre (the ceiling of any
+                     assignment of this foreground), then the same clean-up
 
 for each --fit-seeds r (random_state / scikit-learn's random_state). Scores against the true
 labels: neurons matched at IoU >= 0.5 (``neurons.match_neurons(truth, result).n_matched``) and
@@ -35,7 +40,14 @@ from napari_sinkhorn_em import data
 from napari_sinkhorn_em import neurons
 from napari_sinkhorn_em.features import extract_features
 
-METHODS = (("default", None), ("EM", "em"), ("Sinkhorn-EM", "sinkhorn"))
+METHODS = (
+    ("default", {}),
+    ("peaks, S→EM", {"method": "sinkhorn_start"}),
+    ("peaks, Sinkhorn-EM", {"method": "sinkhorn"}),
+    ("k-means, S→EM", {"init": "kmeans"}),
+    ("k-means, EM", {"init": "kmeans", "method": "em"}),
+)
+REFERENCES = ("scikit-learn", "scikit-learn, peaks")
 THRESHOLD_UM = 3.0
 
 
@@ -74,30 +86,33 @@ def run_image(image_seed, fit_seeds):
     rows = []
     table = None
     for fit_seed in fit_seeds:
-        for name, method in METHODS:
+        first = len(rows)
+        for name, options in METHODS:
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 result = neurons.segment_neurons(head.image, channel_axis=0, scale=head.scale,
-                                                 method=method, random_state=fit_seed)
+                                                 random_state=fit_seed, **options)
             seconds = time.perf_counter() - start
             rows.append((image_seed, fit_seed, name, *score(head, result.labels), seconds, result.n_neurons))
             if name == "default":
                 default = result
         X = feature_table(default, head)
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            reference = Reference(default.n_neurons, covariance_type="full", max_iter=300,
-                                  random_state=fit_seed).fit(X)
-            labels = reference.predict(X)
-        seconds = time.perf_counter() - start
-        rows.append((image_seed, fit_seed, "scikit-learn", *score(head, clean(labels, default.foreground)),
-                     seconds, default.n_neurons))
+        peaks = default.segmenter.mixture_options["means_init"]
+        for name, start_options in zip(REFERENCES, ({}, {"means_init": peaks})):
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                reference = Reference(default.n_neurons, covariance_type="full", max_iter=300,
+                                      random_state=fit_seed, **start_options).fit(X)
+                labels = reference.predict(X)
+            seconds = time.perf_counter() - start
+            rows.append((image_seed, fit_seed, name, *score(head, clean(labels, default.foreground)),
+                         seconds, default.n_neurons))
         if table is None:
             table = oracle(head, default.foreground)
             rows.append((image_seed, "-", "oracle", *score(head, table), float("nan"), head.centres_um.shape[0]))
-        print(*rows[-5:], sep="\n", flush=True)
+        print(*rows[first:], sep="\n", flush=True)
     return rows
 
 
@@ -117,7 +132,7 @@ def main():
         print(f"| {image_seed} | {fit_seed} | {name} | {k} | {matched} | {found:.1%} | {seconds:.1f} |")
     print("\n| method | matched (mean, min–max) | centres within 3 µm (mean) | seconds (mean) |")
     print("|---|---|---|---|")
-    for name in [m for m, _ in METHODS] + ["scikit-learn", "oracle"]:
+    for name in [m for m, _ in METHODS] + list(REFERENCES) + ["oracle"]:
         mine = [r for r in rows if r[2] == name]
         matched = np.array([r[3] for r in mine])
         print(f"| {name} | {matched.mean():.1f} ({matched.min()}–{matched.max()}) | "

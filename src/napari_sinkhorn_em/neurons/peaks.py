@@ -24,11 +24,12 @@ from .counting import DEFAULT_NUCLEUS_RADIUS_UM, MIN_VOXELS_PER_NEURON, suggest_
 
 #: Width of the Laplacian of Gaussian of :func:`find_neuron_peaks`, as a fraction of the nucleus
 #: radius. On the 200-neuron heads of docs/evidence.md (section 6) 0.4-0.5 found a peak within
-#: 1.5 µm of all 200 centres and nothing else; the blob-matched width 1/√3 (0.58) lost 1-4 touching
-#: nuclei and 0.7 lost 4-13.
+#: 1.5 µm of each of the 200 centres and nothing else; the blob-matched width 1/√3 (0.58) merged
+#: touching nuclei into 196 and 200 peaks, 0.7 into 184 and 192, and 0.3 found 203 on one head.
 PEAK_SIGMA_FACTOR = 0.5
 #: Smallest distance between two peaks of :func:`find_neuron_peaks`, as a fraction of the nucleus
 #: radius: a peak is the largest value within this distance (at least one voxel along every axis).
+#: On the same heads 0.5-1.0 gave the same 200 peaks; 1.25 lost 5 on one head.
 PEAK_DISTANCE_FACTOR = 1.0
 # A peak's filtered value must exceed this fraction of the largest: flat stretches, whose filtered
 # values are round-off and kernel truncation, give none.
