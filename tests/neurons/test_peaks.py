@@ -11,11 +11,14 @@ from napari_sinkhorn_em import data
 from napari_sinkhorn_em.features import extract_features
 from napari_sinkhorn_em.neurons import (
     NEURON_INIT,
+    PEAK_DISTANCE_FACTOR,
+    PEAK_SIGMA_FACTOR,
     find_neuron_peaks,
     match_centres,
     match_neurons,
     neuron_method,
     nuclei_foreground,
+    pan_neuronal_image,
     peak_starting_means,
     segment_neurons,
     suggest_n_neurons,
@@ -209,3 +212,32 @@ def test_the_suggested_number_is_one_per_peak_else_the_volume(head, foreground):
     speck = np.zeros(pan.shape, dtype=bool)
     speck[tuple(peaks[:3].T)] = True
     assert suggest_n_neurons_from_peaks(pan, speck, head.scale) == (1, "peaks")
+
+
+@pytest.mark.parametrize("scale", [(0.75, 0.3, 0.3), (1.0, 1.0, 1.0), (3.0, 0.5, 0.5)])
+def test_peaks_are_the_largest_values_of_their_whole_neighbourhood(scale):
+    # The definition, by brute force: the largest filtered value within the distance (an ellipsoid of at
+    # least one voxel per axis), edges repeated, above 0.1 % of the largest, inside the foreground.
+    from scipy import ndimage
+
+    image = ndimage.gaussian_filter(np.random.default_rng(0).random((12, 30, 30)), 1.0)
+    foreground = image > np.median(image)
+    radius = 1.4
+    sigma = [PEAK_SIGMA_FACTOR * radius / size for size in scale]
+    response = -ndimage.gaussian_laplace(image - np.median(image), sigma, mode="nearest")
+    semi = [max(1.0, PEAK_DISTANCE_FACTOR * radius / size) for size in scale]
+    grids = np.meshgrid(*[np.arange(-int(k), int(k) + 1) / k for k in semi], indexing="ij")
+    footprint = sum(grid**2 for grid in grids) <= 1.0
+    brute = (response == ndimage.maximum_filter(response, footprint=footprint, mode="nearest"))
+    brute &= (response > 1e-3 * response.max()) & foreground
+    found = find_neuron_peaks(image, foreground, scale, radius)
+    assert len(found) > 3
+    assert {tuple(p) for p in found} == {tuple(p) for p in np.argwhere(brute)}
+    assert np.all(np.diff(response[tuple(found.T)]) <= 0)  # strongest first
+
+
+def test_the_pan_neuronal_image_is_its_channel_or_the_sum(head):
+    assert np.array_equal(pan_neuronal_image(head.image, channel_axis=0, pan_neuronal_channel=3), head.image[3])
+    assert np.array_equal(pan_neuronal_image(head.image, channel_axis=0), head.image.sum(axis=0, dtype=np.float64))
+    with pytest.raises(ValueError, match="pan_neuronal_channel=4 does not exist"):
+        pan_neuronal_image(head.image, channel_axis=0, pan_neuronal_channel=4)

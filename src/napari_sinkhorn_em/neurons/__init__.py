@@ -83,6 +83,7 @@ from .recipe import (
     neuron_method,
     nuclei_foreground,
     pan_neuronal_foreground,
+    pan_neuronal_image,
     segment_neurons,
 )
 from .peaks import (
@@ -120,6 +121,7 @@ __all__ = [
     "neuron_table",
     "nuclei_foreground",
     "pan_neuronal_foreground",
+    "pan_neuronal_image",
     "peak_starting_means",
     "segment_neurons",
     "suggest_n_neurons",

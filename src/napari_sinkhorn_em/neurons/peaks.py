@@ -43,6 +43,28 @@ def _neighbourhood(distance_um: float, scale: tuple[float, ...]) -> np.ndarray:
     return sum(grid**2 for grid in grids) <= 1.0
 
 
+def _largest_within(values: np.ndarray, candidates: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    """Where ``candidates`` hold the largest of ``values`` over ``footprint`` (edges repeated), as a mask.
+
+    The same as ``values == maximum_filter(values, footprint=footprint, mode="nearest")`` on the
+    candidates, but the footprint is only visited around the few candidates that are the largest of
+    their face neighbours (which every footprint here holds): seconds become a fraction of one on a head.
+    """
+    cross = ndimage.generate_binary_structure(values.ndim, 1)
+    candidates = candidates & (values == ndimage.maximum_filter(values, footprint=cross, mode="nearest"))
+    at = np.argwhere(candidates)
+    offsets = np.argwhere(footprint) - np.array(footprint.shape) // 2
+    top = np.array(values.shape) - 1
+    keep = np.zeros(len(at), dtype=bool)
+    for start in range(0, len(at), 1024):
+        block = at[start:start + 1024]
+        around = np.clip(block[:, None, :] + offsets[None], 0, top)
+        keep[start:start + 1024] = values[tuple(block.T)] >= values[tuple(np.moveaxis(around, -1, 0))].max(axis=1)
+    result = np.zeros(values.shape, dtype=bool)
+    result[tuple(at[keep].T)] = True
+    return result
+
+
 def _checked_image(image: Any, foreground: Any) -> tuple[np.ndarray, np.ndarray]:
     values = np.asarray(image)
     if values.ndim not in (2, 3) or values.dtype.kind not in "biuf" or values.size == 0:
@@ -107,11 +129,13 @@ def find_neuron_peaks(
     sigma = [PEAK_SIGMA_FACTOR * radius / size for size in scale]
     # Less the median, so that the truncated kernel's small sum does not turn a flat offset into a response.
     response = -ndimage.gaussian_laplace(values - np.median(values), sigma, mode="nearest")
-    largest = ndimage.maximum_filter(response, footprint=_neighbourhood(PEAK_DISTANCE_FACTOR * radius, scale),
-                                     mode="nearest")
     floor = _MIN_RELATIVE_RESPONSE * max(float(response.max()), 0.0)
-    peaks = (response == largest) & (response > floor) & mask
-    plateaus, n_plateaus = ndimage.label(peaks, structure=np.ones((3,) * values.ndim, dtype=bool))
+    footprint = _neighbourhood(PEAK_DISTANCE_FACTOR * radius, scale)
+    peaks = _largest_within(response, (response > floor) & mask, footprint)
+    # Neighbouring peaks that see each other tie: one plateau, one peak.
+    centre = np.array(footprint.shape) // 2
+    core = footprint[tuple(slice(c - 1, c + 2) for c in centre)]
+    plateaus, n_plateaus = ndimage.label(peaks, structure=core)
     flat = plateaus.ravel()
     first = np.flatnonzero(flat)
     keep = first[np.unique(flat[first], return_index=True)[1]] if n_plateaus else first

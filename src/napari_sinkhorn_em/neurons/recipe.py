@@ -329,10 +329,41 @@ def pan_neuronal_foreground(
         ``pan_neuronal_channel`` does not exist, or :func:`nuclei_foreground`
         refuses the values.
     """
+    return nuclei_foreground(
+        pan_neuronal_image(image, channel_axis=channel_axis, pan_neuronal_channel=pan_neuronal_channel)
+    )
+
+
+def pan_neuronal_image(
+    image: Any, *, channel_axis: int | None = None, pan_neuronal_channel: int | None = None
+) -> np.ndarray:
+    """The channel in which every neuron is a bright spot: the pan-neuronal one, or the sum of the channels.
+
+    What :func:`pan_neuronal_foreground` thresholds and :func:`find_neuron_peaks` searches.
+
+    Parameters
+    ----------
+    image : array_like
+        2-D or 3-D image, optionally with a channel axis.
+    channel_axis : int or None, default None
+        Axis of ``image`` holding the channels; None for one channel.
+    pan_neuronal_channel : int or None, default None
+        Index of the pan-neuronal channel; None sums the channels (float64).
+
+    Returns
+    -------
+    numpy.ndarray
+        The image's spatial shape.
+
+    Raises
+    ------
+    ValueError
+        If the image does not hold numbers, or ``channel_axis`` or ``pan_neuronal_channel`` does not exist.
+    """
     channels = channels_first(image, channel_axis)
     if pan_neuronal_channel is None:
-        return nuclei_foreground(channels.sum(axis=0, dtype=np.float64))
-    return nuclei_foreground(channels[_channel_index(pan_neuronal_channel, channels.shape[0], "pan_neuronal_channel")])
+        return channels.sum(axis=0, dtype=np.float64)
+    return channels[_channel_index(pan_neuronal_channel, channels.shape[0], "pan_neuronal_channel")]
 
 
 def _recipe_foreground(channels: np.ndarray, pan: int | None, mask: Any) -> np.ndarray:
@@ -400,7 +431,7 @@ def _neuron_start(channels, colours, pan, foreground, scale, radius, weight, ini
         suggested = suggest_n_neurons(foreground, scale, radius)
         return _Start(check_n_neurons(suggested if n_neurons is None else n_neurons, n_foreground), suggested,
                       "volume", None)
-    peak_image = channels[pan] if pan is not None else channels.sum(axis=0, dtype=np.float64)
+    peak_image = pan_neuronal_image(channels, channel_axis=0, pan_neuronal_channel=pan)
     peaks = find_neuron_peaks(peak_image, foreground, scale, radius)
     suggested, suggested_by = suggest_n_neurons_from_peaks(peak_image, foreground, scale, radius, peaks=peaks)
     n_components = check_n_neurons(suggested if n_neurons is None else n_neurons, n_foreground)
