@@ -101,16 +101,17 @@ def test_the_suggested_number_of_neurons_is_shown_and_k_follows_it_until_changed
     assert widget.neuron_hint_label.text() == "suggested: computing…"
     wait_for_suggestion(widget, qtbot)
 
-    expected = neurons.suggest_n_neurons(neurons.nuclei_foreground(stack.image[3]), stack.scale)
-    assert widget.suggested_n_neurons == expected
-    assert f"suggested: {expected} (foreground volume" in widget.neuron_hint_label.text()
-    assert N_NEURONS // 2 <= expected <= 3 * N_NEURONS
+    # As segment_neurons suggests: one neuron per bright spot of the pan-neuronal channel.
+    expected, _ = neurons.suggest_n_neurons_from_peaks(stack.image[3], neurons.nuclei_foreground(stack.image[3]),
+                                                       stack.scale)
+    assert widget.suggested_n_neurons == expected == N_NEURONS
+    assert f"suggested: {expected} (bright spots" in widget.neuron_hint_label.text()
     assert widget.n_components_spin.value() == expected
 
-    widget.n_components_spin.setValue(N_NEURONS)
-    widget.nucleus_radius_spin.setValue(2.0)  # a larger nucleus: fewer neurons suggested
+    widget.n_components_spin.setValue(N_NEURONS + 1)
+    widget.nucleus_radius_spin.setValue(4.0)  # a much larger nucleus: spots closer than it merge
     assert widget.suggested_n_neurons < expected
-    assert widget.n_components_spin.value() == N_NEURONS
+    assert widget.n_components_spin.value() == N_NEURONS + 1
     widget.use_suggested_button.click()
     assert widget.n_components_spin.value() == widget.suggested_n_neurons
 

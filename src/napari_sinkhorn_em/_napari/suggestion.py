@@ -1,10 +1,13 @@
 """The neurons recipe's own rows: the pan-neuronal channel, the suggested number of neurons, the voxel size.
 
 :class:`NeuronSuggestion` offers the selected stack's channels as the
-pan-neuronal one, finds the recipe's foreground in a thread (once per
-stack, pan-neuronal channel and mask) to suggest how many neurons to fit,
-lets K follow that suggestion until the user sets K, and warns about layers
-without a voxel size.
+pan-neuronal one, finds the recipe's foreground and the pan-neuronal image in
+a thread (once per stack, pan-neuronal channel and mask) to suggest how many
+neurons to fit as the recipe does (one per bright spot,
+:func:`~napari_sinkhorn_em.neurons.suggest_n_neurons_from_peaks`, searched
+again when the nucleus radius changes: under a second for a head), lets K
+follow that suggestion until the user sets K, and warns about layers without
+a voxel size.
 """
 
 from __future__ import annotations
@@ -20,13 +23,13 @@ from napari.qt.threading import thread_worker
 from qtpy.QtCore import QObject, QSignalBlocker, QTimer
 from qtpy.QtWidgets import QFormLayout, QWidget
 
-from ..neurons import suggest_n_neurons
+from ..neurons import pan_neuronal_image, suggest_n_neurons_from_peaks
 from .controls import NumberControls, set_row_visible
 from .inputs import ImageSource
 from .settings import InputError
 from .work import foreground_of
 
-__all__ = ["FOREGROUND_DELAY_MS", "NeuronSuggestion"]
+__all__ = ["FOREGROUND_DELAY_MS", "NeuronSuggestion", "suggestion_inputs"]
 
 #: Pause after the last change of the selected stack before its neurons' foreground is searched for.
 FOREGROUND_DELAY_MS = 200
@@ -73,8 +76,10 @@ class NeuronSuggestion(QObject):
         self.k_follows_suggestion = False
         self._setting_k = False
         self._suggested: int | None = None
-        # The foreground the suggestion is computed from, found in a thread: (what it is of, mask or sentence).
-        self._foreground: tuple[tuple, np.ndarray | str] | None = None
+        # What the suggestion is computed from, found in a thread: (what it is of, (mask, pan-neuronal image) or
+        # sentence); and the last suggestion made from it: ((radius, scale), (number, what suggested it)).
+        self._foreground: tuple[tuple, tuple[np.ndarray, np.ndarray] | str] | None = None
+        self._last: tuple[tuple, tuple[int, str]] | None = None
         self._worker = None
         self._worker_key: tuple | None = None
         # The pan-neuronal channel chosen by hand (a layer, or a channel index of one layer).
@@ -175,19 +180,30 @@ class NeuronSuggestion(QObject):
             hint.setText("suggested: computing…")
             self._timer.start()
             return
-        foreground = self._foreground[1]
-        if isinstance(foreground, str):
-            hint.setText(foreground)
+        found = self._foreground[1]
+        if isinstance(found, str):
+            hint.setText(found)
             return
+        foreground, peak_image = found
         radius = self.numbers.nucleus_radius_spin.value()
         try:
-            self._suggested = suggest_n_neurons(foreground, source.spatial_scale, radius)
+            self._suggested, by = self._suggestion(foreground, peak_image, tuple(source.spatial_scale), radius)
         except ValueError as error:
             hint.setText(f"No number of neurons can be suggested: {error}")
             return
-        hint.setText(f"suggested: {self._suggested} ({_foreground_text(foreground, source, radius, no_scale)})")
+        unit = "voxels" if no_scale else "µm"
+        reason = f"bright spots of the pan-neuronal channel, at least {radius:g} {unit} apart" if by == "peaks" else (
+            _foreground_text(foreground, source, radius, no_scale))
+        hint.setText(f"suggested: {self._suggested} ({reason})")
         if self.k_follows_suggestion:
             self._set_k(min(self._suggested, self.numbers.n_components_spin.maximum()))
+
+    def _suggestion(self, foreground, peak_image, scale, radius) -> tuple[int, str]:
+        """:func:`suggest_n_neurons_from_peaks`, kept for the last radius and scale of this foreground."""
+        key = (scale, radius)
+        if self._last is None or self._last[0] != key:
+            self._last = (key, suggest_n_neurons_from_peaks(peak_image, foreground, scale, radius))
+        return self._last[1]
 
     def _find_foreground(self) -> None:
         """Find the recipe's foreground in a thread (a second or so for a head); the hint follows when found.
@@ -204,21 +220,47 @@ class NeuronSuggestion(QObject):
         key = (source.key, self.numbers.pan_neuronal_combo.currentData())
         if source.lazy or (self._foreground is not None and self._foreground[0] == key):
             return
-        worker = thread_worker(foreground_of, start_thread=False)(source, key[1])
+        worker = thread_worker(suggestion_inputs, start_thread=False)(source, key[1])
         worker.returned.connect(self._on_foreground_found)
         worker.finished.connect(self._on_foreground_finished)
         self.widget.destroyed.connect(worker.quit)
         self._worker, self._worker_key = worker, key
         worker.start()
 
-    def _on_foreground_found(self, foreground: np.ndarray | str) -> None:
-        self._foreground = (self._worker_key, foreground)
+    def _on_foreground_found(self, found: tuple[np.ndarray, np.ndarray] | str) -> None:
+        self._foreground, self._last = (self._worker_key, found), None
 
     def _on_foreground_finished(self) -> None:
         self.widget.destroyed.disconnect(self._worker.quit)
         self._worker = None
         # Shows the suggestion, or finds the foreground again if the selection changed meanwhile.
         self.refresh()
+
+
+def suggestion_inputs(source: ImageSource, pan_neuronal_channel: int | None) -> tuple[np.ndarray, np.ndarray] | str:
+    """The recipe's foreground and pan-neuronal image of the time point shown (run in a thread), or why not.
+
+    Parameters
+    ----------
+    source : ImageSource
+        The selected stack.
+    pan_neuronal_channel : int or None
+        Index of the pan-neuronal channel; None sums the channels.
+
+    Returns
+    -------
+    tuple of numpy.ndarray, or str
+        :func:`~.work.foreground_of` and :func:`~napari_sinkhorn_em.neurons.pan_neuronal_image`
+        of the time point shown, or the sentence why they could not be found.
+    """
+    foreground = foreground_of(source, pan_neuronal_channel)
+    if isinstance(foreground, str):
+        return foreground
+    try:
+        image, channel_axis = source.image(source.current_frame)
+        return foreground, pan_neuronal_image(image, channel_axis=channel_axis, pan_neuronal_channel=pan_neuronal_channel)
+    except (ValueError, MemoryError) as error:
+        return f"No number of neurons can be suggested: {error}"
 
 
 def _foreground_text(foreground: np.ndarray, source: ImageSource, radius: float, no_scale: bool) -> str:
