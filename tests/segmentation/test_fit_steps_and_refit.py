@@ -105,12 +105,12 @@ def _clocked_reports(seconds_per_iteration, n_iterations):
 
 
 def test_a_slow_fit_says_how_long_it_may_take_and_warns_once():
-    # 20 s per iteration, 100 iterations: about 33 min in all, beyond LONG_FIT_SECONDS.
-    with pytest.warns(UserWarning, match="This fit may take up to 33 min \\(2 classes on 600 pixels") as caught:
+    # 20 s per iteration, 100 iterations: about 33 min in all (rounded up), beyond LONG_FIT_SECONDS.
+    with pytest.warns(UserWarning, match="This fit may take up to 34 min \\(2 classes on 600 pixels") as caught:
         reports = _clocked_reports(20.0, 100)
     assert len([w for w in caught if "may take up to" in str(w.message)]) == 1
-    assert reports[9].message == "EM iteration 10, at most 30 min left"
-    assert reports[-1].message.endswith("at most 0 s left")
+    assert reports[9].message == "EM iteration 10, up to about 30 min left"
+    assert reports[-1].message.endswith("up to about 0 s left")
     # Not from the first iterations, which include compiling and a rough start.
     assert [report.message for report in reports[:3]] == ["EM iteration 1", "EM iteration 2", "EM iteration 3"]
 

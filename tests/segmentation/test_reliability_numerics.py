@@ -251,6 +251,17 @@ def test_a_hot_pixel_is_left_out_of_the_fit_and_the_other_labels_stay(method, ho
     assert labels[5, 5] == labels[15, 15]  # with the brightest class, the square's
 
 
+@pytest.mark.parametrize("n_points", [500, 900, 5000])
+def test_one_far_outlier_is_found_in_a_small_sample_too(n_points):
+    from napari_sinkhorn_em.segmentation.fitting import leave_out_far_outliers
+
+    X = np.random.default_rng(0).normal(size=(n_points, 2))
+    X[7, 1] = 1e6
+    with pytest.warns(UserWarning, match="1 pixel\\(s\\) of the fitting sample"):
+        kept = leave_out_far_outliers(X)
+    assert kept.shape == (n_points - 1, 2) and kept.max() < 10
+
+
 def test_a_dead_pixel_is_left_out_of_the_fit_too():
     image = _two_halves_and_a_square()
     clean = segment(image, 3)

@@ -210,3 +210,27 @@ def test_blocks_never_compute_a_voxel_more_often_than_the_memory_limit_forces():
     # than its halo (16 planes each side here); one-plane slabs computed 33 planes per plane.
     shape, n_blocks = blocks(120, 96 << 20, side=512)
     assert shape[1] < 512 and shape[0] > 16 and shape[2] == 512
+    # ...but never when that costs more work than whole planes (a tight limit and a wide halo).
+    assert blocks(120, 4 << 20, side=512) == ((1, 512, 512), 120)
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_blocks_cut_within_planes_give_the_labels_of_the_whole_image(with_mask):
+    from napari_sinkhorn_em.segmentation import FeatureSource
+
+    rng = np.random.default_rng(3)
+    image = rng.normal(100, 10, (40, 96, 64)).astype(np.float32)
+    image[5:30, 20:70, 10:50] += 40
+    mask = None
+    if with_mask:
+        mask = rng.random(image.shape) > 0.3
+        mask[:, 40:48] = False  # lines and whole blocks without a masked voxel
+    settings = dict(features=[("gaussian", 1.0)], coordinates=True, sample_size=3000, random_state=0)
+    tight = Segmenter(3, memory_limit=1 << 20, **settings)
+    source = FeatureSource(image, channel_axis=None, scale=None, mask=mask, recipe=tight.feature_recipe(),
+                           memory_limit=tight.memory_limit)
+    assert source.block_shape[1] < 96  # cut within the planes, so row numbers interleave
+    whole = Segmenter(3, memory_limit=1 << 34, **settings)
+    labels = tight.fit(image, mask=mask).predict(image, mask=mask)
+    np.testing.assert_array_equal(tight.fit_sample_, whole.fit(image, mask=mask).fit_sample_)
+    np.testing.assert_array_equal(labels, whole.predict(image, mask=mask))

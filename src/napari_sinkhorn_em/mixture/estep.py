@@ -326,9 +326,10 @@ def solve_sinkhorn(
         Strength of the class-size prior (a float from :func:`check_size_prior_strength`),
         which relaxes the column masses towards ``weights``; None holds them exactly.
     give_up : tuple (passes, mass_error) or None, default=None
-        With masses held exactly: stop early, unconverged, once at least ``passes`` passes still
-        leave the mass error above ``mass_error`` (sizes out of reach; a fit then stops or hands
-        over instead of running every E-step to ``max_passes``). None runs to ``max_passes``.
+        With masses held exactly and Newton steps: stop early, unconverged, once at least
+        ``passes`` passes still leave the mass error above ``mass_error`` (sizes out of reach; a
+        fit then stops or hands over instead of running every E-step to ``max_passes``). Sweeps,
+        which converge slowly but surely at small epsilon, and None run to ``max_passes``.
 
     Returns
     -------
@@ -386,7 +387,7 @@ def _solve_hard(log_prob, weights, epsilon, *, potentials, tol, max_passes, solv
     n_passes += 1
     trust_radius = INITIAL_TRUST_RADIUS
     while state.mass_error > tol and n_passes < max_passes:
-        if give_up is not None and n_passes >= give_up[0] and state.mass_error > give_up[1]:
+        if solver == "newton" and give_up is not None and n_passes >= give_up[0] and state.mass_error > give_up[1]:
             break
         if solver == "sweeps":
             # A plain Sinkhorn sweep: rescale every column to its target mass.

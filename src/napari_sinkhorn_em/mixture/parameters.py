@@ -184,7 +184,7 @@ def _not_positive_definite_message(covariance):
             f"direction and almost nothing in another, beyond what 64-bit floats resolve. This usually "
             f"means a few values far beyond all others, such as hot or dead pixels (clip the image, e.g. "
             f"numpy.clip(image, None, numpy.percentile(image, 99.99)), or mask them), or features in "
-            f"very different units (rescale them)."
+            f"very different units (rescale them); otherwise increase reg_covar (e.g. to 1e-3)."
         )
     return (
         "A component's covariance is not positive definite: the data have too few distinct values in "

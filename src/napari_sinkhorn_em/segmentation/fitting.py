@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable, Generator
@@ -59,7 +60,10 @@ def leave_out_far_outliers(X: np.ndarray) -> np.ndarray:
     ndarray
         ``X`` itself when it has no such outliers, otherwise a copy without them.
     """
-    lower, upper = np.quantile(X, [0.001, 0.999], axis=0)
+    # The order statistics nearest these quantiles that leave out the extremes even in a small
+    # sample (an interpolated quantile would move with the very outlier it is measured against).
+    lower = np.quantile(X, 0.001, axis=0, method="higher")
+    upper = np.quantile(X, 0.999, axis=0, method="lower")
     reach = OUTLIER_RANGES * (upper - lower)
     # A feature that is constant on 99.8 % of the sample has no range to measure outliers against.
     far = ((X > upper + reach) | (X < lower - reach)) & (reach > 0)
@@ -117,8 +121,8 @@ _PROJECT_AFTER_SECONDS = 10.0
 class FitClock:
     """How long the rest of a fit may take, from the pace of its current phase so far.
 
-    The projection assumes the fit runs to ``max_iter``: most stop earlier, when they converge,
-    so it is an upper estimate.
+    The projection assumes the fit runs to ``max_iter`` at the pace of its current phase: most
+    stop earlier, when they converge, but iterations that need more Sinkhorn passes are slower.
     """
 
     def __init__(self, n_components: int, n_samples: int, clock: Callable[[], float] = time.monotonic) -> None:
@@ -152,16 +156,16 @@ class FitClock:
                 UserWarning,
                 stacklevel=2,
             )
-        return Progress(report.stage, report.fraction, f"{report.message}, at most {_duration(left)} left")
+        return Progress(report.stage, report.fraction, f"{report.message}, up to about {_duration(left)} left")
 
 
 def _duration(seconds: float) -> str:
-    """A duration as a person says it: "40 s", "12 min", "3.5 h"."""
+    """A duration as a person says it, rounded up: "40 s", "12 min", "3.5 h"."""
     if seconds < 90:
-        return f"{seconds:.0f} s"
+        return f"{math.ceil(seconds)} s"
     if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+        return f"{math.ceil(seconds / 60)} min"
+    return f"{math.ceil(seconds / 360) / 10:.1f} h"
 
 
 def check_enough_points(n_points: int, n_components: int) -> None:
@@ -189,34 +193,36 @@ def sampled_rows(source: FitSource, sample: np.ndarray | None) -> Generator[Prog
     A generator: it yields :class:`Progress` reports of the ``"features"``
     stage and returns the rows, in the order of their row numbers.
     """
-    pieces, numbers, done = [], [], 0
+    rows, done = None, 0
     yield Progress("features", 0.0, "Computing features")
     for block, table in source.tables():
-        chosen, positions = _rows_of_block(block.row_numbers, sample)
-        pieces.append(table[positions])
-        numbers.append(chosen)
+        where, positions = _rows_of_block(block.row_numbers, sample)
+        picked = np.asarray(table) if positions is None else table[positions]
+        if rows is None:
+            rows = np.empty((source.n_points if sample is None else len(sample), picked.shape[1]), picked.dtype)
+        rows[where] = picked
         done += len(block.row_numbers)
         yield Progress("features", done / source.n_points, "Computing features")
-    rows = np.concatenate(pieces)
-    numbers = np.concatenate(numbers)
-    if np.any(numbers[1:] < numbers[:-1]):
-        # Blocks cut within planes interleave the row numbers.
-        rows = rows[np.argsort(numbers, kind="stable")]
     return rows
 
 
-def _rows_of_block(row_numbers: range | np.ndarray, sample: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """The row numbers of ``sample`` (all when None) that a block holds, and their positions in its table."""
-    if sample is None:
-        return np.asarray(row_numbers), np.arange(len(row_numbers))
+def _rows_of_block(row_numbers: range | np.ndarray, sample: np.ndarray | None) -> tuple[Any, Any]:
+    """Where a block's rows of ``sample`` (all when None) go in the sampled rows, and their positions in its table.
+
+    Positions are None when the block's whole table is wanted.
+    """
     if isinstance(row_numbers, range):
+        if sample is None:
+            return slice(row_numbers.start, row_numbers.stop), None
         low, high = np.searchsorted(sample, [row_numbers.start, row_numbers.stop])
-        return sample[low:high], sample[low:high] - row_numbers.start
+        return slice(low, high), sample[low:high] - row_numbers.start
+    if sample is None:
+        return row_numbers, None
     low, high = np.searchsorted(sample, [row_numbers[0], row_numbers[-1] + 1])
     candidates = sample[low:high]
     positions = np.searchsorted(row_numbers, candidates)
     held = row_numbers[positions] == candidates
-    return candidates[held], positions[held]
+    return low + np.flatnonzero(held), positions[held]
 
 
 def size_search_fit_steps(
@@ -231,6 +237,7 @@ def size_search_fit_steps(
     and returns ``(mixture, search)``, the chosen fit and what was tried.
     """
     steps = size_search_steps(X, class_sizes, size_tolerance, new_mixture)
+    clock = FitClock(len(class_sizes), X.shape[0])
     while True:
         try:
             step = next(steps)
@@ -238,12 +245,13 @@ def size_search_fit_steps(
             return finished.value
         fit = step.fit_step
         within = fit.iteration / max(fit.max_iter, 1)
-        yield Progress(
+        report = Progress(
             "fit",
             min((step.share_index + within) / step.n_shares, 1.0),
             f"Class sizes: trying a share of {step.share:.1%} ({step.share_index + 1} of {step.n_shares}), "
             f"Sinkhorn-EM iteration {fit.iteration}",
         )
+        yield clock.annotate(report, "share", step.share_index)
 
 
 def solve_plan(mixture: GaussianMixture, X: np.ndarray, assignment: str) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 :class:`SegmentationModel` is what a fitted (or loaded)
 :class:`~napari_sinkhorn_em.segmentation.Segmenter` labels images with; the
-Segmenter adds the fitting. Images in memory are labelled slab by slab
+Segmenter adds the fitting. Images in memory are labelled block by block
 (:class:`~napari_sinkhorn_em.segmentation.FeatureSource`), dask images chunk
 by chunk (:func:`napari_sinkhorn_em.lazy.predict_dask`).
 """

@@ -2,8 +2,8 @@
 
 :class:`Segmenter` fits a :class:`~napari_sinkhorn_em.mixture.GaussianMixture`
 (EM or Sinkhorn-EM) to the features of a random subsample of the voxels and
-then labels every voxel, working through the image in slabs along its first
-spatial axis so that memory stays bounded for any image size. A fitted
+then labels every voxel, working through the image block by block so that
+memory stays bounded for any image size. A fitted
 segmenter can be saved as a readable JSON file and applied to other images
 (:class:`~napari_sinkhorn_em.segmentation.SegmentationModel`).
 
@@ -17,8 +17,8 @@ bit-identical labels.
 from __future__ import annotations
 
 import copy
-from types import MappingProxyType
 from collections.abc import Iterator, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -350,6 +350,7 @@ class Segmenter(SegmentationModel):
         return mixture, None
 
 
-#: A Segmenter's default settings (``Segmenter().get_params()``, read-only): the command line's
-#: and the widget's starting values, so that they cannot drift from the library's.
+#: A Segmenter's default settings (``Segmenter().get_params()``, read-only; copy it with ``dict()``
+#: to change it): the command line's and the widget's starting values, so that they cannot drift
+#: from the library's.
 SEGMENTER_DEFAULTS = MappingProxyType(Segmenter().get_params())

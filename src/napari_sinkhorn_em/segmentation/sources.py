@@ -31,6 +31,12 @@ def _block_sides(n: int) -> list[int]:
     return sorted({-(-n // k) for k in range(1, n + 1)})
 
 
+def _axis_work(n: int, side: int, reach: int) -> int:
+    """Voxels along an axis of ``n`` that its blocks of ``side`` compute, each padded by ``reach`` where the axis goes on."""
+    starts = np.arange(0, n, side)
+    return int(np.sum(np.minimum(n, starts + side + reach) - np.maximum(0, starts - reach)))
+
+
 def block_shape(
     features: list[tuple[str, float | None]],
     spatial_shape: tuple[int, ...],
@@ -40,30 +46,34 @@ def block_shape(
 ) -> tuple[int, ...]:
     """The shape of the blocks an in-memory image is computed in: the least work that ``memory_limit`` allows.
 
-    Blocks span the whole last axis and are cut along the others. Each is computed from the image
-    padded by ``halo`` voxels on every side where the image continues; the filter workspace covers
-    the padded block, the table (and its standardised copy) the block itself. Among the shapes whose
-    block fits in ``memory_limit``, the one computing the fewest padded voxels in all is chosen (the
-    fewest blocks among equals). When none fits, the one with the smallest padded block (then the
-    least work): a thin stack whose one-plane slab with its halo spans the whole stack is one slab,
-    not one padded slab per plane.
+    Each block is computed from the image padded by ``halo`` voxels on every side where the image
+    goes on; the filter workspace covers the padded block, the table (and its standardised copy)
+    the block itself. The baseline is whole planes along the first axis, as thick as the limit
+    allows but at least one plane with its halo (which may exceed the limit, and which makes a thin
+    stack one slab). Blocks cut within the planes too (never along the last axis) are chosen
+    instead when one such shape fits in ``memory_limit`` and computes fewer padded voxels in all
+    than the baseline: a thick stack of large planes, where one-plane slabs compute each plane
+    with its whole halo. So the work never exceeds the baseline's.
     """
     uses_filters = any(sigma is not None for _, sigma in features)
     workspace = _BYTES_PER_VALUE * (_FILTER_WORKSPACE_ARRAYS if uses_filters else _INTENSITY_WORKSPACE_ARRAYS)
     table = _BYTES_PER_VALUE * 2 * n_columns
     line = spatial_shape[-1]
     cut = spatial_shape[:-1]
-    best_fit, best_fallback = None, None
+
+    def work(sides: tuple[int, ...]) -> int:
+        return math.prod(_axis_work(n, side, reach) for n, side, reach in zip(cut, sides, halo))
+
+    plane = math.prod(spatial_shape[1:])
+    planes_held = max(memory_limit // ((workspace + table) * plane), min(cut[0], 1 + 2 * halo[0]))
+    thickness = cut[0] if planes_held >= cut[0] else max(1, planes_held - 2 * halo[0])
+    baseline = (thickness, *cut[1:])
+    best = (work(baseline), baseline)
     for sides in itertools.product(*(_block_sides(n) for n in cut)):
         padded = math.prod(min(n, side + 2 * reach) for n, side, reach in zip(cut, sides, halo))
-        n_blocks = math.prod(-(-n // side) for n, side in zip(cut, sides))
-        work = padded * n_blocks
-        memory = line * (padded * workspace + math.prod(sides) * table)
-        if memory <= memory_limit:
-            best_fit = min(best_fit or (work, n_blocks, sides), (work, n_blocks, sides))
-        best_fallback = min(best_fallback or (padded, work, sides), (padded, work, sides))
-    sides = best_fit[2] if best_fit is not None else best_fallback[2]
-    return (*sides, line)
+        if line * (padded * workspace + math.prod(sides) * table) <= memory_limit:
+            best = min(best, (work(sides), sides), key=lambda choice: choice[0])
+    return (*best[1], line)
 
 
 def _boxes(spatial_shape: tuple[int, ...], shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
