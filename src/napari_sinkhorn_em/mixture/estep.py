@@ -327,9 +327,10 @@ def solve_sinkhorn(
         which relaxes the column masses towards ``weights``; None holds them exactly.
     give_up : tuple (passes, mass_error) or None, default=None
         With masses held exactly and Newton steps: stop early, unconverged, once at least
-        ``passes`` passes still leave the mass error above ``mass_error`` (sizes out of reach; a
-        fit then stops or hands over instead of running every E-step to ``max_passes``). Sweeps,
-        which converge slowly but surely at small epsilon, and None run to ``max_passes``.
+        ``passes`` passes still leave the mass error above ``mass_error`` and the last
+        ``passes // 2`` passes have not halved it (sizes out of reach; a fit then stops or hands
+        over instead of running every E-step to ``max_passes``). Sweeps, which converge slowly
+        but surely at small epsilon, and None run to ``max_passes``.
 
     Returns
     -------
@@ -386,8 +387,10 @@ def _solve_hard(log_prob, weights, epsilon, *, potentials, tol, max_passes, solv
     state = evaluate(g - g.mean(), want_outer=solver == "newton", evaluated=first_pass)
     n_passes += 1
     trust_radius = INITIAL_TRUST_RADIUS
+    # The mass error after each Newton step, by pass: progress over the last passes, for give_up.
+    errors = {n_passes: state.mass_error}
     while state.mass_error > tol and n_passes < max_passes:
-        if solver == "newton" and give_up is not None and n_passes >= give_up[0] and state.mass_error > give_up[1]:
+        if solver == "newton" and give_up is not None and _stalled(errors, n_passes, state.mass_error, *give_up):
             break
         if solver == "sweeps":
             # A plain Sinkhorn sweep: rescale every column to its target mass.
@@ -400,6 +403,7 @@ def _solve_hard(log_prob, weights, epsilon, *, potentials, tol, max_passes, solv
             state, weights, epsilon, evaluate, max_passes - n_passes, trust_radius
         )
         n_passes += used
+        errors[n_passes] = state.mass_error
     if defer_moments and state.first_moment.shape[0] == 0:
         state = evaluate(state.potentials, want_outer=False, moments=True)
         n_passes += 1
@@ -443,6 +447,15 @@ def _solve_semi_relaxed(
         n_passes += 1
     state = replace(state, potentials=state.potentials - state.potentials.mean())
     return SinkhornResult(state=state, n_passes=n_passes, converged=state.mass_error <= tol)
+
+
+def _stalled(errors, n_passes, mass_error, passes, limit):
+    """Whether Newton has run ``passes`` passes, still misses a size by more than ``limit``, and has
+    not halved its mass error over the last ``passes // 2`` passes (sizes out of reach, not slow)."""
+    if n_passes < passes or mass_error <= limit:
+        return False
+    earlier = max(count for count in errors if count <= n_passes - passes // 2)
+    return mass_error > 0.5 * errors[earlier]
 
 
 def _checked_potentials(potentials, weights):
