@@ -276,3 +276,14 @@ def test_solve_sinkhorn_does_not_give_up_on_reachable_sizes():
     plain = solve_sinkhorn(log_prob, weights, 1.0, potentials=np.zeros(4))
     assert asked.converged and asked.n_passes == plain.n_passes
     np.testing.assert_array_equal(asked.state.potentials, plain.state.potentials)
+
+
+def test_newton_gives_up_only_when_it_stalls_far_from_the_sizes():
+    from napari_sinkhorn_em.mixture.estep import _stalled
+
+    stuck = {0: 10.0, 40: 9.0, 70: 12.0, 100: 9.5}
+    assert _stalled(stuck, 100, 9.5, 100, 0.5)
+    slow = {0: 10.0, 40: 6.0, 70: 3.0, 100: 1.4}  # halved over the last 50 passes: keep going
+    assert not _stalled(slow, 100, 1.4, 100, 0.5)
+    assert not _stalled(stuck, 99, 9.5, 100, 0.5)  # not yet 100 passes
+    assert not _stalled({0: 0.4, 100: 0.4}, 100, 0.4, 100, 0.5)  # near the sizes
