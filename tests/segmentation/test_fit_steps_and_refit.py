@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -112,7 +114,19 @@ def test_a_slow_fit_says_how_long_it_may_take_and_warns_once():
     assert reports[9].message == "EM iteration 10, up to about 30 min left"
     assert reports[-1].message.endswith("up to about 0 s left")
     # Not from the first iterations, which include compiling and a rough start.
-    assert [report.message for report in reports[:3]] == ["EM iteration 1", "EM iteration 2", "EM iteration 3"]
+    assert [report.message for report in reports[:5]] == [f"EM iteration {i}" for i in range(1, 6)]
+
+
+def test_the_pace_is_that_of_the_recent_iterations_not_of_a_slow_start():
+    # Two slow first iterations (like a Sinkhorn-EM fit's first E-steps), then fast ones: the
+    # time left follows the fast ones, and nothing warns.
+    steps = iter([0.0] + [30.0] * 2 + [1.0] * 200)
+    clock = FitClock(2, 600, clock=lambda state=[0.0]: state.__setitem__(0, state[0] + next(steps)) or state[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reports = [clock.annotate(Progress("fit", (i + 1) / 100, f"EM iteration {i + 1}"), "main", 0)
+                   for i in range(100)]
+    assert reports[30].message == "EM iteration 31, up to about 69 s left"
 
 
 def test_a_quick_fit_reports_no_time_and_does_not_warn(recwarn):

@@ -124,7 +124,7 @@ def test_while_k_follows_the_suggestion_the_run_fits_the_suggested_number(viewer
     [labels] = results(viewer, Labels)
     described = labels.metadata[RESULT_METADATA_KEY]
     assert described["n_neurons_fitted"] == described["suggested_n_neurons"] == widget.suggested_n_neurons
-    assert labels.name == f"head neurons S→EM K={widget.suggested_n_neurons}"
+    assert labels.name == f"head neurons EM K={widget.suggested_n_neurons}"
 
 
 def test_the_sample_head_gets_a_sensible_suggestion(viewer, widget, qtbot):
@@ -147,7 +147,7 @@ def test_a_run_adds_the_neurons_with_their_table_and_a_point_at_each_centre(view
     run_to_end(widget, qtbot)
 
     [labels], [points] = results(viewer, Labels), results(viewer, Points)
-    assert labels.name == "head neurons S→EM K=12"
+    assert labels.name == "head neurons EM K=12"
     table = points.features
     found = len(table)
     assert N_NEURONS - 2 <= found <= N_NEURONS
@@ -188,7 +188,7 @@ def test_running_again_updates_the_same_layers(viewer, widget, qtbot, stack):
     run_to_end(widget, qtbot)
 
     assert results(viewer, Labels) == [labels] and results(viewer, Points) == [points]
-    assert labels.name == "head neurons S→EM K=8"
+    assert labels.name == "head neurons EM K=8"
     assert len(points.data) == len(points.features) == len(labels.features) <= N_NEURONS - 4
 
 
@@ -273,12 +273,23 @@ def test_too_many_neurons_for_the_foreground_is_a_sentence(viewer, widget, qtbot
     assert "neurons cannot be fitted" in message and not results(viewer, Labels)
 
 
+def test_the_recipe_fits_em_from_its_spots_unless_another_method_was_chosen(viewer, widget, stack):
+    add_channels(viewer, stack)
+    choose_neurons(widget)
+    assert widget.method_combo.currentData() == "em"  # the Sinkhorn start would move the means off the spots
+    widget.features_combo.setCurrentIndex(widget.features_combo.findData("intensity"))
+    widget.method_combo.setCurrentIndex(widget.method_combo.findData("both"))
+    choose_neurons(widget)
+    assert widget.method_combo.currentData() == "both"
+
+
 def test_leaving_the_recipe_restores_the_class_controls(viewer, widget, stack):
     add_channels(viewer, stack)
     choose_neurons(widget)
     widget.features_combo.setCurrentIndex(widget.features_combo.findData("intensity"))
     assert widget.k_label.text() == "Classes (K)"
     assert widget.n_components_spin.maximum() == 64 and widget.max_iter_spin.value() == 100
+    assert widget.method_combo.currentData() == "sinkhorn_start"
     assert widget.weights_combo.isEnabled() and widget.pan_neuronal_combo.isHidden()
     assert widget.use_suggested_button.isHidden()
     assert widget.neuron_hint_label.text() == ""

@@ -15,8 +15,8 @@ from typing import Any
 from qtpy.QtCore import QSignalBlocker
 
 from .. import lazy
-from ..neurons import DEFAULT_NEURON_MAX_ITER
-from ..segmentation import METHODS
+from ..neurons import DEFAULT_NEURON_MAX_ITER, neuron_method
+from ..segmentation import METHODS, SEGMENTER_DEFAULTS
 from .controls import (
     CLASS_MAX_ITER,
     CLASS_RANGE,
@@ -156,7 +156,8 @@ class SettingsForm:
     def switch_recipe(self) -> bool:
         """K counts neurons with the neurons recipe, classes otherwise; True when the recipe was just chosen.
 
-        The iteration limit follows the recipe's default unless it was changed.
+        The iteration limit and the method follow the recipe's defaults unless they were changed
+        (the neurons recipe fits EM from its bright spots, :func:`~napari_sinkhorn_em.neurons.neuron_method`).
         """
         neurons = self.neurons_chosen()
         if neurons == self._neurons_mode:
@@ -169,6 +170,10 @@ class SettingsForm:
         limits = (CLASS_MAX_ITER, DEFAULT_NEURON_MAX_ITER)
         if max_iter_spin.value() == limits[not neurons]:
             max_iter_spin.setValue(limits[neurons])
+        method_combo = self.controls.fit.method_combo
+        methods = (SEGMENTER_DEFAULTS["method"], neuron_method(None))
+        if method_combo.currentData() == methods[not neurons]:
+            method_combo.setCurrentIndex(method_combo.findData(methods[neurons]))
         return neurons
 
     # ---------------------------------------------------------- ε
