@@ -30,7 +30,7 @@ DEFAULT_NEURON_MAX_ITER = 300
 #: bright spot of the pan-neuronal channel (:func:`find_neuron_peaks`), K = the number of spots and
 #: EM from there; ``"kmeans"``, the recipe before issue 17: K from the foreground volume
 #: (:func:`suggest_n_neurons`), k-means means and the Sinkhorn start. On the 200-neuron heads of
-#: docs/evidence.md (section 6) the peaks matched 198.5 neurons (198-199 over 6 fits), k-means 173.7.
+#: docs/evidence.md (section 6) the peaks matched 198.5 neurons (198-199 over 6 fits), k-means 175.2.
 NEURON_INIT = "peaks"
 #: The starts :func:`segment_neurons` offers (see :data:`NEURON_INIT`).
 NEURON_INITS = ("peaks", "kmeans")
