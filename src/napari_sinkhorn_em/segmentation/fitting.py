@@ -23,8 +23,8 @@ from ..mixture import (
 from .size_search import SizeSearch, size_search_steps
 
 __all__ = [
-    "LONG_FIT_SECONDS",
     "FitClock",
+    "LONG_FIT_SECONDS",
     "OUTLIER_RANGES",
     "check_class_sizes_fit",
     "check_enough_points",
