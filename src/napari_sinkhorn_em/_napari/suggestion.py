@@ -27,7 +27,7 @@ from ..neurons import pan_neuronal_image, suggest_n_neurons_from_peaks
 from .controls import NumberControls, set_row_visible
 from .inputs import ImageSource
 from .settings import InputError
-from .work import foreground_of
+from .work import neuron_foreground
 
 __all__ = ["FOREGROUND_DELAY_MS", "NeuronSuggestion", "suggestion_inputs"]
 
@@ -250,14 +250,13 @@ def suggestion_inputs(source: ImageSource, pan_neuronal_channel: int | None) -> 
     Returns
     -------
     tuple of numpy.ndarray, or str
-        :func:`~.work.foreground_of` and :func:`~napari_sinkhorn_em.neurons.pan_neuronal_image`
-        of the time point shown, or the sentence why they could not be found.
+        :func:`~.work.neuron_foreground` and :func:`~napari_sinkhorn_em.neurons.pan_neuronal_image`
+        of the time point shown (its image read once), or the sentence why they could not be found.
     """
-    foreground = foreground_of(source, pan_neuronal_channel)
-    if isinstance(foreground, str):
-        return foreground
     try:
-        image, channel_axis = source.image(source.current_frame)
+        frame = source.current_frame
+        image, channel_axis = source.image(frame)
+        foreground = neuron_foreground(image, channel_axis, pan_neuronal_channel, source.mask_at(frame))
         return foreground, pan_neuronal_image(image, channel_axis=channel_axis, pan_neuronal_channel=pan_neuronal_channel)
     except (ValueError, MemoryError) as error:
         return f"No number of neurons can be suggested: {error}"

@@ -31,7 +31,6 @@ from .settings import NeuronSettings, Settings
 __all__ = [
     "ProgressRelay",
     "RunProgress",
-    "foreground_of",
     "model_steps",
     "neuron_foreground",
     "neuron_steps",
@@ -282,28 +281,6 @@ def neuron_foreground(
     """
     foreground = pan_neuronal_foreground(image, channel_axis=channel_axis, pan_neuronal_channel=pan_neuronal_channel)
     return foreground if mask is None else foreground & mask
-
-
-def foreground_of(source: ImageSource, pan_neuronal_channel: int | None) -> np.ndarray | str:
-    """The recipe's foreground of the time point shown (run in a thread), or the sentence why there is none.
-
-    Parameters
-    ----------
-    source : ImageSource
-        The selected stack.
-    pan_neuronal_channel : int or None
-        Index of the pan-neuronal channel; None sums the channels.
-
-    Returns
-    -------
-    numpy.ndarray of bool or str
-        :func:`neuron_foreground` of the time point shown, or why it could not be found.
-    """
-    try:
-        image, channel_axis = source.image(source.current_frame)
-        return neuron_foreground(image, channel_axis, pan_neuronal_channel, source.mask_at(source.current_frame))
-    except (ValueError, MemoryError) as error:
-        return f"No number of neurons can be suggested: {error}"
 
 
 def _neuron_progress(method: str, stage: str, fraction: float, done: int, total: int) -> RunProgress:
