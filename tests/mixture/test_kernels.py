@@ -36,8 +36,7 @@ def _reference_log_prob(X, means, covariances):
 def test_exp_is_within_two_units_in_the_last_place_and_zero_below_its_range():
     z = np.concatenate([-np.logspace(-300, np.log10(707.9), 500), [0.0, -0.0, -707.99, -708.5, -1e4, -np.inf]])
     out = np.empty_like(z)
-    bits = np.empty(z.size, dtype=np.int64)
-    _kernels._exp_tile(z, z.size, bits, out)
+    _kernels._exp_tile(z, z.size, np.empty(z.size), out)
     inside = z >= _kernels.EXP_MIN
     np.testing.assert_allclose(out[inside], np.exp(z[inside]), rtol=4.5e-16, atol=0)
     assert (out[~inside] == 0).all()
@@ -102,6 +101,31 @@ def test_component_major_log_prob_and_the_plan_pass_agree_with_the_reference():
     again = _kernels.softmax_pass(log_prob, shift, 2.0, True, X, centre, np.empty((0, 7)))
     np.testing.assert_allclose(again[0], mass, rtol=1e-12)
     np.testing.assert_allclose(again[2], outer, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("spread", [1.0, 40.0, 2 * _kernels.MAX_REWEIGHTING_SPREAD])
+def test_plan_pass_at_epsilon_one_gives_the_posterior_and_log_likelihood(spread):
+    # At epsilon = 1 the posterior is derived from the plan while the potentials and log-weights
+    # differ by less than MAX_REWEIGHTING_SPREAD, and computed with its own exponential beyond.
+    X, means, _, prec_chol, log_det, weights = _problem(3000)
+    X[5] = 1e200  # beyond float range of every component: a uniform row and a -inf log-likelihood
+    centre = np.zeros(3)
+    log_prob = np.empty((7, 3000))
+    _kernels.log_prob_pass(X, centre, means, prec_chol, log_det, log_prob)
+    shift = np.linspace(-spread / 2, spread / 2, 7)
+    loglik, posterior, mass, lse, *_ = _kernels.log_prob_plan_pass(
+        X, centre, means, prec_chol, log_det, np.log(weights), shift, 1.0, False, np.empty((1, 0))
+    )
+    assert loglik == -np.inf and lse == -np.inf
+    finite = np.ones(3000, dtype=bool)
+    finite[5] = False
+    joint = log_prob[:, finite] + np.log(weights)[:, None]
+    reference = np.exp(joint - scipy.special.logsumexp(joint, axis=0)).sum(axis=1) + 1.0 / 7
+    np.testing.assert_allclose(posterior, reference, rtol=1e-12)
+    finite_loglik = _kernels.log_prob_plan_pass(
+        X[finite], centre, means, prec_chol, log_det, np.log(weights), shift, 1.0, False, np.empty((1, 0))
+    )[0]
+    np.testing.assert_allclose(finite_loglik, scipy.special.logsumexp(joint, axis=0).sum(), rtol=1e-12)
 
 
 def test_outer_products_summed_row_by_row_for_many_components_match_the_dense_sum():

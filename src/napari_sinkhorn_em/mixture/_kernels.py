@@ -55,6 +55,8 @@ NEGLIGIBLE_RESPONSIBILITY = 1e-30
 # Newton's Hessian on the dual needs far less precision than the M-step: there a component adds
 # nothing to a tile's outer products when its responsibilities stay below this.
 NEGLIGIBLE_FOR_HESSIAN = 1e-12
+# The posterior is derived from the plan while exp(log_weights - potentials) spans at most e**300.
+MAX_REWEIGHTING_SPREAD = 300.0
 # From this many components active in a tile on, its outer products are summed row by row.
 SPARSE_OUTER_ACTIVE = 24
 # exp(x) for x below this is returned as 0 (exp(-708) is the smallest normal float64's order).
@@ -64,6 +66,9 @@ _LOG2_E = 1.4426950408889634
 _LN2_HIGH = 6.93147180369123816490e-01
 _LN2_LOW = 1.90821492927058770002e-10
 _EXP_COEFFICIENTS = tuple(1.0 / math.factorial(i) for i in range(14))
+# 1.5 * 2**52: adding it to |x| < 2**51 rounds x to an integer n held in the sum's low bits.
+_ROUNDING_SHIFTER = 6755399441055744.0
+_ROUNDING_SHIFTER_BITS = np.int64(0x4338000000000000)
 
 
 # Below this many multiply-adds a pass runs on one thread: starting and joining threads would cost
@@ -101,25 +106,31 @@ def threads_for(work):
 
 # ------------------------------------------------------------------ tile primitives
 @numba.njit(cache=True, fastmath=EXP_FASTMATH, error_model="numpy")
-def _exp_tile(z, n_tile, exponent_bits, out):
-    """``out[t] = exp(z[t])`` for ``z <= 0`` (0 below ``EXP_MIN``), in two SIMD loops.
+def _exp_tile(z, n_tile, rounded, out):
+    """``out[t] = exp(z[t])`` for ``z <= 0`` (0 below ``EXP_MIN``), in SIMD loops.
 
     exp(z) = 2**n * exp(r) with n = round(z / log 2) and |r| <= log(2) / 2; exp(r)
-    is its Taylor polynomial to degree 13 (truncation error below 1e-17), and 2**n
-    is built from its bits in ``exponent_bits``, an int64 buffer.
+    is its Taylor polynomial to degree 13 (truncation error below 1e-17). n is
+    rounded by adding ``_ROUNDING_SHIFTER``, which leaves n in the low bits of the
+    sum; ``rounded`` (a float64 buffer) holds those sums and is then overwritten
+    with the bits of 2**n, built by integer arithmetic on its int64 view (AVX2 has
+    no vector conversion from float64 to int64).
     """
     c = _EXP_COEFFICIENTS
     for t in range(n_tile):
         v = max(z[t], EXP_MIN)
-        n = math.floor(v * _LOG2_E + 0.5)
+        shifted = v * _LOG2_E + _ROUNDING_SHIFTER
+        n = shifted - _ROUNDING_SHIFTER
         r = (v - n * _LN2_HIGH) - n * _LN2_LOW
         out[t] = 1.0 + r * (1.0 + r * (c[2] + r * (c[3] + r * (c[4] + r * (c[5] + r * (
             c[6] + r * (c[7] + r * (c[8] + r * (c[9] + r * (c[10] + r * (c[11] + r * (
                 c[12] + r * c[13]))))))))))))
-        exponent_bits[t] = (np.int64(n) + 1023) << 52
-    power_of_two = exponent_bits.view(np.float64)
+        rounded[t] = shifted
+    bits = rounded.view(np.int64)
     for t in range(n_tile):
-        out[t] = out[t] * power_of_two[t] if z[t] >= EXP_MIN else 0.0
+        bits[t] = (bits[t] - _ROUNDING_SHIFTER_BITS + 1023) << 52
+    for t in range(n_tile):
+        out[t] = out[t] * rounded[t] if z[t] >= EXP_MIN else 0.0
 
 
 @numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
@@ -132,7 +143,11 @@ def _load_rows(X, centre, start, n_tile, rows):
 
 @numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def _log_density_tile(rows, n_tile, means, prec_chol, log_det, out, work):
-    """``out[k, t] = log N(row t; mean k, covariance k)`` for the centred ``rows`` (d, tile)."""
+    """``out[k, t] = log N(row t; mean k, covariance k)`` for the centred ``rows`` (d, tile).
+
+    The projections (x - mu)^T U[:, j] add three features per sweep over the tile: a sweep
+    per feature would load and store the projections once per multiply-add.
+    """
     n_components, n_features = means.shape
     constant = n_features * LOG_2PI
     projected = work[0]
@@ -145,12 +160,34 @@ def _log_density_tile(rows, n_tile, means, prec_chol, log_det, out, work):
             offset = 0.0
             for i in range(j + 1):
                 offset += means[k, i] * prec_chol[k, i, j]
-            for t in range(n_tile):
-                projected[t] = -offset
-            for i in range(j + 1):
-                u = prec_chol[k, i, j]
+            u0 = prec_chol[k, 0, j]
+            if j == 0:
                 for t in range(n_tile):
-                    projected[t] += rows[i, t] * u
+                    projected[t] = rows[0, t] * u0 - offset
+                i = 1
+            elif j == 1:
+                u1 = prec_chol[k, 1, j]
+                for t in range(n_tile):
+                    projected[t] = rows[0, t] * u0 + rows[1, t] * u1 - offset
+                i = 2
+            else:
+                u1 = prec_chol[k, 1, j]
+                u2 = prec_chol[k, 2, j]
+                for t in range(n_tile):
+                    projected[t] = rows[0, t] * u0 + rows[1, t] * u1 + rows[2, t] * u2 - offset
+                i = 3
+            while i + 2 <= j:
+                u0 = prec_chol[k, i, j]
+                u1 = prec_chol[k, i + 1, j]
+                u2 = prec_chol[k, i + 2, j]
+                for t in range(n_tile):
+                    projected[t] += rows[i, t] * u0 + rows[i + 1, t] * u1 + rows[i + 2, t] * u2
+                i += 3
+            while i <= j:
+                u0 = prec_chol[k, i, j]
+                for t in range(n_tile):
+                    projected[t] += rows[i, t] * u0
+                i += 1
             for t in range(n_tile):
                 squared[t] += projected[t] * projected[t]
         for t in range(n_tile):
@@ -158,7 +195,7 @@ def _log_density_tile(rows, n_tile, means, prec_chol, log_det, out, work):
 
 
 @numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
-def _softmax_tile(log_prob, n_tile, shift, inv_eps, out, work, exponent_bits):
+def _softmax_tile(log_prob, n_tile, shift, inv_eps, out, work):
     """``out[:, t] = softmax_k((log_prob[k, t] + shift[k]) * inv_eps)``; return the summed
     log normalisers of the tile's rows.
 
@@ -180,7 +217,7 @@ def _softmax_tile(log_prob, n_tile, shift, inv_eps, out, work, exponent_bits):
         s = shift[k]
         for t in range(n_tile):
             shifted[t] = (log_prob[k, t] + s) * inv_eps - largest[t]
-        _exp_tile(shifted, n_tile, exponent_bits, out[k])
+        _exp_tile(shifted, n_tile, work[3], out[k])
         for t in range(n_tile):
             total[t] += out[k, t]
     for t in range(n_tile):
@@ -197,6 +234,38 @@ def _softmax_tile(log_prob, n_tile, shift, inv_eps, out, work, exponent_bits):
         else:
             log_normalisers += largest[t] - math.log(total[t])
     return log_normalisers
+
+
+@numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _reweighted_column_sums_tile(resp, n_tile, factor, largest, scale, sums):
+    """Add the column sums of the tile's rows reweighted, ``resp[k, t] * factor[k]``, and
+    renormalised to ``sums``; return the summed logs of the rows' reweighted totals.
+
+    ``largest`` is the work row in which :func:`_softmax_tile` left each row's largest
+    exponent: a row that was -inf everywhere (given the uniform row) counts as uniform
+    here too. ``scale`` is a work row.
+    """
+    n_components = resp.shape[0]
+    for t in range(n_tile):
+        scale[t] = 0.0
+    for k in range(n_components):
+        f = factor[k]
+        for t in range(n_tile):
+            scale[t] += resp[k, t] * f
+    log_totals = 0.0
+    for t in range(n_tile):
+        log_totals += math.log(scale[t])
+        scale[t] = 1.0 / scale[t]
+    for k in range(n_components):
+        total = 0.0
+        for t in range(n_tile):
+            total += resp[k, t] * scale[t]
+        sums[k] += total * factor[k]
+    for t in range(n_tile):
+        if largest[t] == -np.inf:
+            for k in range(n_components):
+                sums[k] += (1.0 - factor[k] * scale[t]) / n_components
+    return log_totals
 
 
 @numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
@@ -230,11 +299,27 @@ def _moments_tile(rows, resp, n_tile, active, n_active, mass, first, second, wei
                 weighted[t] = resp[k, t] * rows[i, t]
                 total += weighted[t]
             first[k, i] += total
-            for j in range(i, n_features):
-                total = 0.0
+            # Three entries of the row per sweep over the tile (one load of the weights for three).
+            j = i
+            while j + 3 <= n_features:
+                total0 = 0.0
+                total1 = 0.0
+                total2 = 0.0
                 for t in range(n_tile):
-                    total += weighted[t] * rows[j, t]
-                second[k, i, j] += total
+                    w = weighted[t]
+                    total0 += w * rows[j, t]
+                    total1 += w * rows[j + 1, t]
+                    total2 += w * rows[j + 2, t]
+                second[k, i, j] += total0
+                second[k, i, j + 1] += total1
+                second[k, i, j + 2] += total2
+                j += 3
+            while j < n_features:
+                total0 = 0.0
+                for t in range(n_tile):
+                    total0 += weighted[t] * rows[j, t]
+                second[k, i, j] += total0
+                j += 1
 
 
 @numba.njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
@@ -271,15 +356,40 @@ def _outer_tile(resp, n_tile, active, n_active, row_active, outer):
         return
     for a in range(n_active):
         k = active[a]
-        for b in range(a, n_active):
-            j = active[b]
-            total = 0.0
+        # Three partners per sweep over the tile (one load of column k for three products).
+        b = a
+        while b + 3 <= n_active:
+            j0 = active[b]
+            j1 = active[b + 1]
+            j2 = active[b + 2]
+            total0 = 0.0
+            total1 = 0.0
+            total2 = 0.0
             for t in range(n_tile):
-                total += resp[k, t] * resp[j, t]
-            if j >= k:
-                outer[k, j] += total
-            else:
-                outer[j, k] += total
+                r = resp[k, t]
+                total0 += r * resp[j0, t]
+                total1 += r * resp[j1, t]
+                total2 += r * resp[j2, t]
+            _add_upper(outer, k, j0, total0)
+            _add_upper(outer, k, j1, total1)
+            _add_upper(outer, k, j2, total2)
+            b += 3
+        while b < n_active:
+            j0 = active[b]
+            total0 = 0.0
+            for t in range(n_tile):
+                total0 += resp[k, t] * resp[j0, t]
+            _add_upper(outer, k, j0, total0)
+            b += 1
+
+
+@numba.njit(cache=True, inline="always")
+def _add_upper(outer, k, j, value):
+    """Add ``value`` to the entry (k, j) or (j, k) of the upper triangle of ``outer``."""
+    if j >= k:
+        outer[k, j] += value
+    else:
+        outer[j, k] += value
 
 
 @numba.njit(cache=True)
@@ -335,15 +445,15 @@ def _block_bounds(block, n_rows, n_blocks):
 @numba.njit(cache=True, inline="always")
 def _tile_workspace(n_features, n_components):
     """One block's scratch arrays: a tile of rows, log-densities, responsibilities,
-    exp work space, exponent bits and two lists of active components."""
+    four rows of work space (the softmax and the exponential use all four) and two lists of
+    active components."""
     rows = np.empty((n_features, TILE_ROWS))
     tile = np.empty((n_components, TILE_ROWS))
     resp = np.empty((n_components, TILE_ROWS))
-    work = np.empty((3, TILE_ROWS))
-    exponent_bits = np.empty(TILE_ROWS, dtype=np.int64)
+    work = np.empty((4, TILE_ROWS))
     active = np.empty(n_components, dtype=np.int64)
     row_active = np.empty(n_components, dtype=np.int64)
-    return rows, tile, resp, work, exponent_bits, active, row_active
+    return rows, tile, resp, work, active, row_active
 
 
 @numba.njit(cache=True, parallel=True, fastmath=SAFE_FASTMATH, error_model="numpy")
@@ -361,13 +471,13 @@ def _em_pass(X, centre, means, prec_chol, log_det, log_weights, n_blocks):
     block_second = np.zeros((n_blocks, n_components, n_features, n_features))
     for b in numba.prange(n_blocks):
         start, stop = _block_bounds(b, n_rows, n_blocks)
-        rows, log_prob, resp, work, exponent_bits, active, _ = _tile_workspace(n_features, n_components)
+        rows, log_prob, resp, work, active, _ = _tile_workspace(n_features, n_components)
         for tile_start in range(start, stop, TILE_ROWS):
             n_tile = min(TILE_ROWS, stop - tile_start)
             _load_rows(X, centre, tile_start, n_tile, rows)
             _log_density_tile(rows, n_tile, means, prec_chol, log_det, log_prob, work)
             block_loglik[b] += _softmax_tile(
-                log_prob, n_tile, log_weights, 1.0, resp, work, exponent_bits
+                log_prob, n_tile, log_weights, 1.0, resp, work
             )
             n_active = _active_components(resp, n_tile, NEGLIGIBLE_RESPONSIBILITY, active)
             _moments_tile(rows, resp, n_tile, active, n_active, block_mass[b], block_first[b],
@@ -383,7 +493,7 @@ def _log_prob_pass(X, centre, means, prec_chol, log_det, log_prob, n_blocks):
     n_components = means.shape[0]
     for b in numba.prange(n_blocks):
         start, stop = _block_bounds(b, n_rows, n_blocks)
-        rows, tile, _, work, _, _, _ = _tile_workspace(n_features, n_components)
+        rows, tile, _, work, _, _ = _tile_workspace(n_features, n_components)
         for tile_start in range(start, stop, TILE_ROWS):
             n_tile = min(TILE_ROWS, stop - tile_start)
             _load_rows(X, centre, tile_start, n_tile, rows)
@@ -415,9 +525,16 @@ def _log_prob_plan_pass(X, centre, means, prec_chol, log_det, log_weights, shift
     block_outer = np.zeros((n_blocks, outer_size, outer_size))
     block_first = np.zeros((n_blocks, n_components, n_features))
     block_second = np.zeros((n_blocks, n_components, n_features, n_features))
+    # At epsilon = 1 the posterior is the plan reweighted by exp(log_weights - shift) per column:
+    # K multiplications per row instead of a second exponential each, while those factors span
+    # few enough orders of magnitude that no entry that matters has underflowed in the plan.
+    offsets = log_weights - shift
+    largest_offset = offsets.max()
+    reweighting = np.exp(offsets - largest_offset)
+    posterior_from_plan = inv_eps == 1.0 and largest_offset - offsets.min() <= MAX_REWEIGHTING_SPREAD
     for b in numba.prange(n_blocks):
         start, stop = _block_bounds(b, n_rows, n_blocks)
-        rows, tile, resp, work, exponent_bits, active, row_active = _tile_workspace(n_features, n_components)
+        rows, tile, resp, work, active, row_active = _tile_workspace(n_features, n_components)
         moment_mass = np.zeros(n_components)
         for tile_start in range(start, stop, TILE_ROWS):
             n_tile = min(TILE_ROWS, stop - tile_start)
@@ -427,11 +544,16 @@ def _log_prob_plan_pass(X, centre, means, prec_chol, log_det, log_weights, shift
                 for k in range(n_components):
                     for t in range(n_tile):
                         log_prob[k, tile_start + t] = tile[k, t]
-            block_loglik[b] += _softmax_tile(
-                tile, n_tile, log_weights, 1.0, resp, work, exponent_bits
-            )
-            _column_sums_tile(resp, n_tile, block_posterior[b])
-            block_lse[b] += _softmax_tile(tile, n_tile, shift, inv_eps, resp, work, exponent_bits)
+            if posterior_from_plan:
+                plan_lse = _softmax_tile(tile, n_tile, shift, inv_eps, resp, work)
+                block_lse[b] += plan_lse
+                block_loglik[b] += plan_lse + n_tile * largest_offset + _reweighted_column_sums_tile(
+                    resp, n_tile, reweighting, work[0], work[1], block_posterior[b]
+                )
+            else:
+                block_loglik[b] += _softmax_tile(tile, n_tile, log_weights, 1.0, resp, work)
+                _column_sums_tile(resp, n_tile, block_posterior[b])
+                block_lse[b] += _softmax_tile(tile, n_tile, shift, inv_eps, resp, work)
             _column_sums_tile(resp, n_tile, block_mass[b])
             if want_outer:
                 n_active = _active_components(resp, n_tile, NEGLIGIBLE_FOR_HESSIAN, active)
@@ -471,13 +593,13 @@ def _softmax_pass(log_prob, shift, inv_eps, want_outer, X, centre, resp_out, n_b
     block_second = np.zeros((n_blocks, moment_size, n_features, n_features))
     for b in numba.prange(n_blocks):
         start, stop = _block_bounds(b, n_rows, n_blocks)
-        rows, tile, resp, work, exponent_bits, active, row_active = _tile_workspace(n_features, n_components)
+        rows, tile, resp, work, active, row_active = _tile_workspace(n_features, n_components)
         for tile_start in range(start, stop, TILE_ROWS):
             n_tile = min(TILE_ROWS, stop - tile_start)
             for k in range(n_components):
                 for t in range(n_tile):
                     tile[k, t] = log_prob[k, tile_start + t]
-            block_lse[b] += _softmax_tile(tile, n_tile, shift, inv_eps, resp, work, exponent_bits)
+            block_lse[b] += _softmax_tile(tile, n_tile, shift, inv_eps, resp, work)
             _column_sums_tile(resp, n_tile, block_mass[b])
             if want_outer:
                 n_active = _active_components(resp, n_tile, NEGLIGIBLE_FOR_HESSIAN, active)
@@ -505,12 +627,12 @@ def _assign_pass(X, centre, means, prec_chol, log_det, shift, inv_eps, labels, c
     n_components = means.shape[0]
     for b in numba.prange(n_blocks):
         start, stop = _block_bounds(b, n_rows, n_blocks)
-        rows, tile, resp, work, exponent_bits, _, _ = _tile_workspace(n_features, n_components)
+        rows, tile, resp, work, _, _ = _tile_workspace(n_features, n_components)
         for tile_start in range(start, stop, TILE_ROWS):
             n_tile = min(TILE_ROWS, stop - tile_start)
             _load_rows(X, centre, tile_start, n_tile, rows)
             _log_density_tile(rows, n_tile, means, prec_chol, log_det, tile, work)
-            _softmax_tile(tile, n_tile, shift, inv_eps, resp, work, exponent_bits)
+            _softmax_tile(tile, n_tile, shift, inv_eps, resp, work)
             for t in range(n_tile):
                 best = 0
                 for k in range(1, n_components):
