@@ -188,8 +188,10 @@ def test_plan_labels_hold_the_class_sizes_and_posterior_labels_follow_the_image(
     assert np.mean(posterior == 2) < 0.4
 
 
-def test_blocks_never_compute_a_voxel_more_often_than_the_memory_limit_forces():
-    from napari_sinkhorn_em.segmentation import FeatureSource
+def test_blocks_never_compute_a_voxel_more_often_than_the_memory_limit_forces(monkeypatch):
+    from napari_sinkhorn_em.segmentation import FeatureSource, sources
+
+    monkeypatch.setattr(sources, "FEATURE_THREADS", 1)  # the planner alone, the whole limit per block
 
     recipe = {"features": [["gaussian", 4.0]], "coordinates": False, "coordinate_weight": 1.0,
               "background_sigma": None}
@@ -212,6 +214,43 @@ def test_blocks_never_compute_a_voxel_more_often_than_the_memory_limit_forces():
     assert shape[1] < 512 and shape[0] > 16 and shape[2] == 512
     # ...but never when that costs more work than whole planes (a tight limit and a wide halo).
     assert blocks(120, 4 << 20, side=512) == ((1, 512, 512), 120)
+    # A thin stack whose one slab (126 MB of filters and table) exceeds the limit: cut within the
+    # planes rather than held whole.
+    shape, n_blocks = blocks(6, 32 << 20, side=512)
+    assert shape[0] == 6 and shape[1] < 512 and n_blocks > 1
+
+
+def test_several_blocks_are_computed_at_once_within_a_share_of_the_limit(monkeypatch):
+    import threading
+
+    from napari_sinkhorn_em.segmentation import FeatureSource, sources
+
+    rng = np.random.default_rng(4)
+    image = rng.normal(100, 10, (12, 96, 64)).astype(np.float32)
+    image[2:9, 20:70, 10:50] += 40
+    recipe = Segmenter(3, features=[("gaussian", 1.0)], coordinates=True).feature_recipe()
+    limit = 1 << 20
+
+    def source(n_threads):
+        monkeypatch.setattr(sources, "FEATURE_THREADS", n_threads)
+        return FeatureSource(image, channel_axis=None, scale=None, mask=None, recipe=recipe, memory_limit=limit)
+
+    serial, parallel = source(1), source(3)
+    assert parallel.n_threads == 3 and len(parallel.boxes) > len(serial.boxes) > 1
+    assert parallel.block_shape == sources.block_shape(
+        parallel.features, image.shape, 3, parallel.halo, limit // 4
+    )
+    threads = set()
+    compute = parallel._compute
+    monkeypatch.setattr(parallel, "_compute", lambda box: threads.add(threading.current_thread().name) or compute(box))
+
+    def rows_in_order(feature_source):
+        blocks, tables = zip(*feature_source.tables())
+        numbers = np.concatenate([np.asarray(block.row_numbers) for block in blocks])
+        return np.concatenate(tables)[np.argsort(numbers)]
+
+    np.testing.assert_array_equal(rows_in_order(parallel), rows_in_order(serial))
+    assert threads and all(name.startswith("napari-sinkhorn-em-features") for name in threads)
 
 
 @pytest.mark.parametrize("with_mask", [False, True])

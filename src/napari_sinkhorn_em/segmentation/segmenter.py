@@ -109,7 +109,8 @@ class Segmenter(SegmentationModel):
     memory_limit : int, default 1 GiB
         Bytes the feature tables and filter workspace may hold at once; the
         image is processed in blocks (whole planes, or parts of planes in a
-        thick stack of large planes) to stay below it. Results do not depend on it.
+        thick stack of large planes), several at once on several cores, to stay
+        below it. Results do not depend on it.
     **mixture_options
         Passed to :class:`~napari_sinkhorn_em.mixture.GaussianMixture`
         (e.g. ``covariance_type="diag"``, ``max_iter=200``, or ``weights``:

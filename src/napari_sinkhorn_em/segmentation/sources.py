@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -14,10 +17,13 @@ from ..contracts import RowBlock, recipe_features
 from ..features import check_filter_reach, coordinate_columns, correct_illumination, extract_features, halo_width
 from ..lazy import source_column_names
 
-__all__ = ["DEFAULT_MEMORY_LIMIT", "FeatureSource", "block_shape", "settings_source"]
+__all__ = ["DEFAULT_MEMORY_LIMIT", "FEATURE_THREADS", "FeatureSource", "block_shape", "settings_source"]
 
 #: Default bound, in bytes, on the feature tables and filter workspace held at one time.
 DEFAULT_MEMORY_LIMIT = 1 << 30
+#: Blocks computed at once by an in-memory image of several blocks (scipy's filters release the
+#: GIL); the memory limit is shared by them and by the block the caller holds.
+FEATURE_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 # Float32 arrays of block size that the filters of one channel at one sigma may hold at once
 # (up to ten Gaussian derivatives in 3-D plus temporaries), and the intensity-only minimum.
@@ -52,8 +58,8 @@ def block_shape(
     allows but at least one plane with its halo (which may exceed the limit, and which makes a thin
     stack one slab). Blocks cut within the planes too (never along the last axis) are chosen
     instead when one such shape fits in ``memory_limit`` and computes fewer padded voxels in all
-    than the baseline: a thick stack of large planes, where one-plane slabs compute each plane
-    with its whole halo. So the work never exceeds the baseline's.
+    than the baseline (a thick stack of large planes, where one-plane slabs compute each plane
+    with its whole halo), or when the baseline itself does not fit (a thin stack of large planes).
     """
     uses_filters = any(sigma is not None for _, sigma in features)
     workspace = _BYTES_PER_VALUE * (_FILTER_WORKSPACE_ARRAYS if uses_filters else _INTENSITY_WORKSPACE_ARRAYS)
@@ -64,16 +70,20 @@ def block_shape(
     def work(sides: tuple[int, ...]) -> int:
         return math.prod(_axis_work(n, side, reach) for n, side, reach in zip(cut, sides, halo))
 
+    def fits(sides: tuple[int, ...]) -> bool:
+        padded = math.prod(min(n, side + 2 * reach) for n, side, reach in zip(cut, sides, halo))
+        return line * (padded * workspace + math.prod(sides) * table) <= memory_limit
+
     plane = math.prod(spatial_shape[1:])
     planes_held = max(memory_limit // ((workspace + table) * plane), min(cut[0], 1 + 2 * halo[0]))
     thickness = cut[0] if planes_held >= cut[0] else max(1, planes_held - 2 * halo[0])
     baseline = (thickness, *cut[1:])
-    best = (work(baseline), baseline)
+    # (over the limit, work, shape): a baseline over the limit gives way to any shape within it.
+    best = (not fits(baseline), work(baseline), baseline)
     for sides in itertools.product(*(_block_sides(n) for n in cut)):
-        padded = math.prod(min(n, side + 2 * reach) for n, side, reach in zip(cut, sides, halo))
-        if line * (padded * workspace + math.prod(sides) * table) <= memory_limit:
-            best = min(best, (work(sides), sides), key=lambda choice: choice[0])
-    return (*best[1], line)
+        if fits(sides):
+            best = min(best, (False, work(sides), sides), key=lambda choice: choice[:2])
+    return (*best[2], line)
 
 
 def _boxes(spatial_shape: tuple[int, ...], shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
@@ -111,8 +121,9 @@ class FeatureSource:
     recipe : dict
         The feature recipe (see :mod:`napari_sinkhorn_em.contracts`).
     memory_limit : int
-        Bytes the table and filter workspace of one block may hold; blocks are
-        as large as it allows.
+        Bytes the tables and filter workspace of the blocks held at one time may take;
+        blocks are as large as it allows. An image of several blocks computes
+        ``FEATURE_THREADS`` of them at once, each within its share of the limit.
     keep : bool, default False
         When the whole table fits in ``memory_limit``, compute the rows once
         and replay them on later passes (fit, then assign).
@@ -161,6 +172,15 @@ class FeatureSource:
         n_columns = self.n_channels * len(self.features) * ndim + (ndim if recipe["coordinates"] else 0)
         self.block_shape = block_shape(self.features, self.spatial_shape, n_columns, self.halo, memory_limit)
         self.boxes = _boxes(self.spatial_shape, self.block_shape)
+        self.n_threads = 1
+        if len(self.boxes) > 1 and FEATURE_THREADS > 1:
+            # Several blocks at once, each with its share of the limit (and one more share for the
+            # block the caller holds meanwhile).
+            self.n_threads = FEATURE_THREADS
+            self.block_shape = block_shape(
+                self.features, self.spatial_shape, n_columns, self.halo, memory_limit // (self.n_threads + 1)
+            )
+            self.boxes = _boxes(self.spatial_shape, self.block_shape)
         # The number of the first row of every line along the last axis.
         line_rows = (np.full(self.spatial_shape[:-1], self.spatial_shape[-1]) if mask is None else mask.sum(axis=-1)).ravel()
         self.line_starts = (np.cumsum(line_rows, dtype=np.int64) - line_rows).reshape(self.spatial_shape[:-1])
@@ -225,8 +245,7 @@ class FeatureSource:
             yield from self._kept
             return
         kept = []
-        for box in self.boxes:
-            computed = self._compute(box)
+        for computed in self._computed_in_order():
             if computed is None:
                 continue
             if self._keep:
@@ -234,6 +253,25 @@ class FeatureSource:
             yield computed
         if self._keep:
             self._kept = kept
+
+    def _computed_in_order(self) -> Iterator[tuple[RowBlock, np.ndarray] | None]:
+        """:meth:`_compute` of every box in order, ``n_threads`` boxes at a time."""
+        if self.n_threads == 1:
+            yield from map(self._compute, self.boxes)
+            return
+        executor = ThreadPoolExecutor(self.n_threads, thread_name_prefix="napari-sinkhorn-em-features")
+        pending: deque = deque()
+        boxes = iter(self.boxes)
+        try:
+            for box in itertools.islice(boxes, self.n_threads):
+                pending.append(executor.submit(self._compute, box))
+            while pending:
+                computed = pending.popleft().result()
+                for box in itertools.islice(boxes, 1):
+                    pending.append(executor.submit(self._compute, box))
+                yield computed
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
 
     def place(self, out: np.ndarray, block: RowBlock, values: np.ndarray) -> None:
         """Write per-row ``values`` of ``block`` into the spatial image ``out``."""
