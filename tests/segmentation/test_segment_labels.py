@@ -229,7 +229,7 @@ def test_several_blocks_are_computed_at_once_within_a_share_of_the_limit(monkeyp
     image = rng.normal(100, 10, (12, 96, 64)).astype(np.float32)
     image[2:9, 20:70, 10:50] += 40
     recipe = Segmenter(3, features=[("gaussian", 1.0)], coordinates=True).feature_recipe()
-    limit = 1 << 20
+    limit = 4 << 20
 
     def source(n_threads):
         monkeypatch.setattr(sources, "FEATURE_THREADS", n_threads)
@@ -238,7 +238,7 @@ def test_several_blocks_are_computed_at_once_within_a_share_of_the_limit(monkeyp
     serial, parallel = source(1), source(3)
     assert parallel.n_threads == 3 and len(parallel.boxes) > len(serial.boxes) > 1
     assert parallel.block_shape == sources.block_shape(
-        parallel.features, image.shape, 3, parallel.halo, limit // 4
+        parallel.features, image.shape, 6, parallel.halo, limit // 4  # 3 filter and 3 coordinate columns
     )
     threads = set()
     compute = parallel._compute
@@ -254,8 +254,10 @@ def test_several_blocks_are_computed_at_once_within_a_share_of_the_limit(monkeyp
 
 
 @pytest.mark.parametrize("with_mask", [False, True])
-def test_blocks_cut_within_planes_give_the_labels_of_the_whole_image(with_mask):
-    from napari_sinkhorn_em.segmentation import FeatureSource
+def test_blocks_cut_within_planes_give_the_labels_of_the_whole_image(with_mask, monkeypatch):
+    from napari_sinkhorn_em.segmentation import FeatureSource, sources
+
+    monkeypatch.setattr(sources, "FEATURE_THREADS", 1)  # the whole limit per block: cut within planes
 
     rng = np.random.default_rng(3)
     image = rng.normal(100, 10, (40, 96, 64)).astype(np.float32)

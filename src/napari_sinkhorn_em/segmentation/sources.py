@@ -30,6 +30,9 @@ FEATURE_THREADS = max(1, min(4, os.cpu_count() or 1))
 _FILTER_WORKSPACE_ARRAYS = 14
 _INTENSITY_WORKSPACE_ARRAYS = 2
 _BYTES_PER_VALUE = 4
+# Blocks within the memory limit replace whole planes over it while they compute at most this
+# many times as many padded voxels.
+OVER_LIMIT_WORK_RATIO = 1.5
 
 
 def _block_sides(n: int) -> list[int]:
@@ -59,7 +62,8 @@ def block_shape(
     stack one slab). Blocks cut within the planes too (never along the last axis) are chosen
     instead when one such shape fits in ``memory_limit`` and computes fewer padded voxels in all
     than the baseline (a thick stack of large planes, where one-plane slabs compute each plane
-    with its whole halo), or when the baseline itself does not fit (a thin stack of large planes).
+    with its whole halo), or when the baseline itself does not fit and they compute at most
+    ``OVER_LIMIT_WORK_RATIO`` times its padded voxels (a thin stack of large planes).
     """
     uses_filters = any(sigma is not None for _, sigma in features)
     workspace = _BYTES_PER_VALUE * (_FILTER_WORKSPACE_ARRAYS if uses_filters else _INTENSITY_WORKSPACE_ARRAYS)
@@ -78,12 +82,12 @@ def block_shape(
     planes_held = max(memory_limit // ((workspace + table) * plane), min(cut[0], 1 + 2 * halo[0]))
     thickness = cut[0] if planes_held >= cut[0] else max(1, planes_held - 2 * halo[0])
     baseline = (thickness, *cut[1:])
-    # (over the limit, work, shape): a baseline over the limit gives way to any shape within it.
-    best = (not fits(baseline), work(baseline), baseline)
-    for sides in itertools.product(*(_block_sides(n) for n in cut)):
-        if fits(sides):
-            best = min(best, (False, work(sides), sides), key=lambda choice: choice[:2])
-    return (*best[2], line)
+    baseline_work = work(baseline)
+    within = [(work(sides), sides) for sides in itertools.product(*(_block_sides(n) for n in cut)) if fits(sides)]
+    best = min(within, default=(baseline_work, baseline), key=lambda choice: choice[0])
+    # A baseline over the limit gives way to blocks within it unless they cost much more work.
+    most_work = baseline_work if fits(baseline) else OVER_LIMIT_WORK_RATIO * baseline_work
+    return (*(best[1] if best[0] <= most_work else baseline), line)
 
 
 def _boxes(spatial_shape: tuple[int, ...], shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
