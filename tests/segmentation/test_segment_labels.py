@@ -208,6 +208,11 @@ def test_blocks_never_compute_a_voxel_more_often_than_the_memory_limit_forces(mo
     assert blocks(60, 1) == ((1, 32, 32), 60)
     # A limit that holds the whole stack: one block, not two padded ones.
     assert blocks(60, 1 << 30) == ((60, 32, 32), 1)
+    # Without filters every shape computes each voxel once: the fewest blocks, not one-line ones.
+    recipe["features"] = [["intensity", None]]
+    assert blocks(60, 1 << 30) == ((60, 32, 32), 1)
+    assert blocks(60, 60 * 32 * 32 * 32 // 2) == ((30, 32, 32), 2)  # 32 bytes a voxel: half the stack
+    recipe["features"] = [["gaussian", 4.0]]
     # A thick stack of large planes: blocks cut within the planes too, so that each is thicker
     # than its halo (16 planes each side here); one-plane slabs computed 33 planes per plane.
     shape, n_blocks = blocks(120, 96 << 20, side=512)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -40,6 +41,7 @@ def _block_sides(n: int) -> list[int]:
     return sorted({-(-n // k) for k in range(1, n + 1)})
 
 
+@functools.lru_cache(maxsize=4096)
 def _axis_work(n: int, side: int, reach: int) -> int:
     """Voxels along an axis of ``n`` that its blocks of ``side`` compute, each padded by ``reach`` where the axis goes on."""
     starts = np.arange(0, n, side)
@@ -82,12 +84,19 @@ def block_shape(
     planes_held = max(memory_limit // ((workspace + table) * plane), min(cut[0], 1 + 2 * halo[0]))
     thickness = cut[0] if planes_held >= cut[0] else max(1, planes_held - 2 * halo[0])
     baseline = (thickness, *cut[1:])
-    baseline_work = work(baseline)
-    within = [(work(sides), sides) for sides in itertools.product(*(_block_sides(n) for n in cut)) if fits(sides)]
-    best = min(within, default=(baseline_work, baseline), key=lambda choice: choice[0])
+
+    def n_blocks(sides: tuple[int, ...]) -> int:
+        return math.prod(-(-n // side) for n, side in zip(cut, sides))
+
+    def cost(sides: tuple[int, ...]) -> tuple[int, int]:
+        return work(sides), n_blocks(sides)  # the least work, then the fewest blocks
+
+    within = [sides for sides in itertools.product(*(_block_sides(n) for n in cut)) if fits(sides)]
+    if fits(baseline):
+        return (*min([baseline, *within], key=cost), line)
     # A baseline over the limit gives way to blocks within it unless they cost much more work.
-    most_work = baseline_work if fits(baseline) else OVER_LIMIT_WORK_RATIO * baseline_work
-    return (*(best[1] if best[0] <= most_work else baseline), line)
+    best = min(within, default=baseline, key=cost)
+    return (*(best if work(best) <= OVER_LIMIT_WORK_RATIO * work(baseline) else baseline), line)
 
 
 def _boxes(spatial_shape: tuple[int, ...], shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
