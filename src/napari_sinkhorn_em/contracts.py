@@ -150,6 +150,10 @@ class FitSource(FeatureRows, Protocol):
     names: tuple[str, ...] | None
     n_feature_columns: int
 
+    def sample_tables(self, rows: np.ndarray | None) -> Iterator[tuple[RowBlock, Any]]:
+        """Yield ``(block, rows)`` like ``tables()``, for tables that hold at least the rows ``rows``
+        (sorted row numbers; None for all): a source may leave out blocks and rows not asked for."""
+
 
 class SourceSegmenter(Protocol):
     """What the chunked path (:mod:`napari_sinkhorn_em.lazy`) uses of a Segmenter."""

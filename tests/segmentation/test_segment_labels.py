@@ -247,7 +247,7 @@ def test_several_blocks_are_computed_at_once_within_a_share_of_the_limit(monkeyp
     )
     threads = set()
     compute = parallel._compute
-    monkeypatch.setattr(parallel, "_compute", lambda box: threads.add(threading.current_thread().name) or compute(box))
+    monkeypatch.setattr(parallel, "_compute", lambda box, **options: threads.add(threading.current_thread().name) or compute(box, **options))
 
     def rows_in_order(feature_source):
         blocks, tables = zip(*feature_source.tables())
@@ -280,3 +280,29 @@ def test_blocks_cut_within_planes_give_the_labels_of_the_whole_image(with_mask, 
     labels = tight.fit(image, mask=mask).predict(image, mask=mask)
     np.testing.assert_array_equal(tight.fit_sample_, whole.fit(image, mask=mask).fit_sample_)
     np.testing.assert_array_equal(labels, whole.predict(image, mask=mask))
+
+
+@pytest.mark.parametrize("with_mask, memory_limit", [(False, 1 << 20), (True, 1 << 20), (False, 1 << 30)])
+def test_the_fit_computes_only_the_sampled_rows_and_they_equal_the_whole_tables(with_mask, memory_limit):
+    from napari_sinkhorn_em.segmentation import FeatureSource
+
+    rng = np.random.default_rng(5)
+    image = rng.normal(100, 10, (2, 12, 40, 30)).astype(np.float32)
+    mask = rng.random(image.shape[1:]) > 0.4 if with_mask else None
+    recipe = Segmenter(3, features="multiscale", sigmas=(1.0,), coordinates=True).feature_recipe()
+    source = FeatureSource(image, channel_axis=0, scale=(2.0, 1.0, 1.0), mask=mask, recipe=recipe,
+                           memory_limit=memory_limit)
+    assert len(source.boxes) > 2 or memory_limit == 1 << 30  # several blocks, or one unpadded
+    sample = np.sort(rng.choice(source.n_points, size=300, replace=False))
+
+    whole = np.empty((source.n_points, 0))
+    for block, table in source.tables():
+        if whole.shape[1] == 0:
+            whole = np.empty((source.n_points, table.shape[1]), table.dtype)
+        whole[np.asarray(block.row_numbers)] = table
+    blocks = list(source.sample_tables(sample))
+    numbers = np.concatenate([np.asarray(block.row_numbers) for block, _ in blocks])
+    tables = np.concatenate([table for _, table in blocks])
+
+    assert sum(len(table) for _, table in blocks) == 300  # no other row computed
+    np.testing.assert_array_equal(tables[np.argsort(numbers)], whole[sample])

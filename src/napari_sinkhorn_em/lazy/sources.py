@@ -182,6 +182,10 @@ class DaskFeatureSource:
         """Yield one lazy table of every row, as the block of the whole image."""
         yield RowBlock(tuple(slice(0, n) for n in self.spatial_shape), range(self.n_points)), LazyRows(self)
 
+    def sample_tables(self, rows: np.ndarray | None) -> Iterator[tuple[RowBlock, LazyRows]]:
+        """:meth:`tables`: the lazy table computes only the rows it is indexed with."""
+        return self.tables()
+
     def voxel_coordinates(self, positions: np.ndarray) -> np.ndarray:
         """Indices (ndim, n) of the voxels of rows ``positions`` (sorted)."""
         if self.mask is None:

@@ -199,15 +199,16 @@ def sampled_rows(source: FitSource, sample: np.ndarray | None) -> Generator[Prog
     stage and returns the rows, in the order of their row numbers.
     """
     rows, done = None, 0
+    wanted = source.n_points if sample is None else len(sample)
     yield Progress("features", 0.0, "Computing features")
-    for block, table in source.tables():
+    for block, table in source.sample_tables(sample):
         where, positions = _rows_of_block(block.row_numbers, sample)
         picked = np.asarray(table) if positions is None else table[positions]
         if rows is None:
             rows = np.empty((source.n_points if sample is None else len(sample), picked.shape[1]), picked.dtype)
         rows[where] = picked
-        done += len(block.row_numbers)
-        yield Progress("features", done / source.n_points, "Computing features")
+        done += picked.shape[0]
+        yield Progress("features", done / wanted, "Computing features")
     return rows
 
 

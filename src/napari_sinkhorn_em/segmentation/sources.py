@@ -218,20 +218,28 @@ class FeatureSource:
         rank_in_line = np.cumsum(inside, axis=-1, dtype=np.int64) - 1
         return RowBlock(box, (lines[..., None] + rank_in_line)[inside])
 
-    def _compute(self, box: tuple[slice, ...]) -> tuple[RowBlock, np.ndarray] | None:
-        """The block of ``box`` and its rows (None when the mask leaves none)."""
+    def _compute(self, box: tuple[slice, ...], wanted: np.ndarray | None = None) -> tuple[RowBlock, np.ndarray] | None:
+        """The block of ``box`` and its rows (None when the mask leaves none), only the rows
+        ``wanted`` (sorted row numbers) among them unless that is None."""
         inside = np.ones(tuple(part.stop - part.start for part in box), dtype=bool)
         if self.mask is not None:
             inside = self.mask[box]
             if not inside.any():
                 return None
+        if wanted is not None:
+            numbers = np.asarray(self._block(box, inside).row_numbers)
+            held = np.isin(numbers, wanted, assume_unique=True)
+            if not held.any():
+                return None
+            inside = inside.copy()
+            inside[inside] = held
         padded = tuple(
             slice(max(0, part.start - reach), min(n, part.stop + reach))
             for part, reach, n in zip(box, self.halo, self.spatial_shape)
         )
         # The filters run on the padded block; only the block's own voxels give rows.
         block_mask = None
-        if self.mask is not None or padded != box:
+        if self.mask is not None or wanted is not None or padded != box:
             block_mask = np.zeros(tuple(part.stop - part.start for part in padded), dtype=bool)
             block_mask[tuple(slice(part.start - pad.start, part.stop - pad.start) for part, pad in zip(box, padded))] = inside
         stack = extract_features(
@@ -250,7 +258,10 @@ class FeatureSource:
             indices = np.array(np.nonzero(inside))
             indices += np.array([part.start for part in box])[:, None]
             table = np.hstack([table, coordinate_columns(indices, self.scale, self.recipe["coordinate_weight"])])
-        return self._block(box, inside), table
+        block = self._block(box, inside)
+        if wanted is not None:
+            block = RowBlock(box, numbers[held])
+        return block, table
 
     def tables(self) -> Iterator[tuple[RowBlock, np.ndarray]]:
         """Yield ``(block, rows)`` per block of voxels, rows in C order within it (masked voxels only)."""
@@ -267,21 +278,34 @@ class FeatureSource:
         if self._keep:
             self._kept = kept
 
-    def _computed_in_order(self) -> Iterator[tuple[RowBlock, np.ndarray] | None]:
+    def sample_tables(self, rows: np.ndarray | None) -> Iterator[tuple[RowBlock, np.ndarray]]:
+        """Yield ``(block, rows)`` like :meth:`tables`, with only the rows ``rows`` (sorted row
+        numbers; None for all) computed, unless the whole table is kept for later passes.
+
+        Filters still run on every block that holds a row asked for, but the per-voxel work
+        (eigenvalues, the table) is done for those rows only.
+        """
+        if rows is None or self._keep or self._kept is not None:
+            yield from self.tables()
+            return
+        yield from (computed for computed in self._computed_in_order(rows) if computed is not None)
+
+    def _computed_in_order(self, wanted: np.ndarray | None = None) -> Iterator[tuple[RowBlock, np.ndarray] | None]:
         """:meth:`_compute` of every box in order, ``n_threads`` boxes at a time."""
+        compute = functools.partial(self._compute, wanted=wanted)
         if self.n_threads == 1:
-            yield from map(self._compute, self.boxes)
+            yield from map(compute, self.boxes)
             return
         executor = ThreadPoolExecutor(self.n_threads, thread_name_prefix="napari-sinkhorn-em-features")
         pending: deque = deque()
         boxes = iter(self.boxes)
         try:
             for box in itertools.islice(boxes, self.n_threads):
-                pending.append(executor.submit(self._compute, box))
+                pending.append(executor.submit(compute, box))
             while pending:
                 computed = pending.popleft().result()
                 for box in itertools.islice(boxes, 1):
-                    pending.append(executor.submit(self._compute, box))
+                    pending.append(executor.submit(compute, box))
                 yield computed
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
