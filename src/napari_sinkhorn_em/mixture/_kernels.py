@@ -160,6 +160,8 @@ def _log_density_tile(rows, n_tile, means, prec_chol, log_det, out, work):
             offset = 0.0
             for i in range(j + 1):
                 offset += means[k, i] * prec_chol[k, i, j]
+            # The first sweep sets the projections, offset included: a separate sweep setting them
+            # to -offset made the whole tile 1.3-1.5 times slower.
             u0 = prec_chol[k, 0, j]
             if j == 0:
                 for t in range(n_tile):

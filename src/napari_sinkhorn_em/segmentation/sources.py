@@ -258,9 +258,7 @@ class FeatureSource:
             indices = np.array(np.nonzero(inside))
             indices += np.array([part.start for part in box])[:, None]
             table = np.hstack([table, coordinate_columns(indices, self.scale, self.recipe["coordinate_weight"])])
-        block = self._block(box, inside)
-        if wanted is not None:
-            block = RowBlock(box, numbers[held])
+        block = self._block(box, inside) if wanted is None else RowBlock(box, numbers[held])
         return block, table
 
     def tables(self) -> Iterator[tuple[RowBlock, np.ndarray]]:
@@ -304,7 +302,8 @@ class FeatureSource:
                 pending.append(executor.submit(compute, box))
             while pending:
                 computed = pending.popleft().result()
-                for box in itertools.islice(boxes, 1):
+                box = next(boxes, None)
+                if box is not None:
                     pending.append(executor.submit(compute, box))
                 yield computed
         finally:
